@@ -1,0 +1,73 @@
+// Package ad is a tape-based automatic-differentiation engine over dense
+// float64 tensors (batch × features), built for objectives that contain
+// derivatives of a model with respect to its input: score matching and its
+// sliced variants.
+//
+// # Values, tapes and jets
+//
+// A Tape records tensor ops (never one node per scalar) and runs reverse
+// sweeps over them. Every value on a tape may carry truncated Taylor
+// coefficients along one or more directions v: with x(t) = x + t·v, a node
+// holds y(0), y'(0) and ½y″(0) stacked as row blocks below one another
+// (Tape.Reset sets the directions and their orders). Element-wise functions
+// map coefficients by y₁ = f'(x₀)x₁, y₂ = f'(x₀)x₂ + ½f″(x₀)x₁²; linear maps
+// act on every block, so a jet of a batch of B rows goes through one GEMM of
+// (1+orders)·B rows. For a per-sample scalar f one forward pass gives
+// vᵀ∇f and vᵀ∇²f v for the whole batch (Tape.Deriv).
+//
+// # Second derivatives
+//
+// HVP computes Hessian-vector products with respect to the input forward
+// over reverse: dual numbers along v through the forward pass, and a reverse
+// sweep in dual arithmetic in which every adjoint carries its tangent.
+//
+// Parameter gradients of losses that contain input derivatives use route 2
+// of the design notes: Taylor mode on the tape, then one reverse sweep over
+// it (reverse over forward), rather than a differentiable backward pass
+// (route 1, PyTorch's create_graph). Along v, vᵀs = −E' and vᵀ(∇s)v = −E″
+// for s = −∇E, so the SSM loss is a function of the 2-jet, and a reverse
+// sweep through the Taylor-mode pass gives its exact θ-gradient. A term in
+// the input gradient g = ∇E (‖s‖² in SSM-VR, exact SM and DSM) has
+// θ-gradient ∇_θ(uᵀg) with u = ∂loss/∂g held fixed, and uᵀg is the first
+// derivative along u: one more order-1 direction on the same pass, after a
+// plain pass that computes g (SecondOrder does this).
+//
+// Why route 2: it needs no second tape of backward ops, no ops for the
+// derivatives of derivative rules, and no graph that grows with the order;
+// each op carries one value rule and three short derivative rules next to
+// each other, all tested against finite differences. The stacked layout
+// turns every jet coefficient of every layer into rows of one GEMM, which
+// is where the time goes. Route 1 would re-record the backward pass as ops
+// and then sweep it again: about twice the GEMM work for the same loss.
+//
+// # Cost model
+//
+// Per linear layer of size B×in×out, count one unit as one B×in×out GEMM.
+// A gradient step costs 3 units (forward, input adjoint, weight gradient;
+// the first layer's input adjoint is skipped when the input needs none).
+// An SSM step carries 3 blocks (value, first and second coefficient) and
+// costs 9 units: 3 forward, 3 input adjoints, 3 stacked into one weight
+// gradient GEMM, so about 3× a gradient step plus element-wise work.
+// SSM-VR adds a plain pass for g (2 units) and a fourth block (u), about
+// 14 units, under 5×. Exact SM costs about D times SSM. HVP costs 2 forward
+// and 2 reverse units, no weight gradient.
+//
+// # Kernels, memory and parallelism
+//
+// Matrix products run on the kernels of ad/internal/gemm: a pure-Go
+// reference and an AVX2/FMA assembly kernel (amd64, unless built with the
+// purego tag), bit-identical to each other; Kernel names the active one.
+// A Tape keeps its nodes and buffers across Reset, so recording the same
+// ops again allocates nothing. A Pool runs fixed chunks of a batch on worker
+// goroutines, each with its own tapes, and SumChunks reduces their results
+// in chunk order, so results are bit-identical for any GOMAXPROCS.
+//
+// CheckGrad, NumGrad and CentralDiff are the finite-difference checker the
+// other packages' tests use.
+package ad
+
+import "scorematch/ad/internal/gemm"
+
+// Kernel returns the name of the active matrix-multiply kernel:
+// "avx2-fma" or "purego".
+func Kernel() string { return gemm.Kernel() }

@@ -1,0 +1,272 @@
+package ad
+
+import "fmt"
+
+// Binary element-wise ops, scaling, sums and derivative extraction. Operands
+// of a binary op have equal shapes and are both jet nodes or both plain.
+
+type addOp struct{ sign float64 } // a + sign·b
+
+var (
+	opAdd op = &addOp{1}
+	opSub op = &addOp{-1}
+)
+
+// Add records a + b.
+func (t *Tape) Add(a, b *Node) *Node { return t.addSub(opAdd, a, b) }
+
+// Sub records a − b.
+func (t *Tape) Sub(a, b *Node) *Node { return t.addSub(opSub, a, b) }
+
+func (t *Tape) addSub(o op, a, b *Node) *Node {
+	checkBinary("Add/Sub", a, b)
+	y := t.node(o, a.rows, a.val.Cols, a.blocks)
+	s := o.(*addOp).sign
+	for i, v := range a.val.Data {
+		y.val.Data[i] = v + s*b.val.Data[i]
+	}
+	return record(y, a, b)
+}
+
+func (o *addOp) backward(y *Node, nb int) {
+	n := nb * len(y.ablk(0))
+	g := y.adj.Data[:n]
+	if y.a.needGrad {
+		addTo(y.a.adj.Data[:n], g)
+	}
+	if b := y.b; b.needGrad {
+		ab := b.adj.Data[:n]
+		for i, v := range g {
+			ab[i] += o.sign * v
+		}
+	}
+}
+
+func (o *addOp) dual(y *Node) { o.backward(y, 2) }
+
+type mulOp struct{}
+
+var opMul op = &mulOp{}
+
+// Mul records the element-wise product a∘b. On jet nodes the coefficients
+// follow Leibniz's rule: c₁ = a₀b₁ + a₁b₀, c₂ = a₀b₂ + a₁b₁ + a₂b₀.
+func (t *Tape) Mul(a, b *Node) *Node {
+	checkBinary("Mul", a, b)
+	y := t.node(opMul, a.rows, a.val.Cols, a.blocks)
+	a0, b0, y0 := a.blk(0), b.blk(0), y.blk(0)
+	for i := range y0 {
+		y0[i] = a0[i] * b0[i]
+	}
+	if a.blocks > 1 {
+		for d, o := range t.orders {
+			k := t.first[d]
+			a1, b1, y1 := a.blk(k), b.blk(k), y.blk(k)
+			for i := range y1 {
+				y1[i] = a0[i]*b1[i] + a1[i]*b0[i]
+			}
+			if o == 2 {
+				a2, b2, y2 := a.blk(k+1), b.blk(k+1), y.blk(k+1)
+				for i := range y2 {
+					y2[i] = a0[i]*b2[i] + a1[i]*b1[i] + a2[i]*b0[i]
+				}
+			}
+		}
+	}
+	return record(y, a, b)
+}
+
+func (*mulOp) backward(y *Node, nb int) {
+	mulBackward(y, y.a, y.b, nb)
+	mulBackward(y, y.b, y.a, nb)
+}
+
+// mulBackward adds to a's adjoint the pull-back of y = a∘b through a:
+// ā₀ += ȳ₀b₀ + ȳ₁b₁ + ȳ₂b₂, ā₁ += ȳ₁b₀ + ȳ₂b₁, ā₂ += ȳ₂b₀ per direction.
+func mulBackward(y, a, b *Node, nb int) {
+	if !a.needGrad {
+		return
+	}
+	a0, b0, g0 := a.ablk(0), b.blk(0), y.ablk(0)
+	for i := range a0 {
+		a0[i] += g0[i] * b0[i]
+	}
+	if nb == 1 {
+		return
+	}
+	t := y.tape
+	for d, o := range t.orders {
+		k := t.first[d]
+		a1, b1, g1 := a.ablk(k), b.blk(k), y.ablk(k)
+		for i := range a0 {
+			a0[i] += g1[i] * b1[i]
+			a1[i] += g1[i] * b0[i]
+		}
+		if o == 2 {
+			a2, b2, g2 := a.ablk(k+1), b.blk(k+1), y.ablk(k+1)
+			for i := range a0 {
+				a0[i] += g2[i] * b2[i]
+				a1[i] += g2[i] * b1[i]
+				a2[i] += g2[i] * b0[i]
+			}
+		}
+	}
+}
+
+// dual: ā += ȳ b, and its tangent ā' += ȳ' b + ȳ b'.
+func (*mulOp) dual(y *Node) {
+	mulDual(y, y.a, y.b)
+	mulDual(y, y.b, y.a)
+}
+
+func mulDual(y, a, b *Node) {
+	if !a.needGrad {
+		return
+	}
+	aa, at := a.ablk(0), a.ablk(1)
+	b0, bt := b.blk(0), b.blk(1)
+	g, gt := y.ablk(0), y.ablk(1)
+	for i := range aa {
+		aa[i] += g[i] * b0[i]
+		at[i] += gt[i]*b0[i] + g[i]*bt[i]
+	}
+}
+
+func checkBinary(name string, a, b *Node) {
+	sameTape(a.tape, b)
+	if a.rows != b.rows || a.val.Cols != b.val.Cols || a.blocks != b.blocks {
+		panic(fmt.Sprintf("ad: %s: operands are %d×%d (%d blocks) and %d×%d (%d blocks)",
+			name, a.rows, a.val.Cols, a.blocks, b.rows, b.val.Cols, b.blocks))
+	}
+}
+
+type scaleOp struct{}
+
+var opScale op = &scaleOp{}
+
+// Scale records c·x.
+func (t *Tape) Scale(c float64, x *Node) *Node {
+	sameTape(t, x)
+	y := t.node(opScale, x.rows, x.val.Cols, x.blocks)
+	y.scalar = c
+	for i, v := range x.val.Data {
+		y.val.Data[i] = c * v
+	}
+	return record(y, x, nil)
+}
+
+func (*scaleOp) backward(y *Node, nb int) {
+	if x := y.a; x.needGrad {
+		n := nb * len(y.ablk(0))
+		ax := x.adj.Data[:n]
+		for i, v := range y.adj.Data[:n] {
+			ax[i] += y.scalar * v
+		}
+	}
+}
+
+func (o *scaleOp) dual(y *Node) { o.backward(y, 2) }
+
+// sumOp sums each row (perRow) or everything, block by block.
+type sumOp struct{ perRow bool }
+
+var (
+	opSumRows op = &sumOp{perRow: true}
+	opSum     op = &sumOp{}
+)
+
+// SumRows records the per-row sums of x: a B×1 node with x's blocks.
+func (t *Tape) SumRows(x *Node) *Node {
+	sameTape(t, x)
+	y := t.node(opSumRows, x.rows, 1, x.blocks)
+	c := x.val.Cols
+	for i := range y.val.Data {
+		s := 0.0
+		for _, v := range x.val.Data[i*c : (i+1)*c] {
+			s += v
+		}
+		y.val.Data[i] = s
+	}
+	return record(y, x, nil)
+}
+
+// Sum records the sum of all elements of each block of x: a 1×1 node with
+// x's blocks. Elements are added in row-major order.
+func (t *Tape) Sum(x *Node) *Node {
+	sameTape(t, x)
+	y := t.node(opSum, 1, 1, x.blocks)
+	for k := 0; k < x.blocks; k++ {
+		s := 0.0
+		for _, v := range x.blk(k) {
+			s += v
+		}
+		y.val.Data[k] = s
+	}
+	return record(y, x, nil)
+}
+
+func (o *sumOp) backward(y *Node, nb int) {
+	x := y.a
+	if !x.needGrad {
+		return
+	}
+	c := x.val.Cols
+	if o.perRow {
+		for i, g := range y.adj.Data[:nb*y.rows] {
+			for j := range c {
+				x.adj.Data[i*c+j] += g
+			}
+		}
+		return
+	}
+	for k := 0; k < nb; k++ {
+		g := y.adj.Data[k]
+		a := x.ablk(k)
+		for i := range a {
+			a[i] += g
+		}
+	}
+}
+
+func (o *sumOp) dual(y *Node) { o.backward(y, 2) }
+
+// derivOp extracts a directional derivative as a plain node.
+type derivOp struct{}
+
+var opDeriv op = &derivOp{}
+
+// Deriv records the k-th derivative of x along jet direction d as a plain
+// node: with x(t) the value at input + t·v_d, Deriv(x, d, 0) is x(0),
+// Deriv(x, d, 1) is x'(0) and Deriv(x, d, 2) is x″(0) (twice the normalised
+// Taylor coefficient). For a per-sample scalar f, Deriv(f, d, 1) is vᵀ∇f and
+// Deriv(f, d, 2) is vᵀ∇²f v. Gradients flow back into the coefficient, so a
+// loss built from derivatives has exact parameter gradients.
+func (t *Tape) Deriv(x *Node, d, k int) *Node {
+	sameTape(t, x)
+	if x.blocks == 1 && k > 0 {
+		panic("ad: Deriv: x is a plain node")
+	}
+	blk := t.Block(d, k)
+	y := t.node(opDeriv, x.rows, x.val.Cols, 1)
+	y.dir, y.ord = blk, k
+	y.scalar = 1
+	if k == 2 {
+		y.scalar = 2
+	}
+	for i, v := range x.blk(blk) {
+		y.val.Data[i] = y.scalar * v
+	}
+	return record(y, x, nil)
+}
+
+func (*derivOp) backward(y *Node, _ int) {
+	x := y.a
+	if !x.needGrad || y.dir > 0 && y.tape.mode == sweepPrimal {
+		return // the primal sweep treats higher coefficients' adjoints as zero
+	}
+	a := x.ablk(y.dir)
+	for i, g := range y.ablk(0) {
+		a[i] += y.scalar * g
+	}
+}
+
+func (*derivOp) dual(*Node) { panic("ad: Deriv in a forward-over-reverse sweep") }

@@ -1,0 +1,107 @@
+package ad
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// randMat returns an r×c matrix of N(0, scale²) entries.
+func randMat(rng *rand.Rand, r, c int, scale float64) Mat {
+	m := NewMat(r, c)
+	for i := range m.Data {
+		m.Data[i] = scale * rng.NormFloat64()
+	}
+	return m
+}
+
+// mlp is a test model: Linear layers with an activation between them.
+type mlp struct {
+	w, b []*Param
+	act  *Elementwise
+}
+
+// newMLP returns an MLP with the given layer widths (sizes[0] inputs).
+func newMLP(rng *rand.Rand, act *Elementwise, sizes ...int) *mlp {
+	m := &mlp{act: act}
+	for i := 1; i < len(sizes); i++ {
+		w := &Param{Name: "w", Value: randMat(rng, sizes[i], sizes[i-1], 1/math.Sqrt(float64(sizes[i-1])))}
+		b := &Param{Name: "b", Value: randMat(rng, 1, sizes[i], 0.3)}
+		m.w, m.b = append(m.w, w), append(m.b, b)
+	}
+	return m
+}
+
+func (m *mlp) params() []*Param {
+	var ps []*Param
+	for i := range m.w {
+		ps = append(ps, m.w[i], m.b[i])
+	}
+	return ps
+}
+
+// forward records the MLP on t.
+func (m *mlp) forward(t *Tape, x *Node) *Node {
+	h := x
+	for i := range m.w {
+		h = t.Linear(h, t.Param(m.w[i]), t.Param(m.b[i]))
+		if i < len(m.w)-1 {
+			h = t.Apply(m.act, h)
+		}
+	}
+	return h
+}
+
+// flatten returns views of every parameter's values and a copy of the
+// gradients a tape accumulated for them, concatenated in order.
+func flatGrad(ps []*Param, grad func(*Param) Mat) []float64 {
+	var out []float64
+	for _, p := range ps {
+		g := grad(p)
+		if len(g.Data) == 0 {
+			g = NewMat(p.Value.Rows, p.Value.Cols)
+		}
+		out = append(out, g.Data...)
+	}
+	return out
+}
+
+// paramNumGrad is the central-difference gradient of f over every parameter.
+func paramNumGrad(ps []*Param, f func() float64) []float64 {
+	var out []float64
+	for _, p := range ps {
+		g := make([]float64, len(p.Value.Data))
+		NumGrad(f, p.Value.Data, g, FDStep)
+		out = append(out, g...)
+	}
+	return out
+}
+
+// batchNumDeriv returns the central difference in t of the vector function
+// t ↦ f(x + t·v) (x, v shaped alike), with f returning a fresh slice.
+func batchNumDeriv(x, v Mat, f func(Mat) []float64) []float64 {
+	xt := x.Clone()
+	at := func(s float64) []float64 {
+		for i := range xt.Data {
+			xt.Data[i] = x.Data[i] + s*v.Data[i]
+		}
+		return append([]float64(nil), f(xt)...)
+	}
+	h := FDStep
+	p1, m1, p2, m2 := at(h), at(-h), at(2*h), at(-2*h)
+	out := make([]float64, len(p1))
+	for i := range out {
+		out[i] = (8*(p1[i]-m1[i]) - (p2[i] - m2[i])) / (12 * h)
+	}
+	return out
+}
+
+func assertClose(t *testing.T, what string, got, want []float64, tol float64) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("%s: %d values, want %d", what, len(got), len(want))
+	}
+	if e, at := RelErr(got, want, 1e-3); e > tol {
+		t.Errorf("%s: relative error %.3g at %d (got %.15g, want %.15g), tolerance %.1g", what, e, at, got[at], want[at], tol)
+	}
+}

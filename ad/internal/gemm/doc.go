@@ -1,0 +1,43 @@
+// Package gemm implements dense float64 matrix–matrix multiplication
+// kernels (C += op(A)·op(B)) on row-major storage with leading dimensions.
+//
+// # Numerical contract
+//
+// Every output element is accumulated starting from its existing value in C,
+// along the inner dimension p = 0, 1, …, k-1 in that order, with one fused
+// multiply-add (a single rounding) per step. For NN this is exactly
+//
+//	for i := 0; i < m; i++ {
+//		for j := 0; j < n; j++ {
+//			c := C[i*ldc+j]
+//			for p := 0; p < k; p++ {
+//				c = math.FMA(A[i*lda+p], B[p*ldb+j], c)
+//			}
+//			C[i*ldc+j] = c
+//		}
+//	}
+//
+// and NT and TN differ only in how A and B are indexed. The k sum is never
+// reordered, split into partial sums or computed with a separate multiply and
+// add. Consequently all implementations (the pure-Go reference, the blocked
+// driver and the assembly micro-kernel) produce bit-identical results for all
+// inputs, including NaN, ±Inf, signed zeros and subnormals (up to the sign and
+// payload of NaNs, which IEEE 754 leaves unspecified).
+//
+// # Implementations
+//
+// Following the pattern of the standard library's math package, a pure-Go
+// reference is always compiled in. On amd64 (without the purego build tag) an
+// AVX2+FMA assembly micro-kernel is used when the CPU and operating system
+// support it, as determined at start-up with CPUID and XGETBV. Packing,
+// cache blocking over m, n and k (k blocks are processed in increasing order
+// and partial sums are written back into C) and edge handling are done in Go;
+// the assembly computes one 6×8 tile C += Ap·Bp for a slice of k using
+// packed panels, vectorised across the columns j, so each vector lane is one
+// output element. Kernel reports which implementation is active.
+//
+// Small products are computed directly by the reference loops. Packing
+// buffers come from a sync.Pool, so repeated calls do not allocate in steady
+// state. The functions are safe for concurrent use as long as the C operands
+// of concurrent calls do not overlap each other or any A or B operand.
+package gemm

@@ -1,0 +1,96 @@
+package gemm
+
+// useBlocked reports whether a product is large enough for packing and the
+// assembly micro-kernel to pay off; smaller ones (measured crossover near
+// m = n = k = 6, or too few outputs to fill a tile) use the reference loops.
+func useBlocked(m, n, k int) bool {
+	return useAsm && m*n*k >= 256 && m*n >= 8
+}
+
+// NN computes C += A·B, A is m×k (stride lda), B is k×n (ldb), C is m×n (ldc).
+//
+// Each element is computed as c := C[i,j]; for p := 0; p < k; p++ { c =
+// math.FMA(A[i,p], B[p,j], c) }; C[i,j] = c, with A[i,p] = a[i*lda+p],
+// B[p,j] = b[p*ldb+j] and C[i,j] = c[i*ldc+j]. Elements of a, b and c outside
+// the addressed matrices are neither read nor written. NN panics if a
+// dimension is negative, a leading dimension is smaller than the row width,
+// or a slice is too short.
+func NN(m, n, k int, a []float64, lda int, b []float64, ldb int, c []float64, ldc int) {
+	checkArgs("NN", m, n, k, a, lda, m, k, b, ldb, k, n, c, ldc)
+	if m == 0 || n == 0 || k == 0 {
+		return
+	}
+	if useBlocked(m, n, k) {
+		gemmBlocked(false, false, m, n, k, a, lda, b, ldb, c, ldc, microAsm)
+		return
+	}
+	referenceNN(m, n, k, a, lda, b, ldb, c, ldc)
+}
+
+// NT computes C += A·Bᵀ, A is m×k (lda), B is n×k (ldb).
+//
+// Each element is computed as c := C[i,j]; for p := 0; p < k; p++ { c =
+// math.FMA(A[i,p], B[j,p], c) }; C[i,j] = c, with A[i,p] = a[i*lda+p],
+// B[j,p] = b[j*ldb+p] and C[i,j] = c[i*ldc+j]. Elements of a, b and c outside
+// the addressed matrices are neither read nor written. NT panics on invalid
+// arguments like NN.
+func NT(m, n, k int, a []float64, lda int, b []float64, ldb int, c []float64, ldc int) {
+	checkArgs("NT", m, n, k, a, lda, m, k, b, ldb, n, k, c, ldc)
+	if m == 0 || n == 0 || k == 0 {
+		return
+	}
+	if useBlocked(m, n, k) {
+		gemmBlocked(false, true, m, n, k, a, lda, b, ldb, c, ldc, microAsm)
+		return
+	}
+	referenceNT(m, n, k, a, lda, b, ldb, c, ldc)
+}
+
+// TN computes C += Aᵀ·B, A is k×m (lda), B is k×n (ldb).
+//
+// Each element is computed as c := C[i,j]; for p := 0; p < k; p++ { c =
+// math.FMA(A[p,i], B[p,j], c) }; C[i,j] = c, with A[p,i] = a[p*lda+i],
+// B[p,j] = b[p*ldb+j] and C[i,j] = c[i*ldc+j]. Elements of a, b and c outside
+// the addressed matrices are neither read nor written. TN panics on invalid
+// arguments like NN.
+func TN(m, n, k int, a []float64, lda int, b []float64, ldb int, c []float64, ldc int) {
+	checkArgs("TN", m, n, k, a, lda, k, m, b, ldb, k, n, c, ldc)
+	if m == 0 || n == 0 || k == 0 {
+		return
+	}
+	if useBlocked(m, n, k) {
+		gemmBlocked(true, false, m, n, k, a, lda, b, ldb, c, ldc, microAsm)
+		return
+	}
+	referenceTN(m, n, k, a, lda, b, ldb, c, ldc)
+}
+
+// Kernel reports the active kernel: "avx2-fma" when the amd64 assembly
+// micro-kernel is in use, "purego" otherwise (purego build tag, non-amd64
+// architecture, or a CPU/OS without AVX2, FMA and YMM state support).
+func Kernel() string {
+	if useAsm {
+		return "avx2-fma"
+	}
+	return "purego"
+}
+
+// checkArgs validates dimensions, leading dimensions and slice lengths. A is
+// ar×ac, B is br×bc and C is m×n as stored.
+func checkArgs(op string, m, n, k int, a []float64, lda, ar, ac int, b []float64, ldb, br, bc int, c []float64, ldc int) {
+	if m < 0 || n < 0 || k < 0 {
+		panic("gemm: " + op + ": negative dimension")
+	}
+	checkMat(op, "a", ar, ac, a, lda)
+	checkMat(op, "b", br, bc, b, ldb)
+	checkMat(op, "c", m, n, c, ldc)
+}
+
+func checkMat(op, name string, rows, cols int, s []float64, ld int) {
+	if ld < cols || ld < 0 {
+		panic("gemm: " + op + ": leading dimension of " + name + " too small")
+	}
+	if rows > 0 && cols > 0 && len(s) < (rows-1)*ld+cols {
+		panic("gemm: " + op + ": " + name + " too short")
+	}
+}

@@ -1,0 +1,463 @@
+package gemm
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"sync"
+	"testing"
+)
+
+// guardBits is the bit pattern of the NaN written into every guard cell
+// (padding before/after each matrix and between rows when ld > width).
+const guardBits = 0x7ff8_0000_dead_beef
+
+// gemmFunc has the signature shared by NN, NT, TN and their references.
+type gemmFunc func(m, n, k int, a []float64, lda int, b []float64, ldb int, c []float64, ldc int)
+
+// op describes one of the three variants.
+type op struct {
+	name           string
+	active, ref    gemmFunc
+	transA, transB bool
+}
+
+var ops = []op{
+	{"NN", NN, referenceNN, false, false},
+	{"NT", NT, referenceNT, false, true},
+	{"TN", TN, referenceTN, true, false},
+}
+
+// blockedWith returns the blocked driver for o with the given micro-kernel,
+// bypassing the small-size shortcut of the public functions.
+func (o op) blockedWith(kern microKernel) gemmFunc {
+	return func(m, n, k int, a []float64, lda int, b []float64, ldb int, c []float64, ldc int) {
+		if m == 0 || n == 0 || k == 0 {
+			return
+		}
+		gemmBlocked(o.transA, o.transB, m, n, k, a, lda, b, ldb, c, ldc, kern)
+	}
+}
+
+// shapes returns the stored shapes (rows×cols) of A and B for o.
+func (o op) shapes(m, n, k int) (ar, ac, br, bc int) {
+	ar, ac = m, k
+	if o.transA {
+		ar, ac = k, m
+	}
+	br, bc = k, n
+	if o.transB {
+		br, bc = n, k
+	}
+	return
+}
+
+// mat is a row-major matrix embedded in a NaN-filled buffer.
+type mat struct {
+	buf                 []float64
+	pad, rows, cols, ld int
+}
+
+func newMat(rows, cols, ld int, gen func() float64) *mat {
+	pad := 5 + ld%7
+	x := &mat{buf: make([]float64, 2*pad+rows*ld), pad: pad, rows: rows, cols: cols, ld: ld}
+	for i := range x.buf {
+		x.buf[i] = math.Float64frombits(guardBits)
+	}
+	for i := 0; i < rows; i++ {
+		for j := 0; j < cols; j++ {
+			x.buf[pad+i*ld+j] = gen()
+		}
+	}
+	return x
+}
+
+// data is the minimal slice addressing the matrix.
+func (x *mat) data() []float64 {
+	if x.rows == 0 || x.cols == 0 {
+		return x.buf[x.pad:x.pad]
+	}
+	return x.buf[x.pad : x.pad+(x.rows-1)*x.ld+x.cols]
+}
+
+func (x *mat) at(i, j int) float64     { return x.buf[x.pad+i*x.ld+j] }
+func (x *mat) set(i, j int, v float64) { x.buf[x.pad+i*x.ld+j] = v }
+
+func (x *mat) clone() *mat {
+	y := *x
+	y.buf = append([]float64(nil), x.buf...)
+	return &y
+}
+
+func (x *mat) isData(idx int) bool {
+	o := idx - x.pad
+	if o < 0 || o >= x.rows*x.ld {
+		return false
+	}
+	return o%x.ld < x.cols
+}
+
+// checkGuards reports guard cells whose bits changed.
+func (x *mat) checkGuards(t *testing.T, what string) {
+	t.Helper()
+	for i, v := range x.buf {
+		if !x.isData(i) && math.Float64bits(v) != guardBits {
+			t.Fatalf("%s: guard cell %d overwritten with %v", what, i, v)
+		}
+	}
+}
+
+// sameBits reports the first index where a and b differ bitwise, or -1.
+func sameBits(a, b []float64) int {
+	for i := range a {
+		if math.Float64bits(a[i]) != math.Float64bits(b[i]) {
+			return i
+		}
+	}
+	return -1
+}
+
+// mixedGen returns values of both signs with magnitudes spread over 2^±20, so
+// that any change in summation order or rounding changes result bits.
+func mixedGen(rng *rand.Rand) func() float64 {
+	return func() float64 {
+		v := math.Ldexp(1+rng.Float64(), rng.IntN(41)-20)
+		if rng.IntN(2) == 0 {
+			v = -v
+		}
+		return v
+	}
+}
+
+// naive computes the contract loop directly from the element definitions.
+func naive(o op, m, n, k int, a, b, c *mat) {
+	for i := 0; i < m; i++ {
+		for j := 0; j < n; j++ {
+			v := c.at(i, j)
+			for p := 0; p < k; p++ {
+				var x, y float64
+				if o.transA {
+					x = a.at(p, i)
+				} else {
+					x = a.at(i, p)
+				}
+				if o.transB {
+					y = b.at(j, p)
+				} else {
+					y = b.at(p, j)
+				}
+				v = math.FMA(x, y, v)
+			}
+			c.set(i, j, v)
+		}
+	}
+}
+
+// runCase checks every implementation of o on one shape against the naive
+// loop, bit for bit, together with the guard cells and input immutability.
+func runCase(t *testing.T, rng *rand.Rand, o op, m, n, k, extra int, gen func() float64) {
+	t.Helper()
+	ar, ac, br, bc := o.shapes(m, n, k)
+	a := newMat(ar, ac, ac+extra, gen)
+	b := newMat(br, bc, bc+(extra*3)%7, gen)
+	c := newMat(m, n, n+(extra*5)%11, gen)
+	a0, b0 := a.clone(), b.clone()
+
+	want := c.clone()
+	naive(o, m, n, k, a, b, want)
+
+	impls := []struct {
+		name string
+		f    gemmFunc
+	}{
+		{"reference", o.ref},
+		{"active(" + Kernel() + ")", o.active},
+		{"blocked-micro", o.blockedWith(microAsm)},
+		{"blocked-go", o.blockedWith(kernel6x8Go)},
+	}
+	for _, im := range impls {
+		got := c.clone()
+		im.f(m, n, k, a.data(), a.ld, b.data(), b.ld, got.data(), got.ld)
+		what := fmt.Sprintf("%s %s m=%d n=%d k=%d lds=%d,%d,%d", o.name, im.name, m, n, k, a.ld, b.ld, c.ld)
+		got.checkGuards(t, what+" C")
+		if i := sameBits(got.buf, want.buf); i >= 0 {
+			t.Fatalf("%s: C buf[%d] = %v (%#x), want %v (%#x)", what, i,
+				got.buf[i], math.Float64bits(got.buf[i]), want.buf[i], math.Float64bits(want.buf[i]))
+		}
+		if sameBits(a.buf, a0.buf) >= 0 || sameBits(b.buf, b0.buf) >= 0 {
+			t.Fatalf("%s: A or B modified", what)
+		}
+	}
+}
+
+func TestShapes(t *testing.T) {
+	sizes := []int{1, 2, 3, 4, 5, 7, 8, 9, 13, 16, 17, 31, 33, 64, 129}
+	if testing.Short() {
+		sizes = []int{1, 3, 7, 9, 17, 129}
+	}
+	for _, o := range ops {
+		t.Run(o.name, func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(1, uint64(len(o.name)+int(o.name[0]))))
+			gen := mixedGen(rng)
+			idx := 0
+			for _, m := range sizes {
+				for _, n := range sizes {
+					for _, k := range sizes {
+						if testing.Short() && m == 129 && n == 129 && k == 129 {
+							continue
+						}
+						runCase(t, rng, o, m, n, k, []int{0, 1, 5}[idx%3], gen)
+						idx++
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestBlockBoundaries covers shapes crossing the k, m and n cache blocks and
+// large leading dimensions.
+func TestBlockBoundaries(t *testing.T) {
+	cases := []struct{ m, n, k, extra int }{
+		{mcBlock + 7, 37, 2*kcBlock + 3, 0},
+		{mcBlock, nr * 5, kcBlock, 13},
+		{13, 2*nr + 1, kcBlock + 1, 64},
+		{2*mcBlock + 1, 23, kcBlock - 1, 3},
+		{7, ncBlock + 9, 20, 1},
+		{mr + 1, ncBlock, kcBlock + 5, 0},
+	}
+	if testing.Short() {
+		cases = cases[:4]
+	}
+	rng := rand.New(rand.NewPCG(7, 7))
+	gen := mixedGen(rng)
+	for _, o := range ops {
+		for _, tc := range cases {
+			runCase(t, rng, o, tc.m, tc.n, tc.k, tc.extra, gen)
+		}
+	}
+}
+
+// TestSpecialValues uses zeros of both signs, infinities, huge and subnormal
+// values. NaN results are only required to be NaN.
+func TestSpecialValues(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	specials := []float64{0, math.Copysign(0, -1), 1, -1, math.Inf(1), math.Inf(-1),
+		math.MaxFloat64, -math.MaxFloat64, 5e-324, -5e-324, 2.2250738585072014e-308, 1e-300, 1e300}
+	gen := func() float64 {
+		if rng.IntN(3) == 0 {
+			return specials[rng.IntN(len(specials))]
+		}
+		return math.Ldexp(rng.Float64()-0.5, rng.IntN(2100)-1075)
+	}
+	for _, o := range ops {
+		for _, sz := range [][3]int{{7, 9, 5}, {13, 17, 33}, {25, 19, 40}, {6, 8, 300}} {
+			m, n, k := sz[0], sz[1], sz[2]
+			ar, ac, br, bc := o.shapes(m, n, k)
+			a, b := newMat(ar, ac, ac, gen), newMat(br, bc, bc, gen)
+			c := newMat(m, n, n+1, gen)
+			want := c.clone()
+			naive(o, m, n, k, a, b, want)
+			for _, f := range []gemmFunc{o.ref, o.active, o.blockedWith(microAsm), o.blockedWith(kernel6x8Go)} {
+				got := c.clone()
+				f(m, n, k, a.data(), a.ld, b.data(), b.ld, got.data(), got.ld)
+				got.checkGuards(t, o.name)
+				for i := range got.buf {
+					g, w := got.buf[i], want.buf[i]
+					if math.Float64bits(g) != math.Float64bits(w) && !(math.IsNaN(g) && math.IsNaN(w)) {
+						t.Fatalf("%s %v: buf[%d] = %v, want %v", o.name, sz, i, g, w)
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestOrderSensitive verifies that the test data would detect a kernel that
+// reorders or splits the k sum or does not fuse the multiply-add.
+func TestOrderSensitive(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 12))
+	gen := mixedGen(rng)
+	const m, n, k = 33, 31, 64
+	a, b, c := newMat(m, k, k, gen), newMat(k, n, n, gen), newMat(m, n, n, gen)
+	want := c.clone()
+	NN(m, n, k, a.data(), a.ld, b.data(), b.ld, want.data(), want.ld)
+
+	variants := map[string]func(v float64, i, j int) float64{
+		"reversed": func(v float64, i, j int) float64 {
+			for p := k - 1; p >= 0; p-- {
+				v = math.FMA(a.at(i, p), b.at(p, j), v)
+			}
+			return v
+		},
+		"split": func(v float64, i, j int) float64 {
+			var s float64
+			for p := 0; p < k/2; p++ {
+				v = math.FMA(a.at(i, p), b.at(p, j), v)
+			}
+			for p := k / 2; p < k; p++ {
+				s = math.FMA(a.at(i, p), b.at(p, j), s)
+			}
+			return v + s
+		},
+		"unfused": func(v float64, i, j int) float64 {
+			for p := 0; p < k; p++ {
+				prod := a.at(i, p) * b.at(p, j)
+				v += prod
+			}
+			return v
+		},
+	}
+	for name, f := range variants {
+		diff := 0
+		for i := 0; i < m; i++ {
+			for j := 0; j < n; j++ {
+				if math.Float64bits(f(c.at(i, j), i, j)) != math.Float64bits(want.at(i, j)) {
+					diff++
+				}
+			}
+		}
+		t.Logf("%s: %d of %d elements differ", name, diff, m*n)
+		if diff < m*n/8 {
+			t.Errorf("%s summation differs in only %d of %d elements; data not order-sensitive", name, diff, m*n)
+		}
+	}
+}
+
+func TestZeroDims(t *testing.T) {
+	c := []float64{1, 2, 3, 4, 5, 6}
+	orig := append([]float64(nil), c...)
+	for _, o := range ops {
+		o.active(2, 3, 0, nil, 3, nil, 3, c, 3)
+		o.ref(2, 3, 0, nil, 3, nil, 3, c, 3)
+		o.active(0, 3, 5, nil, 5, make([]float64, 25), 5, nil, 3)
+		o.active(2, 0, 4, make([]float64, 16), 4, nil, 4, c, 0)
+	}
+	NN(2, 3, 0, nil, 0, nil, 3, c, 3)
+	if sameBits(c, orig) >= 0 {
+		t.Fatalf("k=0 changed C: %v", c)
+	}
+}
+
+func TestPanics(t *testing.T) {
+	s := make([]float64, 100)
+	cases := []struct {
+		name string
+		f    func()
+	}{
+		{"negative", func() { NN(-1, 2, 2, s, 2, s, 2, s, 2) }},
+		{"lda", func() { NN(2, 2, 3, s, 2, s, 2, s, 2) }},
+		{"ldb", func() { NT(2, 2, 3, s, 3, s, 2, s, 2) }},
+		{"ldc", func() { TN(2, 3, 2, s, 2, s, 3, s, 2) }},
+		{"short a", func() { NN(4, 4, 4, s[:15], 4, s, 4, s, 4) }},
+		{"short b", func() { NT(4, 5, 4, s, 4, s[:19], 4, s, 5) }},
+		{"short c", func() { TN(4, 4, 4, s, 4, s, 4, s[:14], 4) }},
+	}
+	for _, tc := range cases {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("%s: no panic", tc.name)
+				}
+			}()
+			tc.f()
+		}()
+	}
+}
+
+func TestKernel(t *testing.T) {
+	k := Kernel()
+	if k != "avx2-fma" && k != "purego" {
+		t.Fatalf("Kernel() = %q", k)
+	}
+	t.Logf("active kernel: %s", k)
+}
+
+// TestConcurrent runs the blocked path from several goroutines (shared
+// workspace pool) and compares with the reference.
+func TestConcurrent(t *testing.T) {
+	const n = 70
+	rng := rand.New(rand.NewPCG(5, 6))
+	gen := mixedGen(rng)
+	a, b := newMat(n, n, n, gen), newMat(n, n, n, gen)
+	c0 := newMat(n, n, n, gen)
+	want := c0.clone()
+	referenceNN(n, n, n, a.data(), n, b.data(), n, want.data(), n)
+	var wg sync.WaitGroup
+	res := make([]*mat, 4)
+	for g := range res {
+		res[g] = c0.clone()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			NN(n, n, n, a.data(), n, b.data(), n, res[g].data(), n)
+		}()
+	}
+	wg.Wait()
+	for g, r := range res {
+		if sameBits(r.buf, want.buf) >= 0 {
+			t.Fatalf("goroutine %d: result differs", g)
+		}
+	}
+}
+
+func TestAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("sync.Pool drops items under the race detector")
+	}
+	for _, n := range []int{64, 256} {
+		rng := rand.New(rand.NewPCG(uint64(n), 1))
+		a, b, c := randSlice(rng, n*n), randSlice(rng, n*n), randSlice(rng, n*n)
+		for _, o := range ops {
+			o.active(n, n, n, a, n, b, n, c, n) // warm up the pool
+			allocs := testing.AllocsPerRun(5, func() { o.active(n, n, n, a, n, b, n, c, n) })
+			if allocs != 0 {
+				t.Errorf("%s n=%d: %v allocs per call, want 0", o.name, n, allocs)
+			}
+		}
+	}
+}
+
+func randSlice(rng *rand.Rand, n int) []float64 {
+	s := make([]float64, n)
+	for i := range s {
+		s[i] = rng.Float64()*2 - 1
+	}
+	return s
+}
+
+func benchGEMM(b *testing.B, f gemmFunc, n int) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	x, y, z := randSlice(rng, n*n), randSlice(rng, n*n), randSlice(rng, n*n)
+	f(n, n, n, x, n, y, n, z, n) // warm up the workspace pool
+	b.ReportAllocs()
+	for b.Loop() {
+		f(n, n, n, x, n, y, n, z, n)
+	}
+	b.ReportMetric(2*float64(n)*float64(n)*float64(n)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+}
+
+// BenchmarkGEMM measures square NN for the active kernel and the pure-Go
+// reference in the same run.
+func BenchmarkGEMM(b *testing.B) {
+	for _, im := range []struct {
+		name string
+		f    gemmFunc
+	}{{Kernel(), NN}, {"reference", referenceNN}} {
+		for _, n := range []int{64, 128, 256, 512} {
+			b.Run(fmt.Sprintf("kernel=%s/n=%d", im.name, n), func(b *testing.B) { benchGEMM(b, im.f, n) })
+		}
+	}
+}
+
+// BenchmarkGEMMNT and BenchmarkGEMMTN measure the transposed variants at
+// n=256.
+func BenchmarkGEMMNT(b *testing.B) { benchOp(b, ops[1]) }
+
+func BenchmarkGEMMTN(b *testing.B) { benchOp(b, ops[2]) }
+
+func benchOp(b *testing.B, o op) {
+	const n = 256
+	b.Run(fmt.Sprintf("kernel=%s/n=%d", Kernel(), n), func(b *testing.B) { benchGEMM(b, o.active, n) })
+	b.Run(fmt.Sprintf("kernel=reference/n=%d", n), func(b *testing.B) { benchGEMM(b, o.ref, n) })
+}

@@ -1,0 +1,187 @@
+package ad
+
+import (
+	"fmt"
+
+	"scorematch/ad/internal/gemm"
+)
+
+// Linear maps act on every Taylor coefficient block alike, so a jet node of
+// B rows and nb blocks goes through one GEMM of nb·B rows: the cost model of
+// the package doc counts these GEMMs.
+
+// matmulT is the op Y = X·Wᵀ (+ b on block 0), W plain.
+type matmulT struct{ bias bool }
+
+// matmulN is the op Y = X·W, W plain.
+type matmulN struct{}
+
+var (
+	opMatMulT op = &matmulT{}
+	opLinear  op = &matmulT{bias: true}
+	opMatMulN op = &matmulN{}
+)
+
+// MatMulT records Y = X·Wᵀ for a node X (B×k, plain or jet) and a plain node
+// W (n×k), the layout of a PyTorch Linear weight. Y is B×n with X's blocks.
+func (t *Tape) MatMulT(x, w *Node) *Node {
+	checkMatMul("MatMulT", x, w, w.val.Cols)
+	y := t.node(opMatMulT, x.rows, w.val.Rows, x.blocks)
+	clear(y.val.Data)
+	gemm.NT(y.val.Rows, y.val.Cols, x.val.Cols, x.val.Data, x.val.Cols, w.val.Data, w.val.Cols, y.val.Data, y.val.Cols)
+	return record(y, x, w)
+}
+
+// Linear records the affine map Y = X·Wᵀ + b of a PyTorch Linear layer: W is
+// a plain n×k node, b a plain 1×n node added to every row of block 0 (the
+// bias does not depend on the jet's direction, so higher coefficients get
+// only X·Wᵀ). Each output starts from its bias and accumulates along k.
+func (t *Tape) Linear(x, w, b *Node) *Node {
+	checkMatMul("Linear", x, w, w.val.Cols)
+	if b.blocks != 1 || b.val.Rows != 1 || b.val.Cols != w.val.Rows {
+		panic(fmt.Sprintf("ad: Linear: bias is %d×%d, want 1×%d", b.val.Rows, b.val.Cols, w.val.Rows))
+	}
+	sameTape(t, b)
+	y := t.node(opLinear, x.rows, w.val.Rows, x.blocks)
+	n := y.val.Cols
+	y0 := y.blk(0)
+	for i := 0; i < x.rows; i++ {
+		copy(y0[i*n:(i+1)*n], b.val.Data)
+	}
+	clear(y.val.Data[len(y0):])
+	gemm.NT(y.val.Rows, n, x.val.Cols, x.val.Data, x.val.Cols, w.val.Data, w.val.Cols, y.val.Data, n)
+	record(y, x, w)
+	y.c = b
+	y.needGrad = y.needGrad || b.needGrad
+	return y
+}
+
+func (m *matmulT) backward(y *Node, nb int) {
+	x, w := y.a, y.b
+	rows, n, k := nb*y.rows, w.val.Rows, w.val.Cols
+	if x.needGrad { // X̄ += Ȳ·W
+		gemm.NN(rows, k, n, y.adj.Data, n, w.val.Data, k, x.adj.Data, k)
+	}
+	m.backwardParams(y, nb)
+}
+
+// backwardParams accumulates W̄ += Ȳᵀ·X over blocks [0, nb) and, for Linear,
+// b̄ += the column sums of Ȳ's block 0.
+func (m *matmulT) backwardParams(y *Node, nb int) {
+	x, w := y.a, y.b
+	rows, n, k := nb*y.rows, w.val.Rows, w.val.Cols
+	if w.needGrad {
+		gemm.TN(n, k, rows, y.adj.Data, n, x.val.Data, k, w.adj.Data, k)
+	}
+	if m.bias && y.c.needGrad {
+		colSums(y.c.adj.Data, y.ablk(0), n)
+	}
+}
+
+// dual propagates the adjoint and its tangent to X; the weights get the
+// plain gradient (block 0) only.
+func (m *matmulT) dual(y *Node) {
+	x, w := y.a, y.b
+	n, k := w.val.Rows, w.val.Cols
+	if x.needGrad {
+		gemm.NN(2*y.rows, k, n, y.adj.Data, n, w.val.Data, k, x.adj.Data, k)
+	}
+	m.backwardParams(y, 1)
+}
+
+// MatMul records Y = X·W for a node X (B×k, plain or jet) and a plain node W (k×n).
+func (t *Tape) MatMul(x, w *Node) *Node {
+	checkMatMul("MatMul", x, w, w.val.Rows)
+	y := t.node(opMatMulN, x.rows, w.val.Cols, x.blocks)
+	clear(y.val.Data)
+	gemm.NN(y.val.Rows, y.val.Cols, x.val.Cols, x.val.Data, x.val.Cols, w.val.Data, w.val.Cols, y.val.Data, y.val.Cols)
+	return record(y, x, w)
+}
+
+func (*matmulN) backward(y *Node, nb int) {
+	x, w := y.a, y.b
+	rows, k, n := nb*y.rows, w.val.Rows, w.val.Cols
+	if x.needGrad { // X̄ += Ȳ·Wᵀ
+		gemm.NT(rows, k, n, y.adj.Data, n, w.val.Data, n, x.adj.Data, k)
+	}
+	if w.needGrad { // W̄ += Xᵀ·Ȳ
+		gemm.TN(k, n, rows, x.val.Data, k, y.adj.Data, n, w.adj.Data, n)
+	}
+}
+
+func (*matmulN) dual(y *Node) {
+	x, w := y.a, y.b
+	k, n := w.val.Rows, w.val.Cols
+	if x.needGrad {
+		gemm.NT(2*y.rows, k, n, y.adj.Data, n, w.val.Data, n, x.adj.Data, k)
+	}
+	if w.needGrad {
+		gemm.TN(k, n, y.rows, x.val.Data, k, y.adj.Data, n, w.adj.Data, n)
+	}
+}
+
+func checkMatMul(name string, x, w *Node, inner int) {
+	sameTape(x.tape, w)
+	if w.blocks != 1 {
+		panic(fmt.Sprintf("ad: %s: the right operand must be plain (a parameter or constant)", name))
+	}
+	if x.val.Cols != inner {
+		panic(fmt.Sprintf("ad: %s: X is %d×%d, W is %d×%d", name, x.rows, x.val.Cols, w.val.Rows, w.val.Cols))
+	}
+}
+
+// colSums adds the column sums of the r×n matrix a to dst (length n), row by row.
+func colSums(dst, a []float64, n int) {
+	for i := 0; i+n <= len(a); i += n {
+		row := a[i : i+n]
+		for j, v := range row {
+			dst[j] += v
+		}
+	}
+}
+
+// addBias is the op Y = X + b with b a plain 1×n row added to block 0.
+type addBias struct{}
+
+var opAddBias op = &addBias{}
+
+// AddBias records Y = X + b, adding the plain 1×n row b to every row of X's
+// block 0 (higher Taylor coefficients are unchanged).
+func (t *Tape) AddBias(x, b *Node) *Node {
+	sameTape(t, x, b)
+	if b.blocks != 1 || b.val.Rows != 1 || b.val.Cols != x.val.Cols {
+		panic(fmt.Sprintf("ad: AddBias: bias is %d×%d, want 1×%d", b.val.Rows, b.val.Cols, x.val.Cols))
+	}
+	y := t.node(opAddBias, x.rows, x.val.Cols, x.blocks)
+	copy(y.val.Data, x.val.Data)
+	n := x.val.Cols
+	y0 := y.blk(0)
+	for i := 0; i < len(y0); i += n {
+		row := y0[i : i+n]
+		for j, v := range b.val.Data {
+			row[j] += v
+		}
+	}
+	return record(y, x, b)
+}
+
+func (*addBias) backward(y *Node, nb int) {
+	x, b := y.a, y.b
+	if x.needGrad {
+		addTo(x.adj.Data[:nb*len(y.ablk(0))], y.adj.Data)
+	}
+	if b.needGrad {
+		colSums(b.adj.Data, y.ablk(0), y.val.Cols)
+	}
+}
+
+// dual: the bias is a plain right operand, whose gradient reads block 0 only.
+func (o *addBias) dual(y *Node) { o.backward(y, 2) }
+
+// addTo adds src to dst element-wise over len(dst) elements.
+func addTo(dst, src []float64) {
+	src = src[:len(dst)]
+	for i := range dst {
+		dst[i] += src[i]
+	}
+}

@@ -1,0 +1,224 @@
+package ad
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+func TestElementwiseDerivatives(t *testing.T) {
+	generic := []float64{-3.1, -1.2, -0.37, 0.05, 0.61, 1.4, 2.9}
+	large := []float64{-745, -200, -40, -20, 20, 40, 200, 745}
+	for _, f := range []*Elementwise{Square, Exp, Log, Sigmoid, Softplus, Tanh, SiLU, ELU} {
+		t.Run(f.Name, func(t *testing.T) {
+			xs := generic
+			switch f {
+			case Log:
+				xs = []float64{0.03, 0.4, 1.1, 7, 300}
+			case Exp:
+				xs = append(generic, -40, -20, 20, 40)
+			case Softplus, Sigmoid, Tanh, SiLU:
+				xs = append(generic, large...)
+			}
+			for _, x := range xs {
+				d := evalAt(f, x)
+				for k := 1; k <= 3; k++ {
+					num := CentralDiff(func(y float64) float64 { return evalAt(f, y)[k-1] }, x, 1e-3*math.Min(1, math.Abs(x)))
+					// Relative error, with an absolute floor of 1e-12 for
+					// derivatives that underflow in the tails.
+					if err := math.Abs(d[k] - num); err > 1e-6*math.Max(math.Abs(d[k]), math.Abs(num))+1e-12 || math.IsNaN(d[k]) {
+						t.Errorf("%s at x=%g: derivative %d is %.15g, central difference %.15g", f.Name, x, k, d[k], num)
+					}
+				}
+			}
+		})
+	}
+}
+
+func evalAt(f *Elementwise, x float64) [4]float64 {
+	var r [4]float64
+	f.Eval([]float64{x}, r[0:1], r[1:2], r[2:3], r[3:4])
+	return r
+}
+
+// TestElementwiseTails checks values where naive formulas overflow or lose
+// all digits.
+func TestElementwiseTails(t *testing.T) {
+	e40 := math.Exp(-40)
+	for _, c := range []struct {
+		f         *Elementwise
+		x         float64
+		want      [4]float64
+		checkDeri int // how many entries of want to check
+	}{
+		{Softplus, -40, [4]float64{e40 / (1 + e40)}, 1},
+		{Softplus, 800, [4]float64{800, 1, 0}, 3},
+		{Softplus, -800, [4]float64{0, 0, 0}, 3},
+		{Sigmoid, -40, [4]float64{1 / (1 + 1/e40), e40 / ((1 + e40) * (1 + e40))}, 2},
+		{Sigmoid, 800, [4]float64{1, 0, 0, 0}, 4},
+		{Tanh, 1e-9, [4]float64{1e-9, 1, -2e-9}, 3},
+		{Tanh, -400, [4]float64{-1, 0, 0, 0}, 4},
+		{SiLU, -800, [4]float64{0, 0, 0, 0}, 4},
+		{Exp, 50, [4]float64{math.Exp(50), math.Exp(50)}, 2},
+	} {
+		got := evalAt(c.f, c.x)
+		for k := 0; k < c.checkDeri; k++ {
+			if math.Abs(got[k]-c.want[k]) > 1e-14*math.Abs(c.want[k]) || math.IsNaN(got[k]) {
+				t.Errorf("%s(%g): derivative %d = %.17g, want %.17g", c.f.Name, c.x, k, got[k], c.want[k])
+			}
+		}
+	}
+}
+
+// opCase builds a B×H (or B×1) jet node from two pre-activations z1, z2 of
+// x, so that every op sees inputs that depend on x and on parameters.
+type opCase struct {
+	name  string
+	build func(t *Tape, z1, z2 *Node, p *opParams) *Node
+}
+
+type opParams struct {
+	w1, b1, w2, b2, wm, bb, wout, wout1 *Param
+}
+
+const (
+	opB = 3 // batch
+	opD = 4 // input dimension
+	opH = 5 // hidden width
+)
+
+func newOpParams(rng *rand.Rand) *opParams {
+	return &opParams{
+		w1: &Param{Name: "w1", Value: randMat(rng, opH, opD, 0.6)}, b1: &Param{Name: "b1", Value: randMat(rng, 1, opH, 0.3)},
+		w2: &Param{Name: "w2", Value: randMat(rng, opH, opD, 0.6)}, b2: &Param{Name: "b2", Value: randMat(rng, 1, opH, 0.3)},
+		wm: &Param{Name: "wm", Value: randMat(rng, opH, opH, 0.5)}, bb: &Param{Name: "bb", Value: randMat(rng, 1, opH, 0.5)},
+		wout: &Param{Name: "wout", Value: randMat(rng, 1, opH, 1)}, wout1: &Param{Name: "wout1", Value: randMat(rng, 1, 1, 1)},
+	}
+}
+
+func (p *opParams) all() []*Param {
+	return []*Param{p.w1, p.b1, p.w2, p.b2, p.wm, p.bb, p.wout, p.wout1}
+}
+
+func opCases() []opCase {
+	cases := []opCase{
+		{"add", func(t *Tape, z1, z2 *Node, p *opParams) *Node { return t.Add(t.Apply(Tanh, z1), t.Apply(Softplus, z2)) }},
+		{"sub", func(t *Tape, z1, z2 *Node, p *opParams) *Node { return t.Sub(t.Apply(Tanh, z1), t.Apply(Softplus, z2)) }},
+		{"mul", func(t *Tape, z1, z2 *Node, p *opParams) *Node { return t.Mul(t.Apply(Tanh, z1), t.Apply(Softplus, z2)) }},
+		{"mul-self", func(t *Tape, z1, z2 *Node, p *opParams) *Node { h := t.Apply(Tanh, z1); return t.Mul(h, h) }},
+		{"scale", func(t *Tape, z1, z2 *Node, p *opParams) *Node { return t.Scale(-1.7, t.Apply(Tanh, z1)) }},
+		{"sumrows", func(t *Tape, z1, z2 *Node, p *opParams) *Node { return t.SumRows(t.Mul(t.Apply(Tanh, z1), z2)) }},
+		{"matmul", func(t *Tape, z1, z2 *Node, p *opParams) *Node { return t.MatMul(t.Apply(Tanh, z1), t.Param(p.wm)) }},
+		{"matmulT", func(t *Tape, z1, z2 *Node, p *opParams) *Node { return t.MatMulT(t.Apply(Tanh, z1), t.Param(p.wm)) }},
+		{"addbias", func(t *Tape, z1, z2 *Node, p *opParams) *Node { return t.AddBias(t.Apply(Tanh, z1), t.Param(p.bb)) }},
+		{"log", func(t *Tape, z1, z2 *Node, p *opParams) *Node { return t.Apply(Log, t.Apply(Softplus, z2)) }},
+	}
+	for _, f := range []*Elementwise{Square, Exp, Sigmoid, Softplus, Tanh, SiLU, ELU} {
+		cases = append(cases, opCase{f.Name, func(t *Tape, z1, z2 *Node, p *opParams) *Node { return t.Apply(f, z1) }})
+	}
+	for _, f := range []*Elementwise{Exp, Sigmoid, Softplus} { // large |x|
+		cases = append(cases, opCase{f.Name + "-large", func(t *Tape, z1, z2 *Node, p *opParams) *Node {
+			return t.Apply(f, t.Scale(12, z1))
+		}})
+	}
+	return cases
+}
+
+// TestOps checks every op through a per-sample scalar f(x) = wout·op(z1, z2):
+// its input gradient, its Taylor coefficients, its Hessian-vector product
+// and the parameter gradient of a second-order loss, each against central
+// finite differences.
+func TestOps(t *testing.T) {
+	for i, c := range opCases() {
+		t.Run(c.name, func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(1, uint64(i)))
+			p := newOpParams(rng)
+			f := func(tp *Tape, x *Node) *Node {
+				z1 := tp.Linear(x, tp.Param(p.w1), tp.Param(p.b1))
+				z2 := tp.Linear(x, tp.Param(p.w2), tp.Param(p.b2))
+				h := c.build(tp, z1, z2, p)
+				if h.Cols() == 1 {
+					return tp.MatMulT(h, tp.Param(p.wout1))
+				}
+				return tp.MatMulT(h, tp.Param(p.wout))
+			}
+			x := randMat(rng, opB, opD, 1)
+			v := randMat(rng, opB, opD, 1)
+			checkFunc(t, f, x, v, p.all())
+		})
+	}
+}
+
+// checkFunc runs the four derivative checks on a per-sample scalar f.
+func checkFunc(t *testing.T, f Func, x, v Mat, params []*Param) {
+	t.Helper()
+	tp := NewTape()
+	values := func(x Mat) []float64 { tp.Reset(); return f(tp, tp.Input(x, false)).Primal().Data }
+	grads := func(x Mat) []float64 {
+		g := NewMat(x.Rows, x.Cols)
+		InputGrad(tp, f, x, g)
+		return g.Data
+	}
+
+	// First derivative: ∇ₓ Σ_b f(x_b).
+	g := grads(x)
+	num := make([]float64, len(x.Data))
+	xs := x.Clone()
+	NumGrad(func() float64 { return sum(values(xs)) }, xs.Data, num, FDStep)
+	assertClose(t, "input gradient", g, num, 1e-6)
+
+	// Taylor coefficients along v: f'(t) and f''(t) of t ↦ f(x + t v).
+	jets := func(x Mat) (d1, d2 []float64) {
+		tp.Reset(2)
+		out := f(tp, tp.Input(x, false, v))
+		return append([]float64(nil), tp.Deriv(out, 0, 1).val.Data...), append([]float64(nil), tp.Deriv(out, 0, 2).val.Data...)
+	}
+	d1, d2 := jets(x)
+	assertClose(t, "first Taylor coefficient", d1, batchNumDeriv(x, v, values), 1e-6)
+	assertClose(t, "second Taylor coefficient", d2, batchNumDeriv(x, v, func(x Mat) []float64 { a, _ := jets(x); return a }), 1e-6)
+
+	// Hessian-vector product against the central difference of the gradient.
+	hv := NewMat(x.Rows, x.Cols)
+	HVP(tp, f, x, v, Mat{}, hv)
+	assertClose(t, "HVP", hv.Data, batchNumDeriv(x, v, grads), 1e-6)
+
+	// Parameter gradient of an SSM-VR-like loss: mean_b(−D2 + ½D1²) + ½ mean_b ‖g_b‖².
+	so := NewSecondOrder()
+	eval := func() float64 {
+		return so.Eval(f, x, []Mat{v}, []int{2}, ssmJetLoss, halfSquaredNorm)
+	}
+	eval()
+	got := flatGrad(params, so.Grad)
+	assertClose(t, "parameter gradient", got, paramNumGrad(params, eval), 1e-6)
+}
+
+func ssmJetLoss(t *Tape, d *Derivs) *Node {
+	b := float64(d.F.Rows())
+	return t.Scale(1/b, t.Sum(t.Sub(t.Scale(0.5, t.Apply(Square, d.D1[0])), d.D2[0])))
+}
+
+func halfSquaredNorm(t *Tape, g *Node) *Node {
+	return t.Scale(0.5/float64(g.Rows()), t.Sum(t.Apply(Square, g)))
+}
+
+func sum(xs []float64) float64 {
+	s := 0.0
+	for _, x := range xs {
+		s += x
+	}
+	return s
+}
+
+// TestLog1pUnit checks the fast log1p against math.Log1p over (0, 1].
+func TestLog1pUnit(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 9))
+	worst := 0.0
+	for i := 0; i < 100000; i++ {
+		e := math.Exp(-745 * rng.Float64() * rng.Float64())
+		got, want := log1pUnit(e), math.Log1p(e)
+		worst = math.Max(worst, math.Abs(got-want)/want)
+	}
+	if worst > 8e-16 {
+		t.Errorf("log1pUnit: worst relative error %.3g against math.Log1p", worst)
+	}
+}

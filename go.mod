@@ -1,0 +1,3 @@
+module scorematch
+
+go 1.26
