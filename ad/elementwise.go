@@ -270,3 +270,108 @@ func (*derivOp) backward(y *Node, _ int) {
 }
 
 func (*derivOp) dual(*Node) { panic("ad: Deriv in a forward-over-reverse sweep") }
+
+// addPrimalOp is y = x + c with c plain (B×F, or 1×F broadcast) on block 0.
+type addPrimalOp struct{}
+
+var opAddPrimal op = &addPrimalOp{}
+
+// AddPrimal records y = x + c where c is a plain node of x's shape (B×F) or a
+// row (1×F) added to every row. c is added to block 0 only: it does not
+// depend on the jet's direction. AddBias is the 1×F case.
+func (t *Tape) AddPrimal(x, c *Node) *Node {
+	sameTape(t, x, c)
+	if c.blocks != 1 || c.val.Cols != x.val.Cols || c.val.Rows != 1 && c.val.Rows != x.rows {
+		panic(fmt.Sprintf("ad: AddPrimal: c is %d×%d (%d blocks), x is %d×%d", c.val.Rows, c.val.Cols, c.blocks, x.rows, x.val.Cols))
+	}
+	if c.val.Rows == 1 {
+		return t.AddBias(x, c)
+	}
+	y := t.node(opAddPrimal, x.rows, x.val.Cols, x.blocks)
+	copy(y.val.Data, x.val.Data)
+	addTo(y.blk(0), c.val.Data)
+	return record(y, x, c)
+}
+
+func (*addPrimalOp) backward(y *Node, nb int) {
+	if x := y.a; x.needGrad {
+		addTo(x.adj.Data[:nb*len(y.ablk(0))], y.adj.Data)
+	}
+	if c := y.b; c.needGrad {
+		addTo(c.adj.Data, y.ablk(0))
+	}
+}
+
+func (o *addPrimalOp) dual(y *Node) { o.backward(y, 2) }
+
+// scaleRowsOp is y_b = c_b·x_b for every block, c a plain B×1 column.
+type scaleRowsOp struct{}
+
+var opScaleRows op = &scaleRowsOp{}
+
+// ScaleRows records y = c∘x row by row: row b of every block of x is
+// multiplied by c_b, for a plain B×1 node c (a per-sample constant such as
+// 1/σ). It is linear in x, so every Taylor coefficient scales alike.
+func (t *Tape) ScaleRows(x, c *Node) *Node {
+	sameTape(t, x, c)
+	if c.blocks != 1 || c.val.Cols != 1 || c.val.Rows != x.rows {
+		panic(fmt.Sprintf("ad: ScaleRows: c is %d×%d (%d blocks), want %d×1 plain", c.val.Rows, c.val.Cols, c.blocks, x.rows))
+	}
+	y := t.node(opScaleRows, x.rows, x.val.Cols, x.blocks)
+	n := x.val.Cols
+	for r := 0; r < x.val.Rows; r++ {
+		s := c.val.Data[r%x.rows]
+		xr, yr := x.val.Data[r*n:(r+1)*n], y.val.Data[r*n:(r+1)*n]
+		for j, v := range xr {
+			yr[j] = s * v
+		}
+	}
+	return record(y, x, c)
+}
+
+func (*scaleRowsOp) backward(y *Node, nb int) {
+	x, c := y.a, y.b
+	n := x.val.Cols
+	for r := 0; r < nb*y.rows; r++ {
+		gr := y.adj.Data[r*n : (r+1)*n]
+		if x.needGrad {
+			s := c.val.Data[r%y.rows]
+			xa := x.adj.Data[r*n : (r+1)*n]
+			for j, g := range gr {
+				xa[j] += s * g
+			}
+		}
+		if c.needGrad {
+			xr := x.val.Data[r*n : (r+1)*n]
+			acc := 0.0
+			for j, g := range gr {
+				acc += g * xr[j]
+			}
+			c.adj.Data[r%y.rows] += acc
+		}
+	}
+}
+
+// dual: c is a plain right operand and gets the primal gradient only.
+func (*scaleRowsOp) dual(y *Node) {
+	x, c := y.a, y.b
+	if x.needGrad {
+		n := x.val.Cols
+		for r := 0; r < 2*y.rows; r++ {
+			s := c.val.Data[r%y.rows]
+			xa, gr := x.adj.Data[r*n:(r+1)*n], y.adj.Data[r*n:(r+1)*n]
+			for j, g := range gr {
+				xa[j] += s * g
+			}
+		}
+	}
+	if c.needGrad {
+		n := x.val.Cols
+		for r := 0; r < y.rows; r++ {
+			gr, xr := y.adj.Data[r*n:(r+1)*n], x.val.Data[r*n:(r+1)*n]
+			for j, g := range gr {
+				c.adj.Data[r] += g * xr[j]
+			}
+		}
+	}
+}

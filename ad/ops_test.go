@@ -78,7 +78,7 @@ type opCase struct {
 }
 
 type opParams struct {
-	w1, b1, w2, b2, wm, bb, wout, wout1 *Param
+	w1, b1, w2, b2, wm, bb, wout, wout1, wc, wc1 *Param
 }
 
 const (
@@ -93,11 +93,12 @@ func newOpParams(rng *rand.Rand) *opParams {
 		w2: &Param{Name: "w2", Value: randMat(rng, opH, opD, 0.6)}, b2: &Param{Name: "b2", Value: randMat(rng, 1, opH, 0.3)},
 		wm: &Param{Name: "wm", Value: randMat(rng, opH, opH, 0.5)}, bb: &Param{Name: "bb", Value: randMat(rng, 1, opH, 0.5)},
 		wout: &Param{Name: "wout", Value: randMat(rng, 1, opH, 1)}, wout1: &Param{Name: "wout1", Value: randMat(rng, 1, 1, 1)},
+		wc: &Param{Name: "wc", Value: randMat(rng, opB, opH, 1)}, wc1: &Param{Name: "wc1", Value: randMat(rng, opB, 1, 1)},
 	}
 }
 
 func (p *opParams) all() []*Param {
-	return []*Param{p.w1, p.b1, p.w2, p.b2, p.wm, p.bb, p.wout, p.wout1}
+	return []*Param{p.w1, p.b1, p.w2, p.b2, p.wm, p.bb, p.wout, p.wout1, p.wc, p.wc1}
 }
 
 func opCases() []opCase {
@@ -111,14 +112,28 @@ func opCases() []opCase {
 		{"matmul", func(t *Tape, z1, z2 *Node, p *opParams) *Node { return t.MatMul(t.Apply(Tanh, z1), t.Param(p.wm)) }},
 		{"matmulT", func(t *Tape, z1, z2 *Node, p *opParams) *Node { return t.MatMulT(t.Apply(Tanh, z1), t.Param(p.wm)) }},
 		{"addbias", func(t *Tape, z1, z2 *Node, p *opParams) *Node { return t.AddBias(t.Apply(Tanh, z1), t.Param(p.bb)) }},
+		{"addprimal", func(t *Tape, z1, z2 *Node, p *opParams) *Node {
+			return t.AddPrimal(t.Apply(Tanh, z1), t.Apply(Sigmoid, t.MatMulT(t.Param(p.wc), t.Param(p.wm))))
+		}},
+		{"scalerows", func(t *Tape, z1, z2 *Node, p *opParams) *Node {
+			return t.ScaleRows(t.Apply(Tanh, z1), t.Apply(Softplus, t.Param(p.wc1)))
+		}},
 		{"log", func(t *Tape, z1, z2 *Node, p *opParams) *Node { return t.Apply(Log, t.Apply(Softplus, z2)) }},
 	}
 	for _, f := range []*Elementwise{Square, Exp, Sigmoid, Softplus, Tanh, SiLU, ELU} {
 		cases = append(cases, opCase{f.Name, func(t *Tape, z1, z2 *Node, p *opParams) *Node { return t.Apply(f, z1) }})
 	}
-	for _, f := range []*Elementwise{Exp, Sigmoid, Softplus} { // large |x|
+	// Large |x|: shift the pre-activations to about −25 (exp: +25), where the
+	// value and all its derivatives are of one scale, so central differences
+	// resolve them; saturating tails are checked by TestElementwiseTails.
+	for _, f := range []*Elementwise{Exp, Sigmoid, Softplus, SiLU} {
+		shift := -25.0
+		if f == Exp {
+			shift = 25
+		}
+		row := MatOf(1, opH, []float64{shift, shift, shift, shift, shift})
 		cases = append(cases, opCase{f.Name + "-large", func(t *Tape, z1, z2 *Node, p *opParams) *Node {
-			return t.Apply(f, t.Scale(12, z1))
+			return t.Apply(f, t.AddBias(z1, t.Const(row)))
 		}})
 	}
 	return cases
