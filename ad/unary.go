@@ -229,3 +229,21 @@ func (*unaryOp) dual(y *Node) {
 		at[i] += gt[i]*d1[i] + g[i]*d2[i]*xt[i]
 	}
 }
+
+// ReLU is max(x, 0). Its second derivative is zero everywhere it exists, so
+// it suits score nets (which need only first input derivatives) but not
+// energy nets trained by score matching.
+var ReLU = &Elementwise{"relu", evalReLU}
+
+func evalReLU(x, f0, f1, f2, f3 []float64) {
+	for i, v := range x {
+		if v > 0 {
+			f0[i], f1[i] = v, 1
+		} else {
+			f0[i], f1[i] = 0, 0
+		}
+		f2[i], f3[i] = 0, 0
+	}
+}
+
+func init() { Activations["relu"] = ReLU }
