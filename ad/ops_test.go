@@ -237,3 +237,26 @@ func TestLog1pUnit(t *testing.T) {
 		t.Errorf("log1pUnit: worst relative error %.3g against math.Log1p", worst)
 	}
 }
+
+// TestDerivative checks f′ and f″ as functions: their values and their first
+// derivatives against central differences, and NaN where they are unknown.
+func TestDerivative(t *testing.T) {
+	for _, f := range []*Elementwise{Softplus, Tanh, SiLU, Sigmoid} {
+		for k := 1; k <= 2; k++ {
+			df := Derivative(f, k)
+			for _, x := range []float64{-2.3, -0.4, 0.7, 1.9} {
+				got, base := evalAt(df, x), evalAt(f, x)
+				if got[0] != base[k] || got[1] != base[k+1] {
+					t.Errorf("%s at %g: (%g, %g), want (%g, %g)", df.Name, x, got[0], got[1], base[k], base[k+1])
+				}
+				num := CentralDiff(func(y float64) float64 { return evalAt(df, y)[0] }, x, 1e-3)
+				if math.Abs(got[1]-num) > 1e-8*math.Max(1, math.Abs(num)) {
+					t.Errorf("%s at %g: derivative %g, central difference %g", df.Name, x, got[1], num)
+				}
+				if !math.IsNaN(got[3]) || k == 2 && !math.IsNaN(got[2]) {
+					t.Errorf("%s at %g: unknown derivatives are %v, want NaN", df.Name, x, got[2:])
+				}
+			}
+		}
+	}
+}

@@ -1,6 +1,10 @@
 package ad
 
-import "math"
+import (
+	"fmt"
+	"math"
+	"strings"
+)
 
 // An Elementwise function f: R → R with its first three derivatives, the
 // value rule and derivative rules of every element-wise op. Three
@@ -247,3 +251,31 @@ func evalReLU(x, f0, f1, f2, f3 []float64) {
 }
 
 func init() { Activations["relu"] = ReLU }
+
+// Derivative returns the element-wise function f⁽ᵏ⁾ (k = 1 or 2) as an
+// Elementwise with the derivatives of f that are known: f⁽ᵏ⁾ and its next
+// 3−k derivatives; the missing higher ones are NaN, so using f⁽ᵏ⁾ where they
+// matter (a second-order jet of f″) shows up instead of being silently
+// wrong. A plain reverse sweep needs only the first derivative, so f′ and f″
+// are differentiable on plain tapes. Each call returns a new value: keep it.
+func Derivative(f *Elementwise, k int) *Elementwise {
+	if k != 1 && k != 2 {
+		panic(fmt.Sprintf("ad: Derivative(%s, %d): k must be 1 or 2", f.Name, k))
+	}
+	name := f.Name + strings.Repeat("'", k)
+	return &Elementwise{Name: name, Eval: func(x, f0, f1, f2, f3 []float64) {
+		// f.Eval writes (f, f', f'', f'''); shift by k into the outputs.
+		// f0 receives f itself first and is then overwritten.
+		if k == 1 {
+			f.Eval(x, f3, f0, f1, f2)
+			for i := range f3 {
+				f3[i] = math.NaN()
+			}
+			return
+		}
+		f.Eval(x, f2, f3, f0, f1)
+		for i := range f2 {
+			f2[i], f3[i] = math.NaN(), math.NaN()
+		}
+	}}
+}
