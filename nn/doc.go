@@ -1,0 +1,47 @@
+// Package nn provides the models, optimisers and weight files of score
+// matching: energy networks E: R^D → R, score networks h: R^D → R^D and
+// noise-conditional score networks h(x, σ), all recorded on an ad.Tape so
+// that objectives can differentiate them with respect to their input and
+// their parameters.
+//
+// # Models
+//
+// A Model is a list of named parameters (*ad.Param) in a fixed order plus
+// an input dimension. Energy, Score and CondScore add the forward pass:
+// given a B×D input node (plain, or a jet carrying Taylor coefficients
+// along projections) they record ops on a tape and return the output node.
+// They never allocate once the tape's buffers have grown, and they only read
+// their parameters, so one model may be evaluated on several tapes by
+// several goroutines at once (an optimiser step must not run concurrently).
+//
+// EnergyMLP and ScoreMLP are multi-layer perceptrons laid out exactly like
+// PyTorch's nn.Sequential(Linear, act, Linear, act, ..., Linear): their
+// parameters are named "0.weight" (out×in), "0.bias", "2.weight", ... and
+// are initialised as PyTorch initialises a Linear layer. Gaussian is the
+// energy ½(x−μ)ᵀLLᵀ(x−μ) with a lower-triangular L, whose score-matching
+// optimum has a closed form. NCSN is a noise-conditional score network.
+//
+// Energy nets must have a nonzero second derivative: score-matching
+// objectives contain ∇ₓ²E, so an energy built from ReLU (piecewise linear)
+// has a zero Hessian and its parameters get no signal from that term.
+// NewEnergyMLP and Load refuse it; score nets may use ReLU.
+//
+// # Optimisers
+//
+// SGD, Adam and RMSProp implement Optimizer with PyTorch's update formulas
+// and defaults (torch.optim as documented for 1.13 and 2.x). Their state,
+// step counts included, can be exported and restored (Optimizer.State,
+// Optimizer.SetState), so that a run resumed from a checkpoint takes
+// bit-identical steps. ClipGradNorm is torch.nn.utils.clip_grad_norm_.
+//
+// # Weight files
+//
+// Weights are safetensors files: an 8-byte little-endian header length N, a
+// JSON header of N bytes, then the raw little-endian tensor data.
+// ReadSafetensors validates every part of a file and reports errors naming
+// the file and the tensor (as *FormatError); WriteSafetensors writes float64
+// tensors atomically. Save and Load store a model together with its
+// architecture in the header's "__metadata__"; Load also reads the
+// state_dict of a PyTorch nn.Sequential saved by safetensors.torch.save_file,
+// given the activation and kind that such a file does not record.
+package nn

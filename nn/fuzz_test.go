@@ -1,0 +1,88 @@
+package nn
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// FuzzReadSafetensors checks that the reader never panics, that every error
+// is a *FormatError naming the file, and that any file it accepts
+// round-trips through the writer: re-encoding gives the same tensors and
+// metadata, and re-encoding that gives the same bytes. The seed corpus in
+// testdata/fuzz/FuzzReadSafetensors holds the golden weight files and
+// malformed variants (see TestFuzzCorpus).
+func FuzzReadSafetensors(f *testing.F) {
+	f.Fuzz(func(t *testing.T, b []byte) {
+		const name = "fuzz.safetensors"
+		ts, meta, err := readSafetensors(name, bytes.NewReader(b), int64(len(b)))
+		if err != nil {
+			var fe *FormatError
+			if !errors.As(err, &fe) || fe.File != name || !strings.HasPrefix(err.Error(), "nn: "+name+": ") {
+				t.Fatalf("error %q (%T) does not name the file", err, err)
+			}
+			return
+		}
+		var enc bytes.Buffer
+		if err := encodeSafetensors(&enc, ts, meta); err != nil {
+			t.Fatalf("an accepted file does not encode: %v", err)
+		}
+		ts2, meta2, err := readSafetensors("re", bytes.NewReader(enc.Bytes()), int64(enc.Len()))
+		if err != nil {
+			t.Fatalf("the writer's output is refused: %v", err)
+		}
+		if !tensorsEqual(ts, ts2) || !maps.Equal(meta, meta2) {
+			t.Fatalf("round trip changed the file: %v %v, then %v %v", ts, meta, ts2, meta2)
+		}
+		var enc2 bytes.Buffer
+		if err := encodeSafetensors(&enc2, ts2, meta2); err != nil || !bytes.Equal(enc.Bytes(), enc2.Bytes()) {
+			t.Fatalf("encoding is not canonical (%v)", err)
+		}
+	})
+}
+
+var updateCorpus = flag.Bool("update-corpus", false, "rewrite testdata/fuzz/FuzzReadSafetensors")
+
+// TestFuzzCorpus checks that the seed corpus holds the golden files and
+// every malformed file of malformedFiles, and rewrites it with
+// -update-corpus.
+func TestFuzzCorpus(t *testing.T) {
+	seeds := map[string][]byte{}
+	for _, name := range []string{"energy.safetensors", "score.safetensors"} {
+		b, err := os.ReadFile(goldenPath(name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		seeds["golden-"+strings.TrimSuffix(name, ".safetensors")] = b
+		seeds["truncated-"+strings.TrimSuffix(name, ".safetensors")] = b[:len(b)-5]
+	}
+	seeds["valid-f32-meta"] = rawFile(`{"__metadata__":{"format":"pt"},"x":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}`,
+		[]byte{0, 0, 192, 63, 0, 0, 128, 255})
+	seeds["valid-empty"] = rawFile(`{}`, nil)
+	for _, m := range malformedFiles() {
+		seeds["malformed-"+strings.ReplaceAll(m.name, " ", "-")] = m.file
+	}
+	dir := filepath.Join("testdata", "fuzz", "FuzzReadSafetensors")
+	for name, b := range seeds {
+		path := filepath.Join(dir, name)
+		want := fmt.Sprintf("go test fuzz v1\n[]byte(%q)\n", b)
+		if *updateCorpus {
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(path, []byte(want), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		if got, err := os.ReadFile(path); err != nil || string(got) != want {
+			t.Errorf("seed corpus file %s is missing or stale (run go test -run TestFuzzCorpus -update-corpus)", path)
+		}
+	}
+}

@@ -1,0 +1,54 @@
+package nn
+
+import "scorematch/ad"
+
+// A Model has named parameters in a fixed order; the names are the weight
+// file's names. Dim is the input dimension D.
+type Model interface {
+	Params() []*ad.Param
+	Dim() int
+}
+
+// An Energy is a model E: R^D → R. Energy records E on t for the B×D input
+// node x (plain or jet) and returns a B×1 node whose row b depends on row b
+// of x only. It panics if x does not have Dim columns.
+type Energy interface {
+	Model
+	Energy(t *ad.Tape, x *ad.Node) *ad.Node
+}
+
+// A Score is a score network h: R^D → R^D. Score records h on t for the B×D
+// input node x (plain or jet) and returns a B×D node whose row b depends on
+// row b of x only. It panics if x does not have Dim columns.
+type Score interface {
+	Model
+	Score(t *ad.Tape, x *ad.Node) *ad.Node
+}
+
+// A CondScore is a noise-conditional score network h(x, σ): R^D × R₊ → R^D.
+// CondScore records h on t for the B×D input node x (plain or jet) and the
+// B×1 matrix sigma of per-sample noise levels (each > 0), and returns a B×D
+// node. sigma is read while recording and must not change until t is reset.
+// It panics if the shapes do not match.
+type CondScore interface {
+	Model
+	CondScore(t *ad.Tape, x *ad.Node, sigma ad.Mat) *ad.Node
+}
+
+// The model kinds recorded in a weight file's metadata and accepted by
+// LoadOptions.Kind.
+const (
+	KindEnergy   = "energy"   // *EnergyMLP
+	KindScore    = "score"    // *ScoreMLP
+	KindGaussian = "gaussian" // *Gaussian
+	KindNCSN     = "ncsn"     // *NCSN
+)
+
+// The models implement their interfaces.
+var (
+	_ Energy    = (*EnergyMLP)(nil)
+	_ Energy    = (*Gaussian)(nil)
+	_ Score     = (*ScoreMLP)(nil)
+	_ CondScore = (*NCSN)(nil)
+	_ Model     = (*MLP)(nil)
+)

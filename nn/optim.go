@@ -1,0 +1,317 @@
+package nn
+
+import (
+	"fmt"
+	"math"
+
+	"scorematch/ad"
+)
+
+// An Optimizer updates parameters from their gradients.
+//
+// Step applies one update to params given grads (grads[i] shaped like
+// params[i].Value). The first Step binds the optimiser to the parameters'
+// names and shapes and allocates its state; later steps must pass the same
+// parameters in the same order, and allocate nothing. Step panics if the
+// gradients do not match the parameters or a hyperparameter is invalid.
+//
+// State returns a copy of the optimiser's state: a scalar "step" (the
+// number of steps taken) and one tensor per state buffer and parameter,
+// named "<buffer>.<parameter name>" (for example "exp_avg.0.weight"), in a
+// fixed order. SetState replaces the state by one that State returned, so
+// that the following steps are bit-identical to those the saved optimiser
+// would have taken. It checks that the state is well-formed and, when the
+// optimiser is already bound, that it matches the parameters; otherwise
+// the next Step checks that and panics on a mismatch. Hyperparameters are
+// not part of the state.
+type Optimizer interface {
+	Step(params []*ad.Param, grads []ad.Mat)
+	State() []Tensor
+	SetState(state []Tensor) error
+}
+
+// The optimisers implement Optimizer.
+var (
+	_ Optimizer = (*SGD)(nil)
+	_ Optimizer = (*Adam)(nil)
+	_ Optimizer = (*RMSProp)(nil)
+)
+
+// A Tensor is a named array of float64 values in row-major order.
+// len(Data) is the product of Shape; an empty Shape is a scalar.
+type Tensor struct {
+	Name  string
+	Shape []int
+	Data  []float64
+}
+
+// SGD is stochastic gradient descent with momentum, as torch.optim.SGD
+// computes it. For each parameter p with gradient g:
+//
+//	d = g + WeightDecay·p
+//	b = d                                  (first step with Momentum ≠ 0)
+//	b = Momentum·b + (1−Dampening)·d       (later steps)
+//	d = d + Momentum·b  if Nesterov, else d = b  (when Momentum ≠ 0)
+//	p = p − LR·d
+//
+// Its state buffer is "momentum_buffer", present once a step with nonzero
+// momentum has been taken.
+type SGD struct {
+	LR          float64 // learning rate, ≥ 0
+	Momentum    float64 // momentum factor, ≥ 0 (default 0)
+	Dampening   float64 // dampening of the momentum (default 0)
+	WeightDecay float64 // L2 penalty, ≥ 0 (default 0)
+	Nesterov    bool    // Nesterov momentum; needs Momentum > 0 and Dampening = 0
+
+	st optState
+}
+
+// NewSGD returns plain SGD with learning rate lr and PyTorch's defaults for
+// the rest: no momentum, dampening or weight decay.
+func NewSGD(lr float64) *SGD {
+	return &SGD{LR: lr, st: optState{opt: "SGD", kinds: []string{"momentum_buffer"}, required: []bool{false}}}
+}
+
+func (o *SGD) check() {
+	switch {
+	case !(o.LR >= 0):
+		panic(fmt.Sprintf("nn: SGD: learning rate %g, want ≥ 0", o.LR))
+	case !(o.Momentum >= 0):
+		panic(fmt.Sprintf("nn: SGD: momentum %g, want ≥ 0", o.Momentum))
+	case !(o.WeightDecay >= 0):
+		panic(fmt.Sprintf("nn: SGD: weight decay %g, want ≥ 0", o.WeightDecay))
+	case o.Nesterov && (o.Momentum <= 0 || o.Dampening != 0):
+		panic("nn: SGD: Nesterov momentum requires Momentum > 0 and Dampening = 0")
+	}
+}
+
+// Step applies one SGD update (see Optimizer).
+func (o *SGD) Step(params []*ad.Param, grads []ad.Mat) {
+	o.check()
+	s := &o.st
+	s.bind(params, grads)
+	s.step++
+	lr, mom, damp, wd := o.LR, o.Momentum, o.Dampening, o.WeightDecay
+	first := !s.have[0]
+	for i, p := range params {
+		pv, g, b := p.Value.Data, grads[i].Data, s.buf[0][i].Data
+		for j := range pv {
+			d := g[j]
+			if wd != 0 {
+				d += wd * pv[j]
+			}
+			if mom != 0 {
+				if first {
+					b[j] = d
+				} else {
+					b[j] = b[j]*mom + (1-damp)*d
+				}
+				if o.Nesterov {
+					d += mom * b[j]
+				} else {
+					d = b[j]
+				}
+			}
+			pv[j] -= lr * d
+		}
+	}
+	if mom != 0 {
+		s.have[0] = true
+	}
+}
+
+// State returns the optimiser's state (see Optimizer).
+func (o *SGD) State() []Tensor { return o.st.state() }
+
+// SetState restores a state returned by State (see Optimizer).
+func (o *SGD) SetState(state []Tensor) error { return o.st.setState(state) }
+
+// Adam is the Adam optimiser as torch.optim.Adam computes it (amsgrad off).
+// At step t = 1, 2, ..., for each parameter p with gradient g:
+//
+//	g = g + WeightDecay·p
+//	m = Beta1·m + (1−Beta1)·g
+//	v = Beta2·v + (1−Beta2)·g²
+//	p = p − (LR/(1−Beta1ᵗ)) · m / (√v/√(1−Beta2ᵗ) + Eps)
+//
+// with m and v starting at zero. Its state buffers are "exp_avg" (m) and
+// "exp_avg_sq" (v).
+type Adam struct {
+	LR          float64 // learning rate, ≥ 0 (default 1e-3)
+	Beta1       float64 // decay of the first moment, in [0, 1) (default 0.9)
+	Beta2       float64 // decay of the second moment, in [0, 1) (default 0.999)
+	Eps         float64 // added to the denominator, ≥ 0 (default 1e-8)
+	WeightDecay float64 // L2 penalty, ≥ 0 (default 0)
+
+	st optState
+}
+
+// NewAdam returns Adam with PyTorch's defaults: LR 1e-3, betas 0.9 and
+// 0.999, Eps 1e-8, no weight decay.
+func NewAdam() *Adam {
+	return &Adam{LR: 1e-3, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8,
+		st: optState{opt: "Adam", kinds: []string{"exp_avg", "exp_avg_sq"}, required: []bool{true, true}}}
+}
+
+func (o *Adam) check() {
+	switch {
+	case !(o.LR >= 0):
+		panic(fmt.Sprintf("nn: Adam: learning rate %g, want ≥ 0", o.LR))
+	case !(o.Beta1 >= 0 && o.Beta1 < 1), !(o.Beta2 >= 0 && o.Beta2 < 1):
+		panic(fmt.Sprintf("nn: Adam: betas (%g, %g), want each in [0, 1)", o.Beta1, o.Beta2))
+	case !(o.Eps >= 0):
+		panic(fmt.Sprintf("nn: Adam: eps %g, want ≥ 0", o.Eps))
+	case !(o.WeightDecay >= 0):
+		panic(fmt.Sprintf("nn: Adam: weight decay %g, want ≥ 0", o.WeightDecay))
+	}
+}
+
+// Step applies one Adam update (see Optimizer).
+func (o *Adam) Step(params []*ad.Param, grads []ad.Mat) {
+	o.check()
+	s := &o.st
+	s.bind(params, grads)
+	s.step++
+	b1, b2, wd, eps := o.Beta1, o.Beta2, o.WeightDecay, o.Eps
+	t := float64(s.step)
+	bc1 := 1 - math.Pow(b1, t)
+	bc2 := 1 - math.Pow(b2, t)
+	stepSize := o.LR / bc1
+	bc2Sqrt := math.Sqrt(bc2)
+	for i, p := range params {
+		pv, g := p.Value.Data, grads[i].Data
+		m, v := s.buf[0][i].Data, s.buf[1][i].Data
+		for j := range pv {
+			gj := g[j]
+			if wd != 0 {
+				gj += wd * pv[j]
+			}
+			m[j] = m[j]*b1 + (1-b1)*gj
+			v[j] = v[j]*b2 + (1-b2)*gj*gj
+			denom := math.Sqrt(v[j])/bc2Sqrt + eps
+			pv[j] += -stepSize * m[j] / denom
+		}
+	}
+	s.have[0], s.have[1] = true, true
+}
+
+// State returns the optimiser's state (see Optimizer).
+func (o *Adam) State() []Tensor { return o.st.state() }
+
+// SetState restores a state returned by State (see Optimizer).
+func (o *Adam) SetState(state []Tensor) error { return o.st.setState(state) }
+
+// RMSProp is the RMSprop optimiser as torch.optim.RMSprop computes it. For
+// each parameter p with gradient g:
+//
+//	g = g + WeightDecay·p
+//	a = Alpha·a + (1−Alpha)·g²
+//	c = Alpha·c + (1−Alpha)·g,  s = √(a − c²) + Eps   if Centered
+//	s = √a + Eps                                      otherwise
+//	b = Momentum·b + g/s,  p = p − LR·b               if Momentum > 0
+//	p = p − LR·g/s                                    otherwise
+//
+// with a, c and b starting at zero. Its state buffers are "square_avg" (a),
+// "momentum_buffer" (b, when Momentum > 0) and "grad_avg" (c, when
+// Centered).
+type RMSProp struct {
+	LR          float64 // learning rate, ≥ 0 (default 1e-2)
+	Alpha       float64 // smoothing constant, ≥ 0 (default 0.99)
+	Eps         float64 // added to the denominator, ≥ 0 (default 1e-8)
+	WeightDecay float64 // L2 penalty, ≥ 0 (default 0)
+	Momentum    float64 // momentum factor, ≥ 0 (default 0)
+	Centered    bool    // normalise by the estimated variance of the gradient (default false)
+
+	st optState
+}
+
+// NewRMSProp returns RMSProp with PyTorch's defaults: LR 1e-2, Alpha 0.99,
+// Eps 1e-8, no weight decay or momentum, not centered.
+func NewRMSProp() *RMSProp {
+	return &RMSProp{LR: 1e-2, Alpha: 0.99, Eps: 1e-8,
+		st: optState{opt: "RMSProp", kinds: []string{"square_avg", "momentum_buffer", "grad_avg"}, required: []bool{true, false, false}}}
+}
+
+func (o *RMSProp) check() {
+	switch {
+	case !(o.LR >= 0):
+		panic(fmt.Sprintf("nn: RMSProp: learning rate %g, want ≥ 0", o.LR))
+	case !(o.Alpha >= 0):
+		panic(fmt.Sprintf("nn: RMSProp: alpha %g, want ≥ 0", o.Alpha))
+	case !(o.Eps >= 0):
+		panic(fmt.Sprintf("nn: RMSProp: eps %g, want ≥ 0", o.Eps))
+	case !(o.Momentum >= 0):
+		panic(fmt.Sprintf("nn: RMSProp: momentum %g, want ≥ 0", o.Momentum))
+	case !(o.WeightDecay >= 0):
+		panic(fmt.Sprintf("nn: RMSProp: weight decay %g, want ≥ 0", o.WeightDecay))
+	}
+}
+
+// Step applies one RMSProp update (see Optimizer).
+func (o *RMSProp) Step(params []*ad.Param, grads []ad.Mat) {
+	o.check()
+	s := &o.st
+	s.bind(params, grads)
+	s.step++
+	lr, alpha, eps, wd, mom := o.LR, o.Alpha, o.Eps, o.WeightDecay, o.Momentum
+	for i, p := range params {
+		pv, g := p.Value.Data, grads[i].Data
+		a, b, c := s.buf[0][i].Data, s.buf[1][i].Data, s.buf[2][i].Data
+		for j := range pv {
+			gj := g[j]
+			if wd != 0 {
+				gj += wd * pv[j]
+			}
+			a[j] = a[j]*alpha + (1-alpha)*gj*gj
+			var avg float64
+			if o.Centered {
+				c[j] = c[j]*alpha + (1-alpha)*gj
+				avg = math.Sqrt(a[j]-c[j]*c[j]) + eps
+			} else {
+				avg = math.Sqrt(a[j]) + eps
+			}
+			if mom > 0 {
+				b[j] = b[j]*mom + gj/avg
+				pv[j] -= lr * b[j]
+			} else {
+				pv[j] += -lr * gj / avg
+			}
+		}
+	}
+	s.have[0] = true
+	s.have[1] = s.have[1] || mom > 0
+	s.have[2] = s.have[2] || o.Centered
+}
+
+// State returns the optimiser's state (see Optimizer).
+func (o *RMSProp) State() []Tensor { return o.st.state() }
+
+// SetState restores a state returned by State (see Optimizer).
+func (o *RMSProp) SetState(state []Tensor) error { return o.st.setState(state) }
+
+// ClipGradNorm scales grads in place so that their total 2-norm is at most
+// maxNorm, as torch.nn.utils.clip_grad_norm_ does: the total norm is the
+// 2-norm of all gradient entries together (the 2-norm of the per-tensor
+// 2-norms), and if maxNorm/(norm+1e-6) < 1 every
+// gradient is multiplied by that factor. It returns the total norm before
+// clipping. A NaN norm is returned without scaling; an infinite one scales
+// every gradient by zero (giving NaN where a gradient is infinite).
+func ClipGradNorm(grads []ad.Mat, maxNorm float64) float64 {
+	total := 0.0
+	for _, g := range grads {
+		s := 0.0
+		for _, v := range g.Data {
+			s += v * v
+		}
+		total += s // the square of this tensor's norm
+	}
+	norm := math.Sqrt(total)
+	if c := maxNorm / (norm + 1e-6); c < 1 {
+		for _, g := range grads {
+			for j := range g.Data {
+				g.Data[j] *= c
+			}
+		}
+	}
+	return norm
+}

@@ -1,0 +1,177 @@
+package ssm
+
+import (
+	"fmt"
+	"math"
+
+	"scorematch/ad"
+	"scorematch/nn"
+)
+
+// A LayeredEnergy is an MLP energy net that exposes its layers: Linear
+// layers (weights out×in, biases 1×out) with the activation between them and
+// none after the last, whose output has width 1. The baselines need it.
+type LayeredEnergy interface {
+	nn.Energy
+	Layers() (weights, biases []*ad.Param, act *ad.Elementwise)
+}
+
+// baseline is approximate backpropagation (approx-bp) or curvature
+// propagation (cp) of the Hessian's diagonal, plugged into exact score
+// matching in place of tr(∇ₓs) = −tr(∇²E):
+//
+//	loss = ½‖∇E‖² − Σᵢ d̂ᵢ,  d̂ ≈ diag ∇²E
+//
+// Both propagate the diagonal from the output to the input alongside the
+// exact gradient g, layer by layer. For a linear map y = Wh:
+// g_h = Wᵀg_y. For an element-wise map h = f(z): g_z = f′(z)∘g_h.
+//
+// approx-bp (Kingma & LeCun 2010) keeps only diagonals, d_h = (W∘W)ᵀd_y and
+// d_z = f″(z)∘g_h + f′(z)²∘d_h: deterministic and biased.
+//
+// cp (Martens, Sutskever & Swersky 2012) writes ∇²E = Σ_l J_lᵀ D_l J_l with
+// D_l = f″(z_l)∘g_h and propagates two random vectors, u_h = Wᵀu_y,
+// u_z = f′(z)∘u_h + √|D|∘r and ũ_z = f′(z)∘ũ_h + sign(D)√|D|∘r, with fresh
+// r (E[rrᵀ] = I) per hidden layer; E[u_x∘ũ_x] = diag ∇²E, so d̂ = u_x∘ũ_x is
+// unbiased, with high variance.
+//
+// The recursions are recorded as tape ops, so the parameter gradient is the
+// exact gradient of each baseline's own loss.
+type baseline struct {
+	objective
+	energy LayeredEnergy
+	w, b   []*ad.Param
+	act    *ad.Elementwise
+	d1, d2 *ad.Elementwise // f′ and f″ as differentiable functions
+}
+
+func newBaseline(base objective, e nn.Energy) (Objective, error) {
+	le, ok := e.(LayeredEnergy)
+	if !ok {
+		return nil, fmt.Errorf("ssm: %s needs an MLP energy net, not a %T", base.name, e)
+	}
+	o := &baseline{objective: base, energy: le}
+	o.w, o.b, o.act = le.Layers()
+	for _, w := range o.w[:len(o.w)-1] {
+		o.hidden = append(o.hidden, w.Value.Rows)
+	}
+	if base.name == "approx-bp" {
+		o.opts.M = 1 // deterministic: one copy is the estimate
+	}
+	o.d1, o.d2 = ad.Derivative(o.act, 1), ad.Derivative(o.act, 2)
+	return o, nil
+}
+
+// sqrtAbs is √|x| and signSqrt is sign(x)√|x|, with their derivatives
+// (infinite at 0, where curvature propagation's D is zero only by accident).
+var (
+	sqrtAbs  = &ad.Elementwise{Name: "sqrtabs", Eval: func(x, f0, f1, f2, f3 []float64) { evalSqrt(x, f0, f1, f2, f3, false) }}
+	signSqrt = &ad.Elementwise{Name: "signsqrt", Eval: func(x, f0, f1, f2, f3 []float64) { evalSqrt(x, f0, f1, f2, f3, true) }}
+)
+
+func evalSqrt(x, f0, f1, f2, f3 []float64, signed bool) {
+	for i, v := range x {
+		a := math.Abs(v)
+		r := math.Sqrt(a)
+		s := 1.0
+		if v < 0 {
+			s = -1
+		}
+		// √|x|: f′ = s/(2r), f″ = −1/(4r³), f‴ = 3s/(8r⁵);
+		// s√|x|: f′ = 1/(2r), f″ = −s/(4r³), f‴ = 3/(8r⁵).
+		if signed {
+			f0[i], f1[i], f2[i], f3[i] = s*r, 1/(2*r), -s/(4*r*a), 3/(8*r*a*a)
+		} else {
+			f0[i], f1[i], f2[i], f3[i] = r, s/(2*r), -1/(4*r*a), 3*s/(8*r*a*a)
+		}
+	}
+}
+
+func (o *baseline) NewWorker() *Worker {
+	w := newWorker(o.model)
+	t := w.tape
+	layers := len(o.w)
+	z := make([]*ad.Node, layers) // pre-activations
+	h := make([]*ad.Node, layers) // layer inputs: h[0] = x
+	w.eval = func(b *Batch, grad bool) float64 {
+		m := o.opts.M
+		if o.name == "cp" {
+			w.replicate(b.X, make2(b.X, m, &w.dirs))
+		} else {
+			resize(&w.xr, b.X.Rows, b.X.Cols)
+			copy(w.xr.Data, b.X.Data)
+		}
+		n := w.xr.Rows
+		t.Reset()
+		h[0] = t.Input(w.xr, false)
+		for l := range layers {
+			z[l] = t.Linear(h[l], t.Param(o.w[l]), t.Param(o.b[l]))
+			if l+1 < layers {
+				h[l+1] = t.Apply(o.act, z[l])
+			}
+		}
+		resize(&w.aux, n, 1)
+		for i := range w.aux.Data {
+			w.aux.Data[i] = 1
+		}
+		g := t.Const(w.aux) // ∂E/∂z_L
+		var d, u, ut *ad.Node
+		for l := layers - 1; l >= 0; l-- {
+			wl := t.Param(o.w[l])
+			gh := t.MatMul(g, wl)
+			switch {
+			case o.name == "approx-bp" && d != nil:
+				d = t.MatMul(d, t.Mul(wl, wl))
+			case u != nil:
+				u, ut = t.MatMul(u, wl), t.MatMul(ut, wl)
+			}
+			if l == 0 {
+				g = gh
+				break
+			}
+			fp := t.Apply(o.d1, z[l-1])
+			dz := t.Mul(t.Apply(o.d2, z[l-1]), gh) // f″(z)∘g_h
+			g = t.Mul(fp, gh)
+			switch o.name {
+			case "approx-bp":
+				if d == nil {
+					d = dz
+				} else {
+					d = t.Add(dz, t.Mul(t.Apply(ad.Square, fp), d))
+				}
+			case "cp":
+				r := t.Const(b.R[l-1])
+				su, sut := t.Mul(t.Apply(sqrtAbs, dz), r), t.Mul(t.Apply(signSqrt, dz), r)
+				if u == nil {
+					u, ut = su, sut
+				} else {
+					u, ut = t.Add(t.Mul(fp, u), su), t.Add(t.Mul(fp, ut), sut)
+				}
+			}
+		}
+		var tr *ad.Node
+		switch {
+		case o.name == "approx-bp" && d != nil:
+			tr = t.SumRows(d)
+		case o.name == "cp" && u != nil:
+			tr = t.SumRows(t.Mul(u, ut))
+		default: // a single linear layer has zero Hessian
+			tr = t.Scale(0, t.SumRows(g))
+		}
+		w.l1 = t.Scale(0.5, t.SumRows(t.Apply(ad.Square, g)))
+		w.l2 = t.Scale(-1, tr)
+		root := t.Scale(1/float64(m), t.Sum(t.Add(w.l1, w.l2)))
+		return w.finish(b.X.Rows, m, root, grad, w.l1, w.l2)
+	}
+	return w
+}
+
+// make2 returns m matrices shaped like x (reusing *buf's backing array for
+// the slice header only); cp replicates x m times, projections are unused.
+func make2(x ad.Mat, m int, buf *[]ad.Mat) []ad.Mat {
+	*buf = (*buf)[:0]
+	for range m {
+		*buf = append(*buf, x)
+	}
+	return *buf
+}

@@ -1,0 +1,70 @@
+package ssm
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+
+	"scorematch/ad"
+	"scorematch/nn"
+)
+
+// benchStep times one training step (objective, gradient, Adam update) of
+// an MLP with two hidden layers of 256 (softplus) on a batch of 128.
+func benchStep(b *testing.B, name string, d int) {
+	rng := rand.New(rand.NewPCG(1, uint64(d)))
+	var m nn.Model
+	var err error
+	switch name {
+	case "sse", "sse-vr":
+		m, err = nn.NewScoreMLP(d, []int{256, 256}, "softplus", rng)
+	default:
+		m, err = nn.NewEnergyMLP(d, []int{256, 256}, "softplus", rng)
+	}
+	if err != nil {
+		b.Fatal(err)
+	}
+	obj, err := New(name, m, Options{Sigma: 0.1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	const batch = 128
+	data := randMat(rng, batch, d, 1)
+	cfg := Config{Chunks: 4, Optimizer: nn.NewAdam()}
+	if err := cfg.defaults(); err != nil {
+		b.Fatal(err)
+	}
+	t := newTrainer(obj, data, cfg)
+	defer t.pool.Close()
+	t.rows = make([]int, batch)
+	for i := range t.rows {
+		t.rows[i] = i
+	}
+	step := func(s int) {
+		t.evaluate(1, uint64(s), true)
+		cfg.Optimizer.Step(t.params, t.grads)
+	}
+	step(0) // warm up: size every buffer
+	b.ReportAllocs()
+	s := 1
+	for b.Loop() {
+		step(s)
+		s++
+	}
+}
+
+// BenchmarkStep times a training step per objective: at D = 64 and 784 for
+// every objective, and exact SM at D = 8, 16, 32, 64 to show its linear
+// growth. "grad" is the plain gradient step the others are measured against.
+func BenchmarkStep(b *testing.B) {
+	for _, d := range []int{64, 784} {
+		for _, name := range []string{"grad", "ssm", "ssm-vr", "dsm", "sse", "sse-vr"} {
+			b.Run(fmt.Sprintf("%s/D=%d", name, d), func(b *testing.B) { benchStep(b, name, d) })
+		}
+	}
+	for _, d := range []int{8, 16, 32, 64} {
+		b.Run(fmt.Sprintf("sm/D=%d", d), func(b *testing.B) { benchStep(b, "sm", d) })
+	}
+}
+
+var _ = ad.Mat{}

@@ -1,0 +1,40 @@
+// Package ssm trains energy-based models and score networks by score
+// matching: it provides the objectives and a deterministic parallel trainer.
+//
+// # Objectives
+//
+// Every objective is "Fisher divergence minus a data constant", minimised,
+// so its value is usually negative. For an energy E with score s = −∇ₓE, a
+// score net h, and a random projection v with E[vvᵀ] = I:
+//
+//	ssm          ½(vᵀs)² + vᵀ(∇s)v        sliced score matching (Song et al. 2019)
+//	ssm-vr       ½‖s‖²  + vᵀ(∇s)v        its variance-reduced form
+//	sm           ½‖s‖²  + tr(∇s)         exact score matching (Hyvärinen 2005), D passes
+//	dsm          ½‖σ²s(x̃) + σε‖²         denoising score matching, x̃ = x + σε
+//	sse, sse-vr  as ssm, ssm-vr for a score net h in place of s
+//	ncsn         annealed DSM over a σ schedule (noise-conditional net)
+//	ncsn-sse-vr  annealed SSE-VR over a σ schedule
+//	approx-bp    exact SM with the Hessian diagonal by approximate backprop
+//	cp           exact SM with the Hessian diagonal by curvature propagation
+//	grad         the mean energy: a plain gradient step, for cost comparisons
+//
+// Projections are Rademacher, Gaussian or uniform on the sphere of radius
+// √D (never unit-norm: the reference code's unit vectors scale the loss by
+// 1/D). With M projections per sample, each sample is replicated M times
+// with independent v and its loss averaged over the copies.
+//
+// Per-sample terms follow the reference implementation: loss1 is the
+// squared-score term and loss2 the derivative term (DSM has one term).
+// Gradients with respect to the parameters are exact: energies go through
+// ad.SecondOrder (Taylor mode and one reverse sweep), score nets through an
+// order-1 jet. The cost of an SSM step is about three plain gradient steps
+// and does not grow with D; exact SM grows linearly with D.
+//
+// # Training
+//
+// Train splits the data, shuffles it per epoch, evaluates each batch in a
+// fixed number of chunks on goroutines and reduces the chunks in order.
+// Every random number comes from a stream derived from (seed, step,
+// sample), so the result is bit-identical for any GOMAXPROCS and after a
+// stop and resume from a checkpoint.
+package ssm

@@ -1,0 +1,389 @@
+package ssm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+
+	"scorematch/ad"
+	"scorematch/nn"
+)
+
+// Config configures Train. Zero values take the documented defaults.
+type Config struct {
+	// BatchSize is the number of samples per step (default 128, at most the
+	// training set).
+	BatchSize int
+	// Steps is the number of optimiser steps; when 0, Epochs passes over
+	// the training set are made (default 1 epoch).
+	Steps, Epochs int
+	// Seed determines the split, the shuffles and every random draw.
+	Seed uint64
+	// Chunks is the fixed number of parallel chunks a batch is split into
+	// (default 4). Results depend on it, never on GOMAXPROCS.
+	Chunks int
+	// ValFrac is the fraction of the data held out for validation (0: none).
+	ValFrac float64
+	// EvalEvery is the number of steps between validation evaluations
+	// (default: once per epoch).
+	EvalEvery int
+	// Patience stops training after this many validation evaluations
+	// without improvement (0: never); the best weights are restored.
+	Patience int
+	// Optimizer updates the parameters (default Adam with PyTorch's defaults).
+	Optimizer nn.Optimizer
+	// ClipNorm clips the gradient's global norm (0: no clipping).
+	ClipNorm float64
+	// Checkpoint is a file written atomically every CheckpointEvery steps
+	// (default: at every validation evaluation) and at the end; "" for none.
+	Checkpoint      string
+	CheckpointEvery int
+	// Resume continues from Checkpoint when it exists.
+	Resume bool
+	// Progress, when set, is called after every step.
+	Progress func(Progress)
+}
+
+// Progress reports one training step.
+type Progress struct {
+	Step, Steps int     // steps done, steps planned
+	Epoch       int     // current epoch (from 0)
+	Loss        float64 // training loss of this step's batch
+	ValLoss     float64 // validation loss, NaN unless evaluated at this step
+	BestVal     float64 // best validation loss so far (NaN without validation)
+}
+
+// Result summarises a training run.
+type Result struct {
+	Steps     int       // steps done (including those before a resume)
+	Loss      []float64 // training loss per step (of this run and the resumed ones)
+	ValSteps  []int     // steps at which validation was evaluated
+	ValLoss   []float64 // validation loss at those steps
+	BestStep  int       // step of the best validation loss (-1 without validation)
+	BestVal   float64   // best validation loss (NaN without validation)
+	Stopped   string    // why training stopped: "steps", "patience", "interrupted"
+	TrainRows []int     // indices of the training rows of data
+	ValRows   []int     // indices of the validation rows of data
+}
+
+// ErrNonFinite is wrapped by the error Train returns when a loss or a
+// gradient becomes NaN or infinite.
+var ErrNonFinite = errors.New("non-finite loss or gradient")
+
+// Split returns the training and validation row indices of n rows for a
+// seed: a seeded permutation, the last round(frac·n) rows held out.
+func Split(n int, frac float64, seed uint64) (train, val []int) {
+	perm := rand.New(rand.NewPCG(seed, mix(0x5eed, 1))).Perm(n)
+	nv := int(math.Round(frac * float64(n)))
+	if frac > 0 && nv == 0 {
+		nv = 1
+	}
+	return perm[:n-nv], perm[n-nv:]
+}
+
+// trainer is the state of one run.
+type trainer struct {
+	obj    Objective
+	cfg    Config
+	data   ad.Mat
+	params []*ad.Param
+	pool   *ad.Pool
+	jobs   []*chunkJob
+	grads  []ad.Mat
+	parts  [][]ad.Mat
+	rows   []int // dataset rows of the current batch
+	seed   uint64
+	step   uint64 // the stream's step (validation uses a fixed one)
+	grad   bool
+}
+
+// chunkJob is the per-chunk state of a step.
+type chunkJob struct {
+	t      *trainer
+	worker *Worker
+	batch  Batch
+	stream *Stream
+	loss   float64
+}
+
+// valStep is the stream step of validation draws: fixed, so validation
+// losses are comparable across steps.
+const valStep = math.MaxUint64
+
+func (j *chunkJob) Run(c, lo, hi int) {
+	t := j.t
+	n := hi - lo
+	d := t.data.Cols
+	b := &j.batch
+	resize(&b.X, n, d)
+	for i := range n {
+		copy(b.X.Row(i), t.data.Row(t.rows[lo+i]))
+	}
+	b.Draw(t.obj, j.stream, t.seed, t.step, lo)
+	j.loss = j.worker.Eval(b, t.grad)
+	if t.grad {
+		t.parts[c] = j.worker.Grads()
+	}
+}
+
+// Train fits obj's model to the rows of data (N×D) and returns a summary.
+// It is deterministic: for a given Config (Chunks included) the weights
+// are bit-identical on any machine and for any GOMAXPROCS, and a run stopped
+// and resumed from its checkpoint ends with the same bits as one that never
+// stopped.
+//
+// Each step draws a batch from a per-epoch seeded shuffle of the training
+// rows, evaluates the objective in Chunks parallel chunks (the randomness of
+// the k-th sample of step s comes from the stream (Seed, s, k)), sums the
+// chunks' losses and gradients in chunk order, clips, and takes an optimiser
+// step. With a validation split the objective is evaluated on the held-out
+// rows with fixed randomness; the best weights are kept and restored at the
+// end, and Patience stops training early.
+//
+// When ctx is cancelled, Train finishes the current step, writes the
+// checkpoint and returns its result with Stopped "interrupted" and
+// ctx.Err(). A non-finite loss or gradient stops training with an error
+// wrapping ErrNonFinite, before the bad step is applied or saved.
+func Train(ctx context.Context, obj Objective, data ad.Mat, cfg Config) (*Result, error) {
+	m := obj.Model()
+	if data.Cols != m.Dim() {
+		return nil, fmt.Errorf("ssm: data has %d columns, the model's dimension is %d", data.Cols, m.Dim())
+	}
+	for i, v := range data.Data {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return nil, fmt.Errorf("ssm: data row %d, column %d is %v", i/data.Cols+1, i%data.Cols+1, v)
+		}
+	}
+	if err := cfg.defaults(); err != nil {
+		return nil, err
+	}
+	res := &Result{BestStep: -1, BestVal: math.NaN()}
+	res.TrainRows, res.ValRows = Split(data.Rows, cfg.ValFrac, cfg.Seed)
+	if len(res.TrainRows) == 0 {
+		return nil, fmt.Errorf("ssm: no training rows (%d rows, validation fraction %g)", data.Rows, cfg.ValFrac)
+	}
+	bs := min(cfg.BatchSize, len(res.TrainRows))
+	perEpoch := (len(res.TrainRows) + bs - 1) / bs
+	total := cfg.Steps
+	if total == 0 {
+		total = cfg.Epochs * perEpoch
+	}
+	evalEvery := cfg.EvalEvery
+	if evalEvery == 0 {
+		evalEvery = perEpoch
+	}
+	ckEvery := cfg.CheckpointEvery
+	if ckEvery == 0 {
+		ckEvery = evalEvery
+	}
+
+	t := newTrainer(obj, data, cfg)
+	defer t.pool.Close()
+	params := t.params
+	st := &runState{bad: 0}
+	st.best = cloneParams(params)
+	if cfg.Resume && cfg.Checkpoint != "" {
+		ok, err := loadCheckpoint(cfg.Checkpoint, obj, cfg.Optimizer, st, res)
+		if err != nil {
+			return nil, err
+		}
+		if ok && st.step > total {
+			return nil, fmt.Errorf("ssm: checkpoint %s is at step %d, past the %d steps planned", cfg.Checkpoint, st.step, total)
+		}
+	}
+	save := func() error {
+		if cfg.Checkpoint == "" {
+			return nil
+		}
+		return saveCheckpoint(cfg.Checkpoint, obj, cfg.Optimizer, st, res)
+	}
+
+	res.Stopped = "steps"
+	var perm []int
+	permEpoch := -1
+	for st.step < total {
+		if ctx.Err() != nil {
+			res.Stopped = "interrupted"
+			break
+		}
+		epoch := st.step / perEpoch
+		if epoch != permEpoch {
+			perm = epochOrder(res.TrainRows, cfg.Seed, epoch, perm)
+			permEpoch = epoch
+		}
+		k := st.step % perEpoch
+		t.rows = perm[k*bs : min((k+1)*bs, len(perm))]
+		loss := t.evaluate(cfg.Seed, uint64(st.step), true) / float64(len(t.rows))
+		for i := range t.grads {
+			for j := range t.grads[i].Data {
+				t.grads[i].Data[j] /= float64(len(t.rows))
+			}
+		}
+		if err := checkFinite(loss, t.grads, params); err != nil {
+			return res, fmt.Errorf("ssm: step %d: %w", st.step+1, err)
+		}
+		if cfg.ClipNorm > 0 {
+			nn.ClipGradNorm(t.grads, cfg.ClipNorm)
+		}
+		cfg.Optimizer.Step(params, t.grads)
+		st.step++
+		res.Loss = append(res.Loss, loss)
+		p := Progress{Step: st.step, Steps: total, Epoch: epoch, Loss: loss, ValLoss: math.NaN(), BestVal: res.BestVal}
+		stop := false
+		if len(res.ValRows) > 0 && (st.step%evalEvery == 0 || st.step == total) {
+			t.rows = res.ValRows
+			vl := t.evaluate(cfg.Seed, valStep, false) / float64(len(t.rows))
+			res.ValSteps, res.ValLoss = append(res.ValSteps, st.step), append(res.ValLoss, vl)
+			p.ValLoss = vl
+			if math.IsNaN(res.BestVal) || vl < res.BestVal {
+				res.BestVal, res.BestStep, st.bad = vl, st.step, 0
+				saveParams(st.best, params)
+			} else {
+				st.bad++
+				stop = cfg.Patience > 0 && st.bad >= cfg.Patience
+			}
+			p.BestVal = res.BestVal
+		}
+		if st.step%ckEvery == 0 || stop {
+			if err := save(); err != nil {
+				return res, err
+			}
+		}
+		if cfg.Progress != nil {
+			cfg.Progress(p)
+		}
+		if stop {
+			res.Stopped = "patience"
+			break
+		}
+	}
+	res.Steps = st.step
+	if err := save(); err != nil {
+		return res, err
+	}
+	if res.BestStep >= 0 {
+		restoreParams(params, st.best)
+	}
+	if res.Stopped == "interrupted" {
+		return res, ctx.Err()
+	}
+	return res, nil
+}
+
+func (c *Config) defaults() error {
+	if c.BatchSize == 0 {
+		c.BatchSize = 128
+	}
+	if c.Chunks == 0 {
+		c.Chunks = 4
+	}
+	if c.Steps == 0 && c.Epochs == 0 {
+		c.Epochs = 1
+	}
+	if c.Optimizer == nil {
+		c.Optimizer = nn.NewAdam()
+	}
+	switch {
+	case c.BatchSize < 1:
+		return fmt.Errorf("ssm: batch size %d, want at least 1", c.BatchSize)
+	case c.Chunks < 1:
+		return fmt.Errorf("ssm: %d chunks, want at least 1", c.Chunks)
+	case c.Steps < 0 || c.Epochs < 0:
+		return fmt.Errorf("ssm: steps %d and epochs %d must not be negative", c.Steps, c.Epochs)
+	case !(c.ValFrac >= 0 && c.ValFrac < 1):
+		return fmt.Errorf("ssm: validation fraction %g, want [0, 1)", c.ValFrac)
+	case c.EvalEvery < 0 || c.Patience < 0 || c.CheckpointEvery < 0:
+		return fmt.Errorf("ssm: eval-every, patience and checkpoint-every must not be negative")
+	case c.ClipNorm < 0:
+		return fmt.Errorf("ssm: clip norm %g must not be negative", c.ClipNorm)
+	}
+	return nil
+}
+
+// runState is what a checkpoint holds beyond the parameters and optimiser.
+type runState struct {
+	step int
+	bad  int // validation evaluations since the best
+	best []ad.Mat
+}
+
+func newTrainer(obj Objective, data ad.Mat, cfg Config) *trainer {
+	t := &trainer{obj: obj, cfg: cfg, data: data, params: obj.Model().Params(), pool: ad.NewPool(cfg.Chunks)}
+	for range cfg.Chunks {
+		t.jobs = append(t.jobs, &chunkJob{t: t, worker: obj.NewWorker(), stream: NewStream()})
+	}
+	t.parts = make([][]ad.Mat, cfg.Chunks)
+	for _, p := range t.params {
+		t.grads = append(t.grads, ad.NewMat(p.Value.Rows, p.Value.Cols))
+	}
+	return t
+}
+
+// evaluate runs the objective on t.rows in chunks and returns the summed
+// loss; with grad set, t.grads holds the summed gradient.
+func (t *trainer) evaluate(seed, step uint64, grad bool) float64 {
+	t.seed, t.step, t.grad = seed, step, grad
+	for c := range t.parts {
+		t.parts[c] = nil
+	}
+	t.pool.Do(len(t.rows), t)
+	loss := 0.0
+	for c, j := range t.jobs {
+		if lo, hi := ad.Chunk(len(t.rows), len(t.jobs), c); lo < hi {
+			loss += j.loss
+		}
+	}
+	if grad {
+		ad.SumChunks(t.grads, t.parts)
+	}
+	return loss
+}
+
+// Run dispatches chunk c to its job.
+func (t *trainer) Run(c, lo, hi int) { t.jobs[c].Run(c, lo, hi) }
+
+// epochOrder returns the training rows in the seeded order of an epoch.
+func epochOrder(rows []int, seed uint64, epoch int, buf []int) []int {
+	r := rand.New(rand.NewPCG(seed, mix(uint64(epoch), 0x0e90c4)))
+	buf = append(buf[:0], rows...)
+	r.Shuffle(len(buf), func(i, j int) { buf[i], buf[j] = buf[j], buf[i] })
+	return buf
+}
+
+func checkFinite(loss float64, grads []ad.Mat, params []*ad.Param) error {
+	if math.IsNaN(loss) || math.IsInf(loss, 0) {
+		return fmt.Errorf("loss is %v: %w", loss, ErrNonFinite)
+	}
+	for i, g := range grads {
+		for _, v := range g.Data {
+			if math.IsNaN(v) || math.IsInf(v, 0) {
+				return fmt.Errorf("gradient of %s has %v: %w", params[i].Name, v, ErrNonFinite)
+			}
+		}
+	}
+	return nil
+}
+
+func cloneParams(ps []*ad.Param) []ad.Mat {
+	out := make([]ad.Mat, len(ps))
+	for i, p := range ps {
+		out[i] = p.Value.Clone()
+	}
+	return out
+}
+
+// saveParams copies the parameters' values into dst.
+func saveParams(dst []ad.Mat, src []*ad.Param) {
+	for i, p := range src {
+		copy(dst[i].Data, p.Value.Data)
+	}
+}
+
+// restoreParams copies src into the parameters' values.
+func restoreParams(dst []*ad.Param, src []ad.Mat) {
+	for i, m := range src {
+		copy(dst[i].Value.Data, m.Data)
+	}
+}
