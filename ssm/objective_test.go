@@ -59,6 +59,21 @@ func objectiveCases(t *testing.T) []struct {
 		}
 		return m
 	}
+	ncsn := func(act string) nn.Model {
+		m, err := nn.NewNCSN(d, []int{7, 6}, act, rng)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// sigma.weight starts at zero; make the conditioning matter.
+		for _, p := range m.Params() {
+			if p.Name == "sigma.weight" {
+				for i := range p.Value.Data {
+					p.Value.Data[i] = rng.NormFloat64()
+				}
+			}
+		}
+		return m
+	}
 	sig := []float64{1, 0.5, 0.25}
 	type c = struct {
 		name  string
@@ -79,6 +94,8 @@ func objectiveCases(t *testing.T) []struct {
 		{"dsm", score("elu"), Options{Sigma: 0.2}},
 		{"ncsn", condMLP{score("tanh")}, Options{Sigmas: sig}},
 		{"ncsn-sse-vr", condMLP{score("softplus")}, Options{Sigmas: sig, Projection: Gaussian, M: 2}},
+		{"ncsn", ncsn("tanh"), Options{Sigmas: sig}},
+		{"ncsn-sse-vr", ncsn("softplus"), Options{Sigmas: sig, M: 2}},
 	}
 }
 
