@@ -61,7 +61,7 @@ func microAsm(kc int, a, b, c []float64, ldc int) {
 	kernel6x8(kc, a, b, c, ldc)
 }
 
-// workspace holds the packing buffers; it is recycled through wsPool so that
+// workspace holds the packing buffers; it is recycled through workspaces so that
 // steady-state calls do not allocate.
 type workspace struct {
 	a    []float64
@@ -69,7 +69,34 @@ type workspace struct {
 	tile [mr * nr]float64
 }
 
-var wsPool = sync.Pool{New: func() any { return new(workspace) }}
+// workspaces is a free list of packing buffers. Unlike a sync.Pool it is
+// not emptied by the garbage collector, so a program that multiplies
+// matrices of the same sizes again and again allocates nothing once warmed
+// up (a training loop runs for minutes and collects garbage all the while).
+// It holds at most as many workspaces as there were concurrent calls.
+var workspaces struct {
+	sync.Mutex
+	free []*workspace
+}
+
+// getWorkspace takes a workspace from the free list, or makes one.
+func getWorkspace() *workspace {
+	workspaces.Lock()
+	defer workspaces.Unlock()
+	if n := len(workspaces.free); n > 0 {
+		ws := workspaces.free[n-1]
+		workspaces.free = workspaces.free[:n-1]
+		return ws
+	}
+	return new(workspace)
+}
+
+// putWorkspace returns ws to the free list.
+func putWorkspace(ws *workspace) {
+	workspaces.Lock()
+	workspaces.free = append(workspaces.free, ws)
+	workspaces.Unlock()
+}
 
 func grow(s []float64, n int) []float64 {
 	if cap(s) < n {
@@ -84,7 +111,7 @@ func grow(s []float64, n int) []float64 {
 // each slice in increasing p, so the result equals the reference loop.
 // Requires m, n, k > 0 and valid arguments.
 func gemmBlocked(transA, transB bool, m, n, k int, a []float64, lda int, b []float64, ldb int, c []float64, ldc int, kern microKernel) {
-	ws := wsPool.Get().(*workspace)
+	ws := getWorkspace()
 	for jc := 0; jc < n; jc += ncBlock {
 		nc := min(ncBlock, n-jc)
 		ncp := (nc + nr - 1) / nr * nr
@@ -109,7 +136,7 @@ func gemmBlocked(transA, transB bool, m, n, k int, a []float64, lda int, b []flo
 			}
 		}
 	}
-	wsPool.Put(ws)
+	putWorkspace(ws)
 }
 
 // macroKernel updates the mc×nc block c (stride ldc) with the packed A block

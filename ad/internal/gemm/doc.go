@@ -37,7 +37,7 @@
 // output element. Kernel reports which implementation is active.
 //
 // Small products are computed directly by the reference loops. Packing
-// buffers come from a sync.Pool, so repeated calls do not allocate in steady
-// state. The functions are safe for concurrent use as long as the C operands
+// buffers come from a free list that the garbage collector does not empty,
+// so repeated calls do not allocate in steady state. The functions are safe for concurrent use as long as the C operands
 // of concurrent calls do not overlap each other or any A or B operand.
 package gemm

@@ -402,9 +402,6 @@ func TestConcurrent(t *testing.T) {
 }
 
 func TestAllocs(t *testing.T) {
-	if raceEnabled {
-		t.Skip("sync.Pool drops items under the race detector")
-	}
 	for _, n := range []int{64, 256} {
 		rng := rand.New(rand.NewPCG(uint64(n), 1))
 		a, b, c := randSlice(rng, n*n), randSlice(rng, n*n), randSlice(rng, n*n)

@@ -1,0 +1,38 @@
+// Package sampler draws samples from, and evaluates, distributions known
+// through their score ∇ₓ log p: trained energy models and score networks
+// (FromEnergy, FromScore, FromCondScore adapt the models of package nn),
+// and analytic distributions with exact densities.
+//
+// # Sources
+//
+// Samplers take small interfaces: a Score (∇log p), a LogDensity (log p̃ and
+// its score, for the Metropolis-adjusted samplers, AIS and quadrature) and a
+// CondScore (the score of p convolved with N(0, σ²I), for annealed
+// Langevin). Each is a factory of evaluators: every goroutine gets its own,
+// so a model evaluator can own an ad.Tape and scratch buffers.
+//
+// # Samplers
+//
+// Langevin (unadjusted), AnnealedLangevin (the NCSN schedule), MALA and HMC
+// (with dual-averaging step-size adaptation during warm-up). The chains
+// (rows of x) are split into a fixed number of contiguous chunks
+// (DefaultChunks unless set), each running all of its steps on its own
+// goroutine with its own evaluator. Chain i draws every random number from
+// its own stream, ChaCha8 keyed by (seed, purpose, i), never from a shared
+// generator, so the output is bit-identical for any GOMAXPROCS.
+//
+// # Evaluation
+//
+// AIS and GridLogZ estimate log Z of an energy model; LogLikelihood turns
+// either into a held-out log-likelihood. FisherDivergence compares score
+// fields, MMDTest compares samples, and Stein and SSGE are the kernel score
+// estimators of Li & Turner (2018) and Shi, Sun & Zhu (2018) that sliced
+// score matching is compared with. Trace.ESS estimates effective sample
+// sizes.
+//
+// # Distributions
+//
+// Mixture (Gaussians with full covariances, NewGaussian, NewMixture,
+// NCSNMixture, EightGaussians, Grid), Banana and the two moons (samples only)
+// are analytic test distributions; Datasets lists them by name.
+package sampler

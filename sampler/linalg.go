@@ -1,0 +1,249 @@
+package sampler
+
+import "math"
+
+// Small dense linear algebra on row-major n×n slices, enough for the
+// analytic distributions and the kernel estimators.
+
+// cholesky sets l to the lower-triangular Cholesky factor of the symmetric
+// n×n matrix a (a = l·lᵀ; only a's lower triangle is read) and zeroes l's
+// strict upper triangle. l and a may be the same slice. It reports false,
+// leaving l unspecified, if a is not numerically positive definite.
+func cholesky(l, a []float64, n int) bool {
+	for j := range n {
+		d := a[j*n+j]
+		for k := range j {
+			d -= l[j*n+k] * l[j*n+k]
+		}
+		if !(d > 0) || math.IsInf(d, 0) {
+			return false
+		}
+		d = math.Sqrt(d)
+		l[j*n+j] = d
+		for i := j + 1; i < n; i++ {
+			s := a[i*n+j]
+			for k := range j {
+				s -= l[i*n+k] * l[j*n+k]
+			}
+			l[i*n+j] = s / d
+		}
+	}
+	for i := range n {
+		clear(l[i*n+i+1 : i*n+n])
+	}
+	return true
+}
+
+// forwardSolve sets u to l⁻¹b for a lower-triangular n×n l. u and b may be
+// the same slice.
+func forwardSolve(u, l, b []float64, n int) {
+	for i := range n {
+		s := b[i]
+		row := l[i*n : i*n+i]
+		for k, lik := range row {
+			s -= lik * u[k]
+		}
+		u[i] = s / l[i*n+i]
+	}
+}
+
+// backSolveT sets w to l⁻ᵀu for a lower-triangular n×n l. w and u may be the
+// same slice.
+func backSolveT(w, l, u []float64, n int) {
+	for i := n - 1; i >= 0; i-- {
+		s := u[i]
+		for k := i + 1; k < n; k++ {
+			s -= l[k*n+i] * w[k]
+		}
+		w[i] = s / l[i*n+i]
+	}
+}
+
+// logDetChol returns log det(l·lᵀ) for a Cholesky factor l.
+func logDetChol(l []float64, n int) float64 {
+	s := 0.0
+	for i := range n {
+		s += math.Log(l[i*n+i])
+	}
+	return 2 * s
+}
+
+// symEigen computes the eigen-decomposition a = Σⱼ vals[j]·vⱼvⱼᵀ of the
+// symmetric n×n matrix a, destroying a. On return vals holds the eigenvalues
+// in decreasing order and row j of the n×n matrix vecs, vecs[j*n:(j+1)*n],
+// the unit eigenvector vⱼ of vals[j].
+//
+// Method: Householder reduction to a tridiagonal T = QᵀAQ, then the QL
+// algorithm with implicit Wilkinson shifts on T, applying every Givens
+// rotation to the rows of Qᵀ. Both phases cost O(n³) (about 4n³/3 + 3n³
+// flops for the vectors) and work on contiguous rows.
+func symEigen(vals, vecs, a []float64, n int) {
+	d := vals
+	e := make([]float64, n)
+	qt := vecs // Qᵀ, then the eigenvectors as rows
+	for i := range n {
+		clear(qt[i*n : (i+1)*n])
+		qt[i*n+i] = 1
+	}
+	v := make([]float64, n)
+	p := make([]float64, n)
+	for k := 0; k+2 < n; k++ {
+		// Householder vector v for column k below the diagonal.
+		m := n - k - 1
+		x := v[:m]
+		norm := 0.0
+		for i := range m {
+			x[i] = a[(k+1+i)*n+k]
+			norm = math.Hypot(norm, x[i])
+		}
+		if norm == 0 {
+			continue
+		}
+		alpha := -math.Copysign(norm, x[0])
+		x[0] -= alpha
+		vn := 0.0
+		for _, t := range x {
+			vn = math.Hypot(vn, t)
+		}
+		if vn == 0 {
+			continue
+		}
+		for i := range x {
+			x[i] /= vn
+		}
+		// A₂₂ ← H A₂₂ H with H = I − 2vvᵀ: p = A₂₂v, q = p − (vᵀp)v,
+		// A₂₂ ← A₂₂ − 2vqᵀ − 2qvᵀ.
+		q := p[:m]
+		kk := 0.0
+		for i := range m {
+			row := a[(k+1+i)*n+k+1 : (k+1+i)*n+n]
+			s := 0.0
+			for j, t := range x {
+				s += row[j] * t
+			}
+			q[i] = s
+			kk += x[i] * s
+		}
+		for i := range q {
+			q[i] -= kk * x[i]
+		}
+		for i := range m {
+			row := a[(k+1+i)*n+k+1 : (k+1+i)*n+n]
+			xi, qi := x[i], q[i]
+			for j := range row {
+				row[j] -= 2 * (xi*q[j] + qi*x[j])
+			}
+		}
+		a[(k+1)*n+k], a[k*n+k+1] = alpha, alpha
+		for i := k + 2; i < n; i++ {
+			a[i*n+k], a[k*n+i] = 0, 0
+		}
+		// Qᵀ ← H Qᵀ on rows k+1, ..., n−1: Qᵀ ← Qᵀ − 2v(vᵀQᵀ).
+		w := p[:n]
+		clear(w)
+		for i, t := range x {
+			row := qt[(k+1+i)*n : (k+2+i)*n]
+			for j, r := range row {
+				w[j] += t * r
+			}
+		}
+		for i, t := range x {
+			row := qt[(k+1+i)*n : (k+2+i)*n]
+			for j := range row {
+				row[j] -= 2 * t * w[j]
+			}
+		}
+	}
+	for i := range n {
+		d[i] = a[i*n+i]
+		if i+1 < n {
+			e[i] = a[(i+1)*n+i] // couples i and i+1
+		}
+	}
+	e[n-1] = 0
+
+	// Implicit QL on the tridiagonal (d, e).
+	for l := 0; l < n; l++ {
+		for iter := 0; ; iter++ {
+			m := l
+			for ; m < n-1; m++ {
+				dd := math.Abs(d[m]) + math.Abs(d[m+1])
+				if math.Abs(e[m]) <= 1e-16*dd {
+					break
+				}
+			}
+			if m == l || iter == 60 {
+				break
+			}
+			// Wilkinson shift from the leading 2×2 block.
+			g := (d[l+1] - d[l]) / (2 * e[l])
+			r := math.Hypot(g, 1)
+			g = d[m] - d[l] + e[l]/(g+math.Copysign(r, g))
+			s, c, pp := 1.0, 1.0, 0.0
+			deflated := false
+			for i := m - 1; i >= l; i-- {
+				f, b := s*e[i], c*e[i]
+				r = math.Hypot(f, g)
+				e[i+1] = r
+				if r == 0 {
+					d[i+1] -= pp
+					e[m] = 0
+					deflated = true
+					break
+				}
+				s, c = f/r, g/r
+				g = d[i+1] - pp
+				r = (d[i]-g)*s + 2*c*b
+				pp = s * r
+				d[i+1] = g + pp
+				g = c*r - b
+				ri, rj := qt[i*n:(i+1)*n], qt[(i+1)*n:(i+2)*n]
+				for k := range ri {
+					t := rj[k]
+					rj[k] = s*ri[k] + c*t
+					ri[k] = c*ri[k] - s*t
+				}
+			}
+			if deflated {
+				continue
+			}
+			d[l] -= pp
+			e[l] = g
+			e[m] = 0
+		}
+	}
+	// Sort eigenpairs by decreasing eigenvalue (selection sort on rows).
+	for i := range n {
+		best := i
+		for j := i + 1; j < n; j++ {
+			if d[j] > d[best] {
+				best = j
+			}
+		}
+		if best != i {
+			d[i], d[best] = d[best], d[i]
+			ri, rb := qt[i*n:(i+1)*n], qt[best*n:(best+1)*n]
+			for k := range ri {
+				ri[k], rb[k] = rb[k], ri[k]
+			}
+		}
+	}
+}
+
+// logSumExp returns log Σ exp(v[i]), or −Inf for an empty v.
+func logSumExp(v []float64) float64 {
+	m := math.Inf(-1)
+	for _, x := range v {
+		if x > m {
+			m = x
+		}
+	}
+	if math.IsInf(m, 0) {
+		return m
+	}
+	s := 0.0
+	for _, x := range v {
+		s += math.Exp(x - m)
+	}
+	return m + math.Log(s)
+}
