@@ -1,10 +1,6 @@
 package ad
 
-import (
-	"fmt"
-
-	"scorematch/ad/internal/gemm"
-)
+import "fmt"
 
 // Linear maps act on every Taylor coefficient block alike, so a jet node of
 // B rows and nb blocks goes through one GEMM of nb·B rows: the cost model of
@@ -28,7 +24,7 @@ func (t *Tape) MatMulT(x, w *Node) *Node {
 	checkMatMul("MatMulT", x, w, w.val.Cols)
 	y := t.node(opMatMulT, x.rows, w.val.Rows, x.blocks)
 	clear(y.val.Data)
-	gemm.NT(y.val.Rows, y.val.Cols, x.val.Cols, x.val.Data, x.val.Cols, w.val.Data, w.val.Cols, y.val.Data, y.val.Cols)
+	t.ws.NT(y.val.Rows, y.val.Cols, x.val.Cols, x.val.Data, x.val.Cols, w.val.Data, w.val.Cols, y.val.Data, y.val.Cols)
 	return record(y, x, w)
 }
 
@@ -49,7 +45,7 @@ func (t *Tape) Linear(x, w, b *Node) *Node {
 		copy(y0[i*n:(i+1)*n], b.val.Data)
 	}
 	clear(y.val.Data[len(y0):])
-	gemm.NT(y.val.Rows, n, x.val.Cols, x.val.Data, x.val.Cols, w.val.Data, w.val.Cols, y.val.Data, n)
+	t.ws.NT(y.val.Rows, n, x.val.Cols, x.val.Data, x.val.Cols, w.val.Data, w.val.Cols, y.val.Data, n)
 	record(y, x, w)
 	y.c = b
 	y.needGrad = y.needGrad || b.needGrad
@@ -60,7 +56,7 @@ func (m *matmulT) backward(y *Node, nb int) {
 	x, w := y.a, y.b
 	rows, n, k := nb*y.rows, w.val.Rows, w.val.Cols
 	if x.needGrad { // X̄ += Ȳ·W
-		gemm.NN(rows, k, n, y.adj.Data, n, w.val.Data, k, x.adj.Data, k)
+		y.tape.ws.NN(rows, k, n, y.adj.Data, n, w.val.Data, k, x.adj.Data, k)
 	}
 	m.backwardParams(y, nb)
 }
@@ -71,7 +67,7 @@ func (m *matmulT) backwardParams(y *Node, nb int) {
 	x, w := y.a, y.b
 	rows, n, k := nb*y.rows, w.val.Rows, w.val.Cols
 	if w.needGrad {
-		gemm.TN(n, k, rows, y.adj.Data, n, x.val.Data, k, w.adj.Data, k)
+		y.tape.ws.TN(n, k, rows, y.adj.Data, n, x.val.Data, k, w.adj.Data, k)
 	}
 	if m.bias && y.c.needGrad {
 		colSums(y.c.adj.Data, y.ablk(0), n)
@@ -84,7 +80,7 @@ func (m *matmulT) dual(y *Node) {
 	x, w := y.a, y.b
 	n, k := w.val.Rows, w.val.Cols
 	if x.needGrad {
-		gemm.NN(2*y.rows, k, n, y.adj.Data, n, w.val.Data, k, x.adj.Data, k)
+		y.tape.ws.NN(2*y.rows, k, n, y.adj.Data, n, w.val.Data, k, x.adj.Data, k)
 	}
 	m.backwardParams(y, 1)
 }
@@ -94,7 +90,7 @@ func (t *Tape) MatMul(x, w *Node) *Node {
 	checkMatMul("MatMul", x, w, w.val.Rows)
 	y := t.node(opMatMulN, x.rows, w.val.Cols, x.blocks)
 	clear(y.val.Data)
-	gemm.NN(y.val.Rows, y.val.Cols, x.val.Cols, x.val.Data, x.val.Cols, w.val.Data, w.val.Cols, y.val.Data, y.val.Cols)
+	t.ws.NN(y.val.Rows, y.val.Cols, x.val.Cols, x.val.Data, x.val.Cols, w.val.Data, w.val.Cols, y.val.Data, y.val.Cols)
 	return record(y, x, w)
 }
 
@@ -102,10 +98,10 @@ func (*matmulN) backward(y *Node, nb int) {
 	x, w := y.a, y.b
 	rows, k, n := nb*y.rows, w.val.Rows, w.val.Cols
 	if x.needGrad { // X̄ += Ȳ·Wᵀ
-		gemm.NT(rows, k, n, y.adj.Data, n, w.val.Data, n, x.adj.Data, k)
+		y.tape.ws.NT(rows, k, n, y.adj.Data, n, w.val.Data, n, x.adj.Data, k)
 	}
 	if w.needGrad { // W̄ += Xᵀ·Ȳ
-		gemm.TN(k, n, rows, x.val.Data, k, y.adj.Data, n, w.adj.Data, n)
+		y.tape.ws.TN(k, n, rows, x.val.Data, k, y.adj.Data, n, w.adj.Data, n)
 	}
 }
 
@@ -113,10 +109,10 @@ func (*matmulN) dual(y *Node) {
 	x, w := y.a, y.b
 	k, n := w.val.Rows, w.val.Cols
 	if x.needGrad {
-		gemm.NT(2*y.rows, k, n, y.adj.Data, n, w.val.Data, n, x.adj.Data, k)
+		y.tape.ws.NT(2*y.rows, k, n, y.adj.Data, n, w.val.Data, n, x.adj.Data, k)
 	}
 	if w.needGrad {
-		gemm.TN(k, n, y.rows, x.val.Data, k, y.adj.Data, n, w.adj.Data, n)
+		y.tape.ws.TN(k, n, y.rows, x.val.Data, k, y.adj.Data, n, w.adj.Data, n)
 	}
 }
 

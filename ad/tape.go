@@ -1,6 +1,10 @@
 package ad
 
-import "fmt"
+import (
+	"fmt"
+
+	"scorematch/ad/internal/gemm"
+)
 
 // A Param is a trainable tensor. Its Value is read by the ops that use it; a
 // tape accumulates the gradient with respect to it separately (see Tape.Grad),
@@ -25,13 +29,14 @@ func NewParam(name string, r, c int) *Param {
 // Reset rewinds a tape and keeps its buffers, so recording the same sequence
 // of ops again allocates nothing.
 type Tape struct {
-	nodes  []*Node // arena of recorded nodes, reused after Reset
-	n      int     // number of live nodes
-	orders []int   // order (1 or 2) of each jet direction
-	first  []int   // first[d] is the block of coefficient 1 along direction d
-	blocks int     // 1 + Σ orders
-	ones   Mat     // a column of ones for seeding per-sample sweeps
-	mode   int     // the running sweep's mode
+	nodes  []*Node        // arena of recorded nodes, reused after Reset
+	n      int            // number of live nodes
+	orders []int          // order (1 or 2) of each jet direction
+	first  []int          // first[d] is the block of coefficient 1 along direction d
+	blocks int            // 1 + Σ orders
+	ones   Mat            // a column of ones for seeding per-sample sweeps
+	mode   int            // the running sweep's mode
+	ws     gemm.Workspace // packing buffers of this tape's matrix products
 
 	// frozen makes Param leaves constants: no parameter gradients are
 	// accumulated. It is per tape, never global.

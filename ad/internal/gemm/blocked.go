@@ -110,8 +110,15 @@ func grow(s []float64, n int) []float64 {
 // of C the k slices are visited in increasing order and kern accumulates
 // each slice in increasing p, so the result equals the reference loop.
 // Requires m, n, k > 0 and valid arguments.
-func gemmBlocked(transA, transB bool, m, n, k int, a []float64, lda int, b []float64, ldb int, c []float64, ldc int, kern microKernel) {
-	ws := getWorkspace()
+// The packing buffers come from w, or from the shared free list when w is nil.
+func gemmBlocked(w *Workspace, transA, transB bool, m, n, k int, a []float64, lda int, b []float64, ldb int, c []float64, ldc int, kern microKernel) {
+	var ws *workspace
+	if w != nil {
+		ws = &w.ws
+	} else {
+		ws = getWorkspace()
+		defer putWorkspace(ws)
+	}
 	for jc := 0; jc < n; jc += ncBlock {
 		nc := min(ncBlock, n-jc)
 		ncp := (nc + nr - 1) / nr * nr
@@ -136,7 +143,6 @@ func gemmBlocked(transA, transB bool, m, n, k int, a []float64, lda int, b []flo
 			}
 		}
 	}
-	putWorkspace(ws)
 }
 
 // macroKernel updates the mc×nc block c (stride ldc) with the packed A block

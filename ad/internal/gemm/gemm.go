@@ -1,5 +1,15 @@
 package gemm
 
+// A Workspace holds the packing buffers of one goroutine's products: its
+// methods NN, NT and TN compute exactly what the package-level functions do,
+// with the buffers kept in the Workspace, so a goroutine that owns one
+// allocates nothing once the buffers have reached the largest size it uses.
+// (The package-level functions share a free list of buffers instead: which
+// goroutine gets which buffer varies, so a buffer may still grow late.) The
+// zero value is ready to use; a Workspace must not be used by two
+// goroutines at once. A nil *Workspace uses the shared free list.
+type Workspace struct{ ws workspace }
+
 // useBlocked reports whether a product is large enough for packing and the
 // assembly micro-kernel to pay off; smaller ones (measured crossover near
 // m = n = k = 6, or too few outputs to fill a tile) use the reference loops.
@@ -16,12 +26,17 @@ func useBlocked(m, n, k int) bool {
 // dimension is negative, a leading dimension is smaller than the row width,
 // or a slice is too short.
 func NN(m, n, k int, a []float64, lda int, b []float64, ldb int, c []float64, ldc int) {
+	(*Workspace)(nil).NN(m, n, k, a, lda, b, ldb, c, ldc)
+}
+
+// NN is the package-level NN with w's packing buffers (see Workspace).
+func (w *Workspace) NN(m, n, k int, a []float64, lda int, b []float64, ldb int, c []float64, ldc int) {
 	checkArgs("NN", m, n, k, a, lda, m, k, b, ldb, k, n, c, ldc)
 	if m == 0 || n == 0 || k == 0 {
 		return
 	}
 	if useBlocked(m, n, k) {
-		gemmBlocked(false, false, m, n, k, a, lda, b, ldb, c, ldc, microAsm)
+		gemmBlocked(w, false, false, m, n, k, a, lda, b, ldb, c, ldc, microAsm)
 		return
 	}
 	referenceNN(m, n, k, a, lda, b, ldb, c, ldc)
@@ -35,12 +50,17 @@ func NN(m, n, k int, a []float64, lda int, b []float64, ldb int, c []float64, ld
 // the addressed matrices are neither read nor written. NT panics on invalid
 // arguments like NN.
 func NT(m, n, k int, a []float64, lda int, b []float64, ldb int, c []float64, ldc int) {
+	(*Workspace)(nil).NT(m, n, k, a, lda, b, ldb, c, ldc)
+}
+
+// NT is the package-level NT with w's packing buffers (see Workspace).
+func (w *Workspace) NT(m, n, k int, a []float64, lda int, b []float64, ldb int, c []float64, ldc int) {
 	checkArgs("NT", m, n, k, a, lda, m, k, b, ldb, n, k, c, ldc)
 	if m == 0 || n == 0 || k == 0 {
 		return
 	}
 	if useBlocked(m, n, k) {
-		gemmBlocked(false, true, m, n, k, a, lda, b, ldb, c, ldc, microAsm)
+		gemmBlocked(w, false, true, m, n, k, a, lda, b, ldb, c, ldc, microAsm)
 		return
 	}
 	referenceNT(m, n, k, a, lda, b, ldb, c, ldc)
@@ -54,12 +74,17 @@ func NT(m, n, k int, a []float64, lda int, b []float64, ldb int, c []float64, ld
 // the addressed matrices are neither read nor written. TN panics on invalid
 // arguments like NN.
 func TN(m, n, k int, a []float64, lda int, b []float64, ldb int, c []float64, ldc int) {
+	(*Workspace)(nil).TN(m, n, k, a, lda, b, ldb, c, ldc)
+}
+
+// TN is the package-level TN with w's packing buffers (see Workspace).
+func (w *Workspace) TN(m, n, k int, a []float64, lda int, b []float64, ldb int, c []float64, ldc int) {
 	checkArgs("TN", m, n, k, a, lda, k, m, b, ldb, k, n, c, ldc)
 	if m == 0 || n == 0 || k == 0 {
 		return
 	}
 	if useBlocked(m, n, k) {
-		gemmBlocked(true, false, m, n, k, a, lda, b, ldb, c, ldc, microAsm)
+		gemmBlocked(w, true, false, m, n, k, a, lda, b, ldb, c, ldc, microAsm)
 		return
 	}
 	referenceTN(m, n, k, a, lda, b, ldb, c, ldc)

@@ -35,7 +35,7 @@ func (o op) blockedWith(kern microKernel) gemmFunc {
 		if m == 0 || n == 0 || k == 0 {
 			return
 		}
-		gemmBlocked(o.transA, o.transB, m, n, k, a, lda, b, ldb, c, ldc, kern)
+		gemmBlocked(nil, o.transA, o.transB, m, n, k, a, lda, b, ldb, c, ldc, kern)
 	}
 }
 
@@ -457,4 +457,30 @@ func benchOp(b *testing.B, o op) {
 	const n = 256
 	b.Run(fmt.Sprintf("kernel=%s/n=%d", Kernel(), n), func(b *testing.B) { benchGEMM(b, o.active, n) })
 	b.Run(fmt.Sprintf("kernel=reference/n=%d", n), func(b *testing.B) { benchGEMM(b, o.ref, n) })
+}
+
+// TestWorkspace checks that the Workspace methods give the package-level
+// functions' bits and allocate nothing once their buffers have grown.
+func TestWorkspace(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 3))
+	var w Workspace
+	for _, n := range []int{7, 64, 200} {
+		a, b := randSlice(rng, n*n), randSlice(rng, n*n)
+		c1, c2 := randSlice(rng, n*n), make([]float64, n*n)
+		copy(c2, c1)
+		NT(n, n, n, a, n, b, n, c1, n)
+		w.NT(n, n, n, a, n, b, n, c2, n)
+		for i := range c1 {
+			if math.Float64bits(c1[i]) != math.Float64bits(c2[i]) {
+				t.Fatalf("n=%d: element %d differs: %v vs %v", n, i, c1[i], c2[i])
+			}
+		}
+	}
+	a, b, c := randSlice(rng, 200*200), randSlice(rng, 200*200), make([]float64, 200*200)
+	if allocs := testing.AllocsPerRun(10, func() {
+		w.NN(200, 200, 200, a, 200, b, 200, c, 200)
+		w.TN(200, 64, 200, a, 200, b, 64, c, 64)
+	}); allocs != 0 {
+		t.Errorf("Workspace methods allocate %v times per call", allocs)
+	}
 }

@@ -1,0 +1,99 @@
+package ssm
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+
+	"scorematch/nn"
+)
+
+// TestStepAllocs checks that a steady-state training step (objective,
+// gradient, chunk reduction, Adam update) allocates nothing.
+func TestStepAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts are meaningless under the race detector")
+	}
+	defer func(r int) { runtime.MemProfileRate = r }(runtime.MemProfileRate)
+	runtime.MemProfileRate = 1
+	for _, name := range []string{"grad", "ssm", "ssm-vr", "sm", "dsm", "sse", "sse-vr", "approx-bp", "cp"} {
+		rng := rand.New(rand.NewPCG(1, 1))
+		var m nn.Model
+		if name == "sse" || name == "sse-vr" {
+			m, _ = nn.NewScoreMLP(6, []int{16, 16}, "softplus", rng)
+		} else {
+			m, _ = nn.NewEnergyMLP(6, []int{16, 16}, "softplus", rng)
+		}
+		obj, err := New(name, m, Options{Sigma: 0.1, Group: 4})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg := Config{Chunks: 4, Optimizer: nn.NewAdam()}
+		cfg.defaults()
+		tr := newTrainer(obj, randMat(rng, 40, 6, 1), cfg)
+		tr.rows = make([]int, 40)
+		for i := range tr.rows {
+			tr.rows[i] = i
+		}
+		s := 0
+		step := func() {
+			tr.evaluate(1, uint64(s), true)
+			cfg.Optimizer.Step(tr.params, tr.grads)
+			s++
+		}
+		// One step sizes every buffer (each tape owns its GEMM workspace);
+		// three make sure.
+		for range 3 {
+			step()
+		}
+		before := ourAllocs()
+		for range 50 {
+			step()
+		}
+		for fn, n := range ourAllocs() {
+			if n > before[fn] {
+				t.Errorf("%s: %d allocations in 50 steps at %s", name, n-before[fn], fn)
+			}
+		}
+		tr.pool.Close()
+	}
+}
+
+// ourAllocs returns, for every allocation site under this module's code,
+// the number of objects allocated there so far, keyed by the innermost
+// scorematch function of its stack. The allocation counters of the Go
+// runtime (MemStats, AllocsPerRun) are process-wide and pick up the
+// runtime's own occasional allocations (starting GC workers); the memory
+// profile tells them apart. It needs MemProfileRate = 1 and reads the
+// profile after two collections, which publish every record.
+func ourAllocs() map[string]int64 {
+	runtime.GC()
+	runtime.GC()
+	n, _ := runtime.MemProfile(nil, true)
+	recs := make([]runtime.MemProfileRecord, n+100)
+	n, _ = runtime.MemProfile(recs, true)
+	out := map[string]int64{}
+	for _, r := range recs[:n] {
+		frames := runtime.CallersFrames(r.Stack())
+		for {
+			f, more := frames.Next()
+			if f.Function == "runtime.acquireSudog" {
+				// A goroutine blocking on a channel takes a sudog from
+				// the runtime's cache, which every GC empties; the forced
+				// collections above make the next receive refill it.
+				break
+			}
+			if strings.HasPrefix(f.Function, "scorematch/") && !strings.HasSuffix(f.File, "_test.go") {
+				out[fmt.Sprintf("%s (%s:%d)", f.Function, filepath.Base(f.File), f.Line)] += r.AllocObjects
+				break
+			}
+			if !more {
+				break
+			}
+		}
+	}
+	return out
+}

@@ -1,0 +1,5 @@
+//go:build !race
+
+package ssm
+
+const raceEnabled = false
