@@ -1,0 +1,188 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"math"
+	"math/rand/v2"
+	"os"
+	"strconv"
+	"strings"
+
+	"scorematch/ad"
+	"scorematch/cmd/ssm/internal/dataio"
+	"scorematch/nn"
+	"scorematch/sampler"
+)
+
+// loadData returns the data named by spec: a built-in dataset (n samples
+// drawn with seed) or a file (.csv, .npy, IDX). The dataset is nil for files.
+func loadData(flagName, spec string, n int, seed uint64) (ad.Mat, *sampler.Dataset, error) {
+	if ds, err := sampler.LookupDataset(spec); err == nil {
+		if n < 1 {
+			return ad.Mat{}, nil, badInput("-n %d: want at least 1 sample", n)
+		}
+		x := ad.NewMat(n, ds.Dist.Dim())
+		ds.Dist.Sample(x, rand.New(rand.NewPCG(seed, 0xda7a)))
+		return x, &ds, nil
+	}
+	x, err := dataio.Read(spec)
+	if errors.Is(err, fs.ErrNotExist) && !strings.ContainsAny(spec, "./") {
+		return ad.Mat{}, nil, badInput("-%s %q is neither a built-in dataset (see 'ssm datasets') nor a file", flagName, spec)
+	}
+	if err != nil {
+		return ad.Mat{}, nil, asInput(err)
+	}
+	return x, nil, nil
+}
+
+// modelSpec describes a model to build: "mlp:128,128", "gaussian" or
+// "ncsn:128,128", with the kind of an MLP ("energy" or "score").
+type modelSpec struct {
+	arch   string
+	hidden []int
+	act    string
+	kind   string
+}
+
+// parseModelSpec parses -model, -act and -kind.
+func parseModelSpec(spec, act, kind string) (modelSpec, error) {
+	arch, widths, _ := strings.Cut(spec, ":")
+	m := modelSpec{arch: arch, act: act, kind: kind}
+	switch arch {
+	case "gaussian":
+		if widths != "" {
+			return m, badInput("-model %q: gaussian takes no widths", spec)
+		}
+		m.kind = nn.KindGaussian
+		return m, nil
+	case "mlp", "ncsn":
+	default:
+		return m, badInput("-model %q: want mlp:W,W,..., ncsn:W,W,... or gaussian", spec)
+	}
+	if widths == "" {
+		return m, badInput("-model %q: give the hidden widths, e.g. %s:128,128", spec, arch)
+	}
+	for _, w := range strings.Split(widths, ",") {
+		v, err := strconv.Atoi(strings.TrimSpace(w))
+		if err != nil || v < 1 {
+			return m, badInput("-model %q: hidden width %q is not a positive integer", spec, w)
+		}
+		m.hidden = append(m.hidden, v)
+	}
+	if _, ok := ad.Activations[act]; !ok {
+		return m, badInput("-act %q: want one of softplus, tanh, silu, elu, sigmoid, relu", act)
+	}
+	if arch == "ncsn" {
+		m.kind = nn.KindNCSN
+	} else if kind != nn.KindEnergy && kind != nn.KindScore {
+		return m, badInput("-kind %q: want energy or score", kind)
+	}
+	return m, nil
+}
+
+// build makes a freshly initialised model of dimension dim.
+func (m modelSpec) build(dim int, seed uint64) (nn.Model, error) {
+	rng := rand.New(rand.NewPCG(seed, 0x1417))
+	var model nn.Model
+	var err error
+	switch {
+	case m.kind == nn.KindGaussian:
+		return nn.NewGaussian(dim), nil
+	case m.kind == nn.KindNCSN:
+		model, err = nn.NewNCSN(dim, m.hidden, m.act, rng)
+	case m.kind == nn.KindEnergy:
+		model, err = nn.NewEnergyMLP(dim, m.hidden, m.act, rng)
+	default:
+		model, err = nn.NewScoreMLP(dim, m.hidden, m.act, rng)
+	}
+	if err != nil {
+		return nil, badInput("-model: %v", err)
+	}
+	return model, nil
+}
+
+// loadModel reads a model file, turning the library's hints into flag names.
+func loadModel(path, act, kind string) (nn.Model, error) {
+	if path == "" {
+		return nil, badInput("-model is required")
+	}
+	m, err := nn.Load(path, nn.LoadOptions{Activation: act, Kind: kind})
+	if err != nil {
+		msg := err.Error()
+		msg = strings.ReplaceAll(msg, "set LoadOptions.Kind", "give -kind")
+		msg = strings.ReplaceAll(msg, "set LoadOptions.Activation", "give -act")
+		msg = strings.ReplaceAll(msg, "LoadOptions.Kind", "-kind")
+		msg = strings.ReplaceAll(msg, "LoadOptions.Activation", "-act")
+		return nil, inputError{errors.New(msg)}
+	}
+	return m, nil
+}
+
+// checkDim reports a data/model dimension mismatch as an input error.
+func checkDim(what string, x ad.Mat, m nn.Model) error {
+	if x.Cols != m.Dim() {
+		return badInput("%s has %d columns, the model has dimension %d", what, x.Cols, m.Dim())
+	}
+	return nil
+}
+
+// parseSigmas parses a geometric schedule "hi:lo:L" (σ₁ = hi > … > σ_L = lo).
+func parseSigmas(s string) ([]float64, error) {
+	parts := strings.Split(s, ":")
+	if len(parts) != 3 {
+		return nil, badInput("-sigmas %q: want hi:lo:levels, e.g. 20:1:10", s)
+	}
+	hi, err1 := strconv.ParseFloat(parts[0], 64)
+	lo, err2 := strconv.ParseFloat(parts[1], 64)
+	n, err3 := strconv.Atoi(parts[2])
+	if err1 != nil || err2 != nil || err3 != nil || !(hi > lo) || !(lo > 0) || n < 2 || math.IsInf(hi, 0) {
+		return nil, badInput("-sigmas %q: want hi > lo > 0 and at least 2 levels", s)
+	}
+	return sampler.GeometricSigmas(hi, lo, n), nil
+}
+
+// newOptimizer returns the named optimiser with learning rate lr.
+func newOptimizer(name string, lr, momentum float64) (nn.Optimizer, error) {
+	if !(lr > 0) || math.IsInf(lr, 0) {
+		return nil, badInput("-lr %g: want a positive learning rate", lr)
+	}
+	switch name {
+	case "adam":
+		o := nn.NewAdam()
+		o.LR = lr
+		return o, nil
+	case "sgd":
+		o := nn.NewSGD(lr)
+		o.Momentum = momentum
+		return o, nil
+	case "rmsprop":
+		o := nn.NewRMSProp()
+		o.LR, o.Momentum = lr, momentum
+		return o, nil
+	}
+	return nil, badInput("-optimizer %q: want adam, sgd or rmsprop", name)
+}
+
+// outPath resolves a relative output path against the working directory.
+func (e *env) outPath(p string) string {
+	if p == "" || strings.HasPrefix(p, "/") || e.dir == "" {
+		return p
+	}
+	return e.dir + "/" + p
+}
+
+// isTerminal reports whether f is a character device (an interactive terminal).
+func isTerminal(f *os.File) bool {
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// fmtDuration prints d seconds compactly.
+func fmtDuration(sec float64) string {
+	if sec < 60 {
+		return fmt.Sprintf("%.0fs", sec)
+	}
+	return fmt.Sprintf("%dm%02ds", int(sec)/60, int(sec)%60)
+}

@@ -1,0 +1,271 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"image/png"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"scorematch/ad"
+	"scorematch/nn"
+)
+
+// TestMain lets the test binary act as the ssm command (for the SIGINT
+// test) when SSM_TEST_MAIN is set.
+func TestMain(m *testing.M) {
+	if os.Getenv("SSM_TEST_MAIN") == "1" {
+		main()
+		return
+	}
+	os.Exit(m.Run())
+}
+
+var golden = filepath.Join("..", "..", "testdata", "golden")
+
+// ssmRun runs the command in-process in dir and returns its exit status and
+// output.
+func ssmRun(t *testing.T, dir string, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := run(context.Background(), &env{stdout: &out, stderr: &errb, dir: dir}, args)
+	return code, out.String(), errb.String()
+}
+
+// TestLossGolden checks `ssm loss` against golden.json for every objective.
+func TestLossGolden(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join(golden, "golden.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var g struct {
+		Energy     []float64
+		Score, HVP [][]float64
+		Objectives map[string]map[string]json.RawMessage
+	}
+	if err := json.Unmarshal(raw, &g); err != nil {
+		t.Fatal(err)
+	}
+	for key, want := range g.Objectives {
+		kind, obj, _ := strings.Cut(key, "/")
+		act := map[string]string{"energy": "softplus", "score": "tanh"}[kind]
+		code, out, errs := ssmRun(t, "", "loss", "-model", filepath.Join(golden, kind+".safetensors"), "-act", act, "-kind", kind,
+			"-x", filepath.Join(golden, "x.npy"), "-v", filepath.Join(golden, "v.npy"), "-eps", filepath.Join(golden, "eps.npy"),
+			"-sigma", "0.1", "-objective", obj, "-grad")
+		if code != 0 {
+			t.Fatalf("%s: exit %d: %s", key, code, errs)
+		}
+		var got map[string]json.RawMessage
+		if err := json.Unmarshal([]byte(out), &got); err != nil {
+			t.Fatalf("%s: output is not JSON: %v", key, err)
+		}
+		compare := func(what string, a, b json.RawMessage) {
+			x, y := flat(t, a), flat(t, b)
+			if len(x) != len(y) || len(x) == 0 {
+				t.Errorf("%s %s: %d values, want %d", key, what, len(x), len(y))
+				return
+			}
+			if e, at := ad.RelErr(x, y, 1e-3); e > 1e-10 {
+				t.Errorf("%s %s: relative error %.3g at %d", key, what, e, at)
+			}
+		}
+		compare("loss", got["loss"], want["loss"])
+		if _, ok := want["terms"]; ok {
+			compare("terms", got["terms"], want["terms"])
+		} else {
+			compare("per_sample", got["per_sample"], want["per_sample"])
+		}
+		var gg, wg map[string]json.RawMessage
+		json.Unmarshal(got["grad"], &gg)
+		json.Unmarshal(want["grad"], &wg)
+		for name, w := range wg {
+			compare("grad "+name, gg[name], w)
+		}
+		if kind == "energy" && obj == "ssm" {
+			e, _ := json.Marshal(g.Energy)
+			s, _ := json.Marshal(g.Score)
+			h, _ := json.Marshal(g.HVP)
+			compare("energy", got["energy"], e)
+			compare("score", got["score"], s)
+			compare("hvp", got["hvp"], h)
+		}
+	}
+}
+
+func flat(t *testing.T, raw json.RawMessage) []float64 {
+	var v any
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return nil
+	}
+	var out []float64
+	var walk func(any)
+	walk = func(v any) {
+		switch v := v.(type) {
+		case []any:
+			for _, e := range v {
+				walk(e)
+			}
+		case float64:
+			out = append(out, v)
+		}
+	}
+	walk(v)
+	return out
+}
+
+// TestFailures checks every listed kind of bad input: exit status 2, one
+// line naming the file, row, column or flag, and no output file.
+func TestFailures(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	ragged := write("ragged.csv", "1,2\n3,4\n5\n")
+	text := write("text.csv", "1,2\n3,abc\n")
+	nan := write("nan.csv", "1,2\n3,NaN\n")
+	three := write("three.csv", "1,2,3\n4,5,6\n")
+	npy, _ := os.ReadFile(filepath.Join(golden, "x.npy"))
+	truncated := write("trunc.npy", string(npy[:len(npy)-13]))
+	fake := write("fake.safetensors", "this is not a safetensors file")
+	model := filepath.Join(golden, "energy.safetensors")
+	out := filepath.Join(dir, "out.safetensors")
+	for _, c := range []struct {
+		name string
+		args []string
+		want []string // substrings of the message
+	}{
+		{"missing file", []string{"train", "-data", filepath.Join(dir, "nope.csv"), "-out", out}, []string{"nope.csv"}},
+		{"ragged CSV", []string{"train", "-data", ragged, "-out", out}, []string{"ragged.csv", "row 3"}},
+		{"non-numeric CSV", []string{"train", "-data", text, "-out", out}, []string{"text.csv", "row 2", "column 2", "abc"}},
+		{"NaN in data", []string{"train", "-data", nan, "-out", out}, []string{"nan.csv", "row 2", "column 2"}},
+		{"dimension mismatch", []string{"loss", "-model", model, "-act", "softplus", "-kind", "energy", "-x", three, "-objective", "sm"}, []string{"3 columns", "dimension 5"}},
+		{"truncated npy", []string{"train", "-data", truncated, "-out", out}, []string{"trunc.npy", "truncated"}},
+		{"mislabelled safetensors", []string{"loss", "-model", fake, "-x", filepath.Join(golden, "x.npy")}, []string{"fake.safetensors"}},
+		{"unknown objective", []string{"train", "-objective", "nope", "-out", out}, []string{"-objective", "nope"}},
+		{"unknown projection", []string{"train", "-projection", "unit", "-out", out}, []string{"-projection", "unit"}},
+		{"unknown optimizer", []string{"train", "-optimizer", "lbfgs", "-out", out}, []string{"-optimizer", "lbfgs"}},
+		{"bad model spec", []string{"train", "-model", "mlp:12,x", "-out", out}, []string{"-model", "x"}},
+		{"relu energy", []string{"train", "-act", "relu", "-out", out}, []string{"relu"}},
+		{"unknown flag", []string{"train", "-nope"}, []string{"nope"}},
+		{"unknown dataset", []string{"train", "-data", "spiral", "-out", out}, []string{"spiral"}},
+		{"missing kind", []string{"loss", "-model", model, "-x", filepath.Join(golden, "x.npy")}, []string{"-kind"}},
+	} {
+		code, stdout, stderr := ssmRun(t, dir, c.args...)
+		if code != 2 {
+			t.Errorf("%s: exit %d, want 2 (stderr %q)", c.name, code, stderr)
+			continue
+		}
+		if strings.Count(strings.TrimSpace(stderr), "\n") != 0 || stdout != "" {
+			t.Errorf("%s: want one line on stderr and nothing on stdout, got %q / %q", c.name, stderr, stdout)
+		}
+		for _, w := range c.want {
+			if !strings.Contains(stderr, w) {
+				t.Errorf("%s: message %q does not mention %q", c.name, strings.TrimSpace(stderr), w)
+			}
+		}
+		if _, err := os.Stat(out); err == nil {
+			t.Errorf("%s: wrote %s", c.name, out)
+		}
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 6 {
+		t.Errorf("the directory holds %d files, want the 6 inputs (no temporary files)", len(ents))
+	}
+}
+
+// TestInterruptResume interrupts a training run with SIGINT once it has
+// written a checkpoint, resumes it, and compares the final weights with an
+// uninterrupted run's.
+func TestInterruptResume(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the command three times")
+	}
+	dir := t.TempDir()
+	args := []string{"train", "-data", "banana", "-n", "2000", "-model", "mlp:32,32", "-steps", "3000", "-batch", "64",
+		"-eval-every", "50", "-seed", "3"}
+	cmd := func(extra ...string) *exec.Cmd {
+		c := exec.Command(os.Args[0], append(append([]string{}, args...), extra...)...)
+		c.Env = append(os.Environ(), "SSM_TEST_MAIN=1")
+		c.Dir = dir
+		return c
+	}
+	if out, err := cmd("-out", "full.safetensors").CombinedOutput(); err != nil {
+		t.Fatalf("uninterrupted run: %v\n%s", err, out)
+	}
+	ck := filepath.Join(dir, "ck.safetensors")
+	c := cmd("-out", "resumed.safetensors", "-checkpoint", "ck.safetensors", "-resume")
+	var stderr bytes.Buffer
+	c.Stderr = &stderr
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if _, err := os.Stat(ck); err == nil || time.Now().After(deadline) {
+			break
+		}
+	}
+	c.Process.Signal(syscall.SIGINT)
+	err := c.Wait()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 130 {
+		t.Fatalf("interrupted run: %v, want exit status 130\n%s", err, stderr.String())
+	}
+	if _, err := os.Stat(filepath.Join(dir, "resumed.safetensors")); err == nil {
+		t.Fatal("the interrupted run wrote its model")
+	}
+	if out, err := cmd("-out", "resumed.safetensors", "-checkpoint", "ck.safetensors", "-resume").CombinedOutput(); err != nil {
+		t.Fatalf("resumed run: %v\n%s", err, out)
+	}
+	a, _, err1 := nn.ReadSafetensors(filepath.Join(dir, "full.safetensors"))
+	b, _, err2 := nn.ReadSafetensors(filepath.Join(dir, "resumed.safetensors"))
+	if err1 != nil || err2 != nil || len(a) != len(b) {
+		t.Fatalf("reading the models: %v, %v", err1, err2)
+	}
+	for i := range a {
+		for j := range a[i].Data {
+			if math.Float64bits(a[i].Data[j]) != math.Float64bits(b[i].Data[j]) {
+				t.Fatalf("%s[%d]: resumed %v, uninterrupted %v", a[i].Name, j, b[i].Data[j], a[i].Data[j])
+			}
+		}
+	}
+	t.Logf("interrupted: %s", strings.TrimSpace(stderr.String()[max(0, stderr.Len()-200):]))
+}
+
+// TestDemo runs the default command briefly and checks its files.
+func TestDemo(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains and samples")
+	}
+	dir := t.TempDir()
+	code, out, errs := ssmRun(t, dir, "-steps", "150")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	for _, name := range []string{"density.png", "samples.png", "loss.png", "density.svg", "samples.svg", "loss.svg", "model.safetensors", "report.json"} {
+		p := filepath.Join(dir, "ssm-out", name)
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		if strings.HasSuffix(name, ".png") {
+			if _, err := png.Decode(bytes.NewReader(b)); err != nil {
+				t.Errorf("%s does not decode: %v", name, err)
+			}
+		}
+	}
+	for _, w := range []string{"Fisher divergence", "log-likelihood", "MMD", "ssm-out/density.png"} {
+		if !strings.Contains(out, w) {
+			t.Errorf("summary lacks %q:\n%s", w, out)
+		}
+	}
+}
