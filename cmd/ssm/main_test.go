@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"scorematch/ad"
+	"scorematch/cmd/ssm/internal/dataio"
 	"scorematch/nn"
 )
 
@@ -138,6 +139,7 @@ func TestFailures(t *testing.T) {
 	npy, _ := os.ReadFile(filepath.Join(golden, "x.npy"))
 	truncated := write("trunc.npy", string(npy[:len(npy)-13]))
 	fake := write("fake.safetensors", "this is not a safetensors file")
+	ints := write("ints.npy", strings.Replace(string(npy), "<f8", "<i8", 1))
 	model := filepath.Join(golden, "energy.safetensors")
 	out := filepath.Join(dir, "out.safetensors")
 	for _, c := range []struct {
@@ -151,6 +153,7 @@ func TestFailures(t *testing.T) {
 		{"NaN in data", []string{"train", "-data", nan, "-out", out}, []string{"nan.csv", "row 2", "column 2"}},
 		{"dimension mismatch", []string{"loss", "-model", model, "-act", "softplus", "-kind", "energy", "-x", three, "-objective", "sm"}, []string{"3 columns", "dimension 5"}},
 		{"truncated npy", []string{"train", "-data", truncated, "-out", out}, []string{"trunc.npy", "truncated"}},
+		{"mislabelled npy", []string{"train", "-data", ints, "-out", out}, []string{"ints.npy", "<i8"}},
 		{"mislabelled safetensors", []string{"loss", "-model", fake, "-x", filepath.Join(golden, "x.npy")}, []string{"fake.safetensors"}},
 		{"unknown objective", []string{"train", "-objective", "nope", "-out", out}, []string{"-objective", "nope"}},
 		{"unknown projection", []string{"train", "-projection", "unit", "-out", out}, []string{"-projection", "unit"}},
@@ -178,8 +181,8 @@ func TestFailures(t *testing.T) {
 			t.Errorf("%s: wrote %s", c.name, out)
 		}
 	}
-	if ents, _ := os.ReadDir(dir); len(ents) != 6 {
-		t.Errorf("the directory holds %d files, want the 6 inputs (no temporary files)", len(ents))
+	if ents, _ := os.ReadDir(dir); len(ents) != 7 {
+		t.Errorf("the directory holds %d files, want the 7 inputs (no temporary files)", len(ents))
 	}
 }
 
@@ -267,5 +270,71 @@ func TestDemo(t *testing.T) {
 		if !strings.Contains(out, w) {
 			t.Errorf("summary lacks %q:\n%s", w, out)
 		}
+	}
+}
+
+// TestSubcommands runs each remaining subcommand once on small inputs and
+// checks what it prints and writes.
+func TestSubcommands(t *testing.T) {
+	dir := t.TempDir()
+	model := filepath.Join(golden, "energy.safetensors")
+	mustRun := func(args ...string) string {
+		t.Helper()
+		code, out, errs := ssmRun(t, dir, args...)
+		if code != 0 {
+			t.Fatalf("ssm %s: exit %d: %s", strings.Join(args, " "), code, errs)
+		}
+		return out
+	}
+	// sample: T6's annealed run from the exact score puts ~0.8 in (5,5).
+	mustRun("sample", "-score", "exact", "-data", "ncsn", "-n", "1280", "-sigmas", "20:1:10", "-step", "0.1", "-out", "s.npy", "-png", "s.png")
+	x, err := dataio.Read(filepath.Join(dir, "s.npy"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := 0
+	for i := range x.Rows {
+		if x.At(i, 0) > 0 && x.At(i, 1) > 0 {
+			in++
+		}
+	}
+	if f := float64(in) / float64(x.Rows); f < 0.75 || f > 0.85 {
+		t.Errorf("annealed Langevin from the exact score: %.3f in the (5,5) mode, want 0.75–0.85", f)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "s.png")); err != nil {
+		t.Error(err)
+	}
+	// sample with MALA from an energy model file.
+	mustRun("sample", "-model", model, "-act", "softplus", "-kind", "energy", "-sampler", "mala", "-n", "50", "-steps", "50", "-step", "0.2", "-out", "m.csv")
+	// eval on a file: objective values and AIS log Z for D = 5.
+	out := mustRun("eval", "-model", model, "-act", "softplus", "-kind", "energy", "-data", filepath.Join(golden, "x.npy"), "-ais-chains", "16", "-ais-temps", "50")
+	for _, w := range []string{"ssm loss", "sm (exact score matching) loss", "log Z", "AIS", "log-likelihood"} {
+		if !strings.Contains(out, w) {
+			t.Errorf("eval output lacks %q:\n%s", w, out)
+		}
+	}
+	// gradcheck passes on a fresh model and fails with a tolerance of 0.
+	out = mustRun("gradcheck", "-objective", "sse-vr", "-kind", "score", "-spec", "mlp:8")
+	if !strings.Contains(out, "worst relative error") {
+		t.Errorf("gradcheck output: %s", out)
+	}
+	if code, _, _ := ssmRun(t, dir, "gradcheck", "-tol", "0"); code != 1 {
+		t.Errorf("gradcheck -tol 0: exit %d, want 1", code)
+	}
+	// bench writes its table and figure.
+	out = mustRun("bench", "-dims", "2,4", "-objectives", "grad,ssm", "-hidden", "8", "-steps", "1", "-out", "scaling.png")
+	if !strings.Contains(out, "ssm") || !strings.Contains(out, "D=4") {
+		t.Errorf("bench output: %s", out)
+	}
+	for _, f := range []string{"scaling.png", "scaling.svg"} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+			t.Error(err)
+		}
+	}
+	if out := mustRun("datasets"); !strings.Contains(out, "8gaussians") {
+		t.Errorf("datasets: %s", out)
+	}
+	if out := mustRun("version"); !strings.Contains(out, "GEMM kernel") {
+		t.Errorf("version: %s", out)
 	}
 }

@@ -137,7 +137,7 @@ func logTicks(lo, hi float64, maxN int) ticks {
 	a, b := math.Log10(lo), math.Log10(hi)
 	e0, e1 := int(math.Ceil(a-1e-9)), int(math.Floor(b+1e-9))
 	var t ticks
-	if n := e1 - e0 + 1; n >= 3 {
+	if n := e1 - e0 + 1; n >= 2 {
 		stride := (n + maxN) / (maxN + 1) // ceil(n / (maxN+1))
 		first := e0
 		if r := ((e0 % stride) + stride) % stride; r != 0 {
@@ -148,17 +148,22 @@ func logTicks(lo, hi float64, maxN int) ticks {
 		}
 	}
 	if len(t.at) < 3 {
-		var more []float64
-		for e := int(math.Floor(a)); e <= int(math.Ceil(b)); e++ {
-			for _, m := range []float64{1, 2, 5} {
-				if v := scaled(m, e); v >= lo*(1-1e-9) && v <= hi*(1+1e-9) {
-					more = append(more, v)
+		// Too few decades: try 1-2-5 multiples, then 1-3 multiples.
+		for _, ms := range [][]float64{{1, 2, 5}, {1, 3}} {
+			var more []float64
+			for e := int(math.Floor(a)); e <= int(math.Ceil(b)); e++ {
+				for _, m := range ms {
+					if v := scaled(m, e); v >= lo*(1-1e-9) && v <= hi*(1+1e-9) {
+						more = append(more, v)
+					}
 				}
 			}
+			if len(more) >= 2 && len(more) <= maxN+1 {
+				t.at = more
+				break
+			}
 		}
-		if len(more) >= 2 && len(more) <= maxN+1 {
-			t.at = more
-		} else if len(t.at) < 2 {
+		if len(t.at) < 2 {
 			t.at = nil
 		}
 	}

@@ -77,6 +77,8 @@ func TestLogTicks(t *testing.T) {
 		{"one decade", 0.11, 2.4, 6, []string{"0.2", "0.5", "1", "2"}},
 		{"within a decade", 2, 3, 5, []string{"2.0", "2.2", "2.4", "2.6", "2.8", "3.0"}},
 		{"small values", 3e-5, 4e-3, 5, []string{"5e-5", "1e-4", "2e-4", "5e-4", "0.001", "0.002"}},
+		{"two decades, 1-3", 1.7, 600, 5, []string{"3", "10", "30", "100", "300"}},
+		{"two decades only", 1.7, 600, 2, []string{"10", "100"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
