@@ -36,6 +36,7 @@ import (
 	"strings"
 
 	"scorematch/ad"
+	"scorematch/cmd/ssm/internal/atomicfile"
 )
 
 // format is a file format known to Read and Write.
@@ -120,59 +121,8 @@ func Write(path string, m ad.Mat) error {
 		return fmt.Errorf("%s: cannot write this format; want a name ending in .csv or .npy", path)
 	}
 	checkShape(m)
-	if err := writeFileAtomic(path, func(w io.Writer) error { return write(w, m) }); err != nil {
+	if err := atomicfile.Write(path, func(w io.Writer) error { return write(w, m) }); err != nil {
 		return fmt.Errorf("%s: %w", path, err)
-	}
-	return nil
-}
-
-// writeFileAtomic calls write with a buffered writer on a temporary file in
-// path's directory, then syncs the file, gives it mode 0644 and renames it
-// to path. On error the temporary file is removed.
-func writeFileAtomic(path string, write func(io.Writer) error) (err error) {
-	dir, base := filepath.Split(path)
-	if dir == "" {
-		dir = "."
-	}
-	f, err := os.CreateTemp(dir, "."+base+".tmp-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	closed := false
-	defer func() {
-		if err != nil {
-			if !closed {
-				f.Close()
-			}
-			os.Remove(tmp)
-		}
-	}()
-	bw := bufio.NewWriterSize(f, 1<<16)
-	if err = write(bw); err != nil {
-		return err
-	}
-	if err = bw.Flush(); err != nil {
-		return err
-	}
-	if err = f.Chmod(0o644); err != nil {
-		return err
-	}
-	if err = f.Sync(); err != nil {
-		return err
-	}
-	closed = true
-	if err = f.Close(); err != nil {
-		return err
-	}
-	if err = os.Rename(tmp, path); err != nil {
-		return err
-	}
-	// Make the rename durable where the platform allows; failure to sync a
-	// directory is not an error of the write.
-	if d, derr := os.Open(dir); derr == nil {
-		d.Sync()
-		d.Close()
 	}
 	return nil
 }
