@@ -126,21 +126,29 @@ func (s Stein) eta(m int) float64 {
 	return s.Eta
 }
 
-// EstimateAtSamples sets dst (M×D) to the in-sample estimate Ĝ at the rows
-// of samples. It costs O(M³) for one Cholesky factorisation. It panics on a
-// shape mismatch or fewer than two samples.
-func (s Stein) EstimateAtSamples(dst, samples ad.Mat) {
-	checkEstimate("Stein", dst, samples, samples)
-	h := bandwidth("Stein", s.Bandwidth, samples)
-	k, b := gram(samples, h)
-	m, d := samples.Rows, samples.Cols
-	eta := s.eta(m)
+// factor returns the Cholesky factor of K + ηI (in place of K), the kernel
+// gradient sums B, the bandwidth h and η for the samples.
+func (s Stein) factor(samples ad.Mat) (k, b ad.Mat, h, eta float64) {
+	h = bandwidth("Stein", s.Bandwidth, samples)
+	k, b = gram(samples, h)
+	m := samples.Rows
+	eta = s.eta(m)
 	for i := range m {
 		k.Data[i*m+i] += eta
 	}
 	if !cholesky(k.Data, k.Data, m) {
 		panic("sampler: Stein: kernel matrix not positive definite; increase Eta")
 	}
+	return k, b, h, eta
+}
+
+// EstimateAtSamples sets dst (M×D) to the in-sample estimate Ĝ at the rows
+// of samples. It costs O(M³) for one Cholesky factorisation. It panics on a
+// shape mismatch or fewer than two samples.
+func (s Stein) EstimateAtSamples(dst, samples ad.Mat) {
+	checkEstimate("Stein", dst, samples, samples)
+	k, b, _, _ := s.factor(samples)
+	m, d := samples.Rows, samples.Cols
 	col := make([]float64, m)
 	for t := range d {
 		for i := range m {
@@ -168,16 +176,8 @@ func (s Stein) EstimateAtSamples(dst, samples ad.Mat) {
 // samples.
 func (s Stein) Estimate(dst, x, samples ad.Mat) {
 	checkEstimate("Stein", dst, x, samples)
-	h := bandwidth("Stein", s.Bandwidth, samples)
-	k, b := gram(samples, h)
+	k, b, h, eta := s.factor(samples)
 	m, d := samples.Rows, samples.Cols
-	eta := s.eta(m)
-	for i := range m {
-		k.Data[i*m+i] += eta
-	}
-	if !cholesky(k.Data, k.Data, m) {
-		panic("sampler: Stein: kernel matrix not positive definite; increase Eta")
-	}
 	ks := make([]float64, m)
 	v := make([]float64, m)
 	inv, h2 := 1/(2*h*h), h*h
