@@ -15,6 +15,15 @@ import (
 // parameters in the same order, and allocate nothing. Step panics if the
 // gradients do not match the parameters or a hyperparameter is invalid.
 //
+// Begin and Update are Step in two parts, so that the update can be split
+// across goroutines: Begin checks, binds and advances the step count, and
+// Update(i, lo, hi) applies the begun step to elements [lo, hi) of
+// parameter i. Step is Begin followed by Update over every element. Each
+// element's update depends on that element alone, so the result is the
+// same bits however the elements are split, and Updates of disjoint ranges
+// may run concurrently. The params and grads passed to Begin must not
+// change until the step's Updates are done.
+//
 // State returns a copy of the optimiser's state: a scalar "step" (the
 // number of steps taken) and one tensor per state buffer and parameter,
 // named "<buffer>.<parameter name>" (for example "exp_avg.0.weight"), in a
@@ -26,8 +35,18 @@ import (
 // not part of the state.
 type Optimizer interface {
 	Step(params []*ad.Param, grads []ad.Mat)
+	Begin(params []*ad.Param, grads []ad.Mat)
+	Update(i, lo, hi int)
 	State() []Tensor
 	SetState(state []Tensor) error
+}
+
+// step is Optimizer.Step in terms of Begin and Update.
+func step(o Optimizer, params []*ad.Param, grads []ad.Mat) {
+	o.Begin(params, grads)
+	for i, p := range params {
+		o.Update(i, 0, len(p.Value.Data))
+	}
 }
 
 // The optimisers implement Optimizer.
@@ -63,7 +82,8 @@ type SGD struct {
 	WeightDecay float64 // L2 penalty, ≥ 0 (default 0)
 	Nesterov    bool    // Nesterov momentum; needs Momentum > 0 and Dampening = 0
 
-	st optState
+	st    optState
+	first bool // the begun step is the first with momentum
 }
 
 // NewSGD returns plain SGD with learning rate lr and PyTorch's defaults for
@@ -86,37 +106,42 @@ func (o *SGD) check() {
 }
 
 // Step applies one SGD update (see Optimizer).
-func (o *SGD) Step(params []*ad.Param, grads []ad.Mat) {
+func (o *SGD) Step(params []*ad.Param, grads []ad.Mat) { step(o, params, grads) }
+
+// Begin starts an SGD update (see Optimizer).
+func (o *SGD) Begin(params []*ad.Param, grads []ad.Mat) {
 	o.check()
 	s := &o.st
-	s.bind(params, grads)
-	s.step++
-	lr, mom, damp, wd := o.LR, o.Momentum, o.Dampening, o.WeightDecay
-	first := !s.have[0]
-	for i, p := range params {
-		pv, g, b := p.Value.Data, grads[i].Data, s.buf[0][i].Data
-		for j := range pv {
-			d := g[j]
-			if wd != 0 {
-				d += wd * pv[j]
-			}
-			if mom != 0 {
-				if first {
-					b[j] = d
-				} else {
-					b[j] = b[j]*mom + (1-damp)*d
-				}
-				if o.Nesterov {
-					d += mom * b[j]
-				} else {
-					d = b[j]
-				}
-			}
-			pv[j] -= lr * d
-		}
-	}
-	if mom != 0 {
+	s.begin(params, grads)
+	o.first = !s.have[0]
+	if o.Momentum != 0 {
 		s.have[0] = true
+	}
+}
+
+// Update applies the begun SGD update to elements [lo, hi) of parameter i.
+func (o *SGD) Update(i, lo, hi int) {
+	s := &o.st
+	lr, mom, damp, wd := o.LR, o.Momentum, o.Dampening, o.WeightDecay
+	pv, g, b := s.params[i].Value.Data[lo:hi], s.grads[i].Data[lo:hi], s.buf[0][i].Data[lo:hi]
+	for j := range pv {
+		d := g[j]
+		if wd != 0 {
+			d += float64(wd * pv[j])
+		}
+		if mom != 0 {
+			if o.first {
+				b[j] = d
+			} else {
+				b[j] = float64(b[j]*mom) + float64((1-damp)*d)
+			}
+			if o.Nesterov {
+				d += float64(mom * b[j])
+			} else {
+				d = b[j]
+			}
+		}
+		pv[j] -= float64(lr * d)
 	}
 }
 
@@ -143,7 +168,8 @@ type Adam struct {
 	Eps         float64 // added to the denominator, ≥ 0 (default 1e-8)
 	WeightDecay float64 // L2 penalty, ≥ 0 (default 0)
 
-	st optState
+	st                optState
+	stepSize, bc2Sqrt float64 // of the begun step
 }
 
 // NewAdam returns Adam with PyTorch's defaults: LR 1e-3, betas 0.9 and
@@ -167,32 +193,36 @@ func (o *Adam) check() {
 }
 
 // Step applies one Adam update (see Optimizer).
-func (o *Adam) Step(params []*ad.Param, grads []ad.Mat) {
+func (o *Adam) Step(params []*ad.Param, grads []ad.Mat) { step(o, params, grads) }
+
+// Begin starts an Adam update (see Optimizer).
+func (o *Adam) Begin(params []*ad.Param, grads []ad.Mat) {
 	o.check()
 	s := &o.st
-	s.bind(params, grads)
-	s.step++
-	b1, b2, wd, eps := o.Beta1, o.Beta2, o.WeightDecay, o.Eps
+	s.begin(params, grads)
 	t := float64(s.step)
-	bc1 := 1 - math.Pow(b1, t)
-	bc2 := 1 - math.Pow(b2, t)
-	stepSize := o.LR / bc1
-	bc2Sqrt := math.Sqrt(bc2)
-	for i, p := range params {
-		pv, g := p.Value.Data, grads[i].Data
-		m, v := s.buf[0][i].Data, s.buf[1][i].Data
-		for j := range pv {
-			gj := g[j]
-			if wd != 0 {
-				gj += wd * pv[j]
-			}
-			m[j] = m[j]*b1 + (1-b1)*gj
-			v[j] = v[j]*b2 + (1-b2)*gj*gj
-			denom := math.Sqrt(v[j])/bc2Sqrt + eps
-			pv[j] += -stepSize * m[j] / denom
-		}
-	}
+	o.stepSize = o.LR / (1 - math.Pow(o.Beta1, t))
+	o.bc2Sqrt = math.Sqrt(1 - math.Pow(o.Beta2, t))
 	s.have[0], s.have[1] = true, true
+}
+
+// Update applies the begun Adam update to elements [lo, hi) of parameter i.
+func (o *Adam) Update(i, lo, hi int) {
+	s := &o.st
+	b1, b2, wd, eps := o.Beta1, o.Beta2, o.WeightDecay, o.Eps
+	stepSize, bc2Sqrt := o.stepSize, o.bc2Sqrt
+	pv, g := s.params[i].Value.Data[lo:hi], s.grads[i].Data[lo:hi]
+	m, v := s.buf[0][i].Data[lo:hi], s.buf[1][i].Data[lo:hi]
+	for j := range pv {
+		gj := g[j]
+		if wd != 0 {
+			gj += float64(wd * pv[j])
+		}
+		m[j] = float64(m[j]*b1) + float64((1-b1)*gj)
+		v[j] = float64(v[j]*b2) + float64((1-b2)*gj*gj)
+		denom := math.Sqrt(v[j])/bc2Sqrt + eps
+		pv[j] += -stepSize * m[j] / denom
+	}
 }
 
 // State returns the optimiser's state (see Optimizer).
@@ -248,39 +278,44 @@ func (o *RMSProp) check() {
 }
 
 // Step applies one RMSProp update (see Optimizer).
-func (o *RMSProp) Step(params []*ad.Param, grads []ad.Mat) {
+func (o *RMSProp) Step(params []*ad.Param, grads []ad.Mat) { step(o, params, grads) }
+
+// Begin starts an RMSProp update (see Optimizer).
+func (o *RMSProp) Begin(params []*ad.Param, grads []ad.Mat) {
 	o.check()
 	s := &o.st
-	s.bind(params, grads)
-	s.step++
+	s.begin(params, grads)
+	s.have[0] = true
+	s.have[1] = s.have[1] || o.Momentum > 0
+	s.have[2] = s.have[2] || o.Centered
+}
+
+// Update applies the begun RMSProp update to elements [lo, hi) of parameter i.
+func (o *RMSProp) Update(i, lo, hi int) {
+	s := &o.st
 	lr, alpha, eps, wd, mom := o.LR, o.Alpha, o.Eps, o.WeightDecay, o.Momentum
-	for i, p := range params {
-		pv, g := p.Value.Data, grads[i].Data
-		a, b, c := s.buf[0][i].Data, s.buf[1][i].Data, s.buf[2][i].Data
-		for j := range pv {
-			gj := g[j]
-			if wd != 0 {
-				gj += wd * pv[j]
-			}
-			a[j] = a[j]*alpha + (1-alpha)*gj*gj
-			var avg float64
-			if o.Centered {
-				c[j] = c[j]*alpha + (1-alpha)*gj
-				avg = math.Sqrt(a[j]-c[j]*c[j]) + eps
-			} else {
-				avg = math.Sqrt(a[j]) + eps
-			}
-			if mom > 0 {
-				b[j] = b[j]*mom + gj/avg
-				pv[j] -= lr * b[j]
-			} else {
-				pv[j] += -lr * gj / avg
-			}
+	pv, g := s.params[i].Value.Data[lo:hi], s.grads[i].Data[lo:hi]
+	a, b, c := s.buf[0][i].Data[lo:hi], s.buf[1][i].Data[lo:hi], s.buf[2][i].Data[lo:hi]
+	for j := range pv {
+		gj := g[j]
+		if wd != 0 {
+			gj += float64(wd * pv[j])
+		}
+		a[j] = float64(a[j]*alpha) + float64((1-alpha)*gj*gj)
+		var avg float64
+		if o.Centered {
+			c[j] = float64(c[j]*alpha) + float64((1-alpha)*gj)
+			avg = math.Sqrt(a[j]-float64(c[j]*c[j])) + eps
+		} else {
+			avg = math.Sqrt(a[j]) + eps
+		}
+		if mom > 0 {
+			b[j] = float64(b[j]*mom) + gj/avg
+			pv[j] -= float64(lr * b[j])
+		} else {
+			pv[j] += -lr * gj / avg
 		}
 	}
-	s.have[0] = true
-	s.have[1] = s.have[1] || mom > 0
-	s.have[2] = s.have[2] || o.Centered
 }
 
 // State returns the optimiser's state (see Optimizer).

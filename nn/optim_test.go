@@ -2,7 +2,9 @@ package nn
 
 import (
 	"encoding/json"
+	"fmt"
 	"math"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
@@ -414,5 +416,47 @@ func TestOptimizerAllocs(t *testing.T) {
 	grads := []ad.Mat{ad.NewMat(3, 3)}
 	if a := testing.AllocsPerRun(10, func() { ClipGradNorm(grads, 1) }); a != 0 {
 		t.Errorf("ClipGradNorm allocates %v times, want 0", a)
+	}
+}
+
+// TestUpdateSplit checks that a step split into Begin and Updates over
+// arbitrary disjoint ranges, in any order, gives Step's bits.
+func TestUpdateSplit(t *testing.T) {
+	for name, mk := range configs() {
+		t.Run(name, func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(3, 4))
+			shapes := [][2]int{{5, 7}, {1, 7}, {3, 1}}
+			var whole, split []*ad.Param
+			for i, s := range shapes {
+				m := randMat(rng, s[0], s[1], 1)
+				whole = append(whole, &ad.Param{Name: fmt.Sprint(i), Value: m.Clone()})
+				split = append(split, &ad.Param{Name: fmt.Sprint(i), Value: m.Clone()})
+			}
+			a, b := mk(), mk()
+			for range 4 {
+				var grads []ad.Mat
+				for _, s := range shapes {
+					grads = append(grads, randMat(rng, s[0], s[1], 1))
+				}
+				a.Step(whole, grads)
+				b.Begin(split, grads)
+				for i := len(split) - 1; i >= 0; i-- { // backwards, in uneven pieces
+					n := len(split[i].Value.Data)
+					cut := rng.IntN(n + 1)
+					b.Update(i, cut, n)
+					b.Update(i, 0, cut)
+				}
+			}
+			for i := range whole {
+				for j, v := range whole[i].Value.Data {
+					if w := split[i].Value.Data[j]; math.Float64bits(v) != math.Float64bits(w) {
+						t.Fatalf("param %d[%d]: split %v, whole %v", i, j, w, v)
+					}
+				}
+			}
+			if !tensorsEqual(a.State(), b.State()) {
+				t.Fatal("states differ")
+			}
+		})
 	}
 }

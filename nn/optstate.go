@@ -21,6 +21,17 @@ type optState struct {
 	buf     [][]ad.Mat // buf[k][i]: buffer of kind k for parameter i
 	have    []bool     // have[k]: buffers of kind k hold state (State exports them)
 	pending []Tensor   // state from SetState, bound by the next Step
+
+	params []*ad.Param // of the begun step
+	grads  []ad.Mat
+}
+
+// begin binds the state (see bind), advances the step count and keeps
+// params and grads for the step's updates.
+func (s *optState) begin(params []*ad.Param, grads []ad.Mat) {
+	s.bind(params, grads)
+	s.step++
+	s.params, s.grads = params, grads
 }
 
 // bind checks grads against params and, on the first call or after a

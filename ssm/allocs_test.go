@@ -40,8 +40,9 @@ func TestStepAllocs(t *testing.T) {
 		}
 		s := 0
 		step := func() {
-			tr.evaluate(1, uint64(s), true)
-			cfg.Optimizer.Step(tr.params, tr.grads)
+			if _, err := tr.trainStep(1, uint64(s)); err != nil {
+				t.Fatal(err)
+			}
 			s++
 		}
 		// One step sizes every buffer (each tape owns its GEMM workspace);

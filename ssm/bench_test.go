@@ -41,8 +41,9 @@ func benchStep(b *testing.B, name string, d int) {
 		t.rows[i] = i
 	}
 	step := func(s int) {
-		t.evaluate(1, uint64(s), true)
-		cfg.Optimizer.Step(t.params, t.grads)
+		if _, err := t.trainStep(1, uint64(s)); err != nil {
+			b.Fatal(err)
+		}
 	}
 	step(0) // warm up: size every buffer
 	b.ReportAllocs()

@@ -97,6 +97,10 @@ type trainer struct {
 	seed   uint64
 	step   uint64 // the stream's step (validation uses a fixed one)
 	grad   bool
+
+	offsets []int   // offsets[i]: flat index of parameter i's first element
+	update  phase   // the running phase of the parameter update
+	bad     []error // per range: the first non-finite gradient found
 }
 
 // chunkJob is the per-chunk state of a step.
@@ -215,19 +219,10 @@ func Train(ctx context.Context, obj Objective, data ad.Mat, cfg Config) (*Result
 		}
 		k := st.step % perEpoch
 		t.rows = perm[k*bs : min((k+1)*bs, len(perm))]
-		loss := t.evaluate(cfg.Seed, uint64(st.step), true) / float64(len(t.rows))
-		for i := range t.grads {
-			for j := range t.grads[i].Data {
-				t.grads[i].Data[j] /= float64(len(t.rows))
-			}
-		}
-		if err := checkFinite(loss, t.grads, params); err != nil {
+		loss, err := t.trainStep(cfg.Seed, uint64(st.step))
+		if err != nil {
 			return res, fmt.Errorf("ssm: step %d: %w", st.step+1, err)
 		}
-		if cfg.ClipNorm > 0 {
-			nn.ClipGradNorm(t.grads, cfg.ClipNorm)
-		}
-		cfg.Optimizer.Step(params, t.grads)
 		st.step++
 		res.Loss = append(res.Loss, loss)
 		p := Progress{Step: st.step, Steps: total, Epoch: epoch, Loss: loss, ValLoss: math.NaN(), BestVal: res.BestVal}
@@ -315,14 +310,112 @@ func newTrainer(obj Objective, data ad.Mat, cfg Config) *trainer {
 		t.jobs = append(t.jobs, &chunkJob{t: t, worker: obj.NewWorker(), stream: NewStream()})
 	}
 	t.parts = make([][]ad.Mat, cfg.Chunks)
+	t.bad = make([]error, cfg.Chunks)
+	n := 0
 	for _, p := range t.params {
 		t.grads = append(t.grads, ad.NewMat(p.Value.Rows, p.Value.Cols))
+		t.offsets = append(t.offsets, n)
+		n += len(p.Value.Data)
 	}
+	t.offsets = append(t.offsets, n)
 	return t
 }
 
+// The phases of a training step that run by parameter range.
+type phase int
+
+const (
+	phaseReduce phase = iota // sum the chunks' gradients, average, check
+	phaseUpdate              // the optimiser's update
+)
+
+// trainStep evaluates the loss and gradient on t.rows and takes an
+// optimiser step. It returns the mean loss, or an error wrapping
+// ErrNonFinite before anything is updated. Besides the chunks of the batch,
+// the reduction of the chunks' gradients and the update run in parallel,
+// each worker on a fixed range of the flattened parameters; every element
+// is computed exactly as a serial loop would, so the split changes no bit.
+func (t *trainer) trainStep(seed, step uint64) (float64, error) {
+	n := float64(len(t.rows))
+	loss := t.evaluate(seed, step, true) / n
+	if math.IsNaN(loss) || math.IsInf(loss, 0) {
+		return loss, fmt.Errorf("loss is %v: %w", loss, ErrNonFinite)
+	}
+	t.byRange(phaseReduce)
+	for _, err := range t.bad {
+		if err != nil {
+			return loss, err
+		}
+	}
+	if t.cfg.ClipNorm > 0 {
+		nn.ClipGradNorm(t.grads, t.cfg.ClipNorm)
+	}
+	t.cfg.Optimizer.Begin(t.params, t.grads)
+	t.byRange(phaseUpdate)
+	return loss, nil
+}
+
+// byRange runs phase p on the pool, one range of the flattened parameters
+// per chunk.
+func (t *trainer) byRange(p phase) {
+	t.update = p
+	t.pool.Do(t.offsets[len(t.offsets)-1], paramRanges{t})
+}
+
+// paramRanges runs the trainer's current phase on a range of parameters.
+type paramRanges struct{ t *trainer }
+
+// Run applies the phase to the flat parameter elements [lo, hi), parameter
+// by parameter.
+func (r paramRanges) Run(c, lo, hi int) {
+	t := r.t
+	t.bad[c] = nil
+	for i, p := range t.params {
+		a, b := max(lo, t.offsets[i]), min(hi, t.offsets[i+1])
+		if a >= b {
+			continue
+		}
+		a, b = a-t.offsets[i], b-t.offsets[i]
+		switch t.update {
+		case phaseReduce:
+			if err := t.reduce(i, a, b); err != nil && t.bad[c] == nil {
+				t.bad[c] = fmt.Errorf("gradient of %s has %w", p.Name, err)
+			}
+		case phaseUpdate:
+			t.cfg.Optimizer.Update(i, a, b)
+		}
+	}
+}
+
+// reduce sets elements [a, b) of gradient i to the sum of the chunks'
+// gradients, added in chunk order, divided by the batch size, and reports
+// the first non-finite value.
+func (t *trainer) reduce(i, a, b int) error {
+	dst := t.grads[i].Data[a:b]
+	clear(dst)
+	for _, part := range t.parts {
+		if i < len(part) && len(part[i].Data) > 0 {
+			src := part[i].Data[a:b]
+			for j, v := range src {
+				dst[j] += v
+			}
+		}
+	}
+	n := float64(len(t.rows))
+	var err error
+	for j, v := range dst {
+		v /= n
+		dst[j] = v
+		if err == nil && (math.IsNaN(v) || math.IsInf(v, 0)) {
+			err = fmt.Errorf("%v: %w", v, ErrNonFinite)
+		}
+	}
+	return err
+}
+
 // evaluate runs the objective on t.rows in chunks and returns the summed
-// loss; with grad set, t.grads holds the summed gradient.
+// loss; with grad set, t.parts holds each chunk's gradient (trainStep sums
+// them).
 func (t *trainer) evaluate(seed, step uint64, grad bool) float64 {
 	t.seed, t.step, t.grad = seed, step, grad
 	for c := range t.parts {
@@ -334,9 +427,6 @@ func (t *trainer) evaluate(seed, step uint64, grad bool) float64 {
 		if lo, hi := ad.Chunk(len(t.rows), len(t.jobs), c); lo < hi {
 			loss += j.loss
 		}
-	}
-	if grad {
-		ad.SumChunks(t.grads, t.parts)
 	}
 	return loss
 }
@@ -350,20 +440,6 @@ func epochOrder(rows []int, seed uint64, epoch int, buf []int) []int {
 	buf = append(buf[:0], rows...)
 	r.Shuffle(len(buf), func(i, j int) { buf[i], buf[j] = buf[j], buf[i] })
 	return buf
-}
-
-func checkFinite(loss float64, grads []ad.Mat, params []*ad.Param) error {
-	if math.IsNaN(loss) || math.IsInf(loss, 0) {
-		return fmt.Errorf("loss is %v: %w", loss, ErrNonFinite)
-	}
-	for i, g := range grads {
-		for _, v := range g.Data {
-			if math.IsNaN(v) || math.IsInf(v, 0) {
-				return fmt.Errorf("gradient of %s has %v: %w", params[i].Name, v, ErrNonFinite)
-			}
-		}
-	}
-	return nil
 }
 
 func cloneParams(ps []*ad.Param) []ad.Mat {
