@@ -27,14 +27,17 @@
 // # Implementations
 //
 // Following the pattern of the standard library's math package, a pure-Go
-// reference is always compiled in. On amd64 (without the purego build tag) an
-// AVX2+FMA assembly micro-kernel is used when the CPU and operating system
-// support it, as determined at start-up with CPUID and XGETBV. Packing,
-// cache blocking over m, n and k (k blocks are processed in increasing order
-// and partial sums are written back into C) and edge handling are done in Go;
-// the assembly computes one 6×8 tile C += Ap·Bp for a slice of k using
-// packed panels, vectorised across the columns j, so each vector lane is one
-// output element. Kernel reports which implementation is active.
+// reference is always compiled in. On amd64 (without the purego build tag)
+// two assembly micro-kernels exist, and the first one that the CPU and
+// operating system support (as determined at start-up with CPUID and XGETBV
+// by package cpu) is used: an AVX-512 kernel that computes an 8×16 tile in
+// 16 zmm accumulators, and an AVX2+FMA kernel that computes a 6×8 tile in 12
+// ymm accumulators. Packing, cache blocking over m, n and k (k blocks are
+// processed in increasing order and partial sums are written back into C)
+// and edge handling are done in Go; the assembly computes one tile C +=
+// Ap·Bp for a slice of k using packed panels, vectorised across the columns
+// j, so each vector lane is one output element. Kernel reports which
+// implementation is active.
 //
 // Small products are computed directly by the reference loops. Packing
 // buffers come from a free list that the garbage collector does not empty,

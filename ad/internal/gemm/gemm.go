@@ -10,11 +10,45 @@ package gemm
 // goroutines at once. A nil *Workspace uses the shared free list.
 type Workspace struct{ ws workspace }
 
+// purego is the kernel of the pure-Go reference loops.
+var purego = &kernel{name: "purego"}
+
+// active is the kernel the package uses: the fastest one this machine runs.
+var active = kernels[0]
+
 // useBlocked reports whether a product is large enough for packing and the
-// assembly micro-kernel to pay off; smaller ones (measured crossover near
-// m = n = k = 6, or too few outputs to fill a tile) use the reference loops.
+// micro-kernel to pay off; smaller ones (measured crossover near m = n = k =
+// 6, or too few outputs to fill a tile) use the reference loops.
 func useBlocked(m, n, k int) bool {
-	return useAsm && m*n*k >= 256 && m*n >= 8
+	return m*n*k >= 256 && m*n >= 8
+}
+
+// gemm computes C += op(A)·op(B) with kern (op = transpose when transA or
+// transB; at most one of them is set), using w's buffers or the shared free
+// list when w is nil. The arguments have been checked.
+func (w *Workspace) gemm(kern *kernel, transA, transB bool, m, n, k int, a []float64, lda int, b []float64, ldb int, c []float64, ldc int) {
+	if m == 0 || n == 0 || k == 0 {
+		return
+	}
+	if kern.tile == nil || !useBlocked(m, n, k) {
+		switch {
+		case transA:
+			referenceTN(m, n, k, a, lda, b, ldb, c, ldc)
+		case transB:
+			referenceNT(m, n, k, a, lda, b, ldb, c, ldc)
+		default:
+			referenceNN(m, n, k, a, lda, b, ldb, c, ldc)
+		}
+		return
+	}
+	var ws *workspace
+	if w != nil {
+		ws = &w.ws
+	} else {
+		ws = getWorkspace()
+		defer putWorkspace(ws)
+	}
+	gemmBlocked(ws, kern, transA, transB, m, n, k, a, lda, b, ldb, c, ldc)
 }
 
 // NN computes C += A·B, A is m×k (stride lda), B is k×n (ldb), C is m×n (ldc).
@@ -32,14 +66,7 @@ func NN(m, n, k int, a []float64, lda int, b []float64, ldb int, c []float64, ld
 // NN is the package-level NN with w's packing buffers (see Workspace).
 func (w *Workspace) NN(m, n, k int, a []float64, lda int, b []float64, ldb int, c []float64, ldc int) {
 	checkArgs("NN", m, n, k, a, lda, m, k, b, ldb, k, n, c, ldc)
-	if m == 0 || n == 0 || k == 0 {
-		return
-	}
-	if useBlocked(m, n, k) {
-		gemmBlocked(w, false, false, m, n, k, a, lda, b, ldb, c, ldc, microAsm)
-		return
-	}
-	referenceNN(m, n, k, a, lda, b, ldb, c, ldc)
+	w.gemm(active, false, false, m, n, k, a, lda, b, ldb, c, ldc)
 }
 
 // NT computes C += A·Bᵀ, A is m×k (lda), B is n×k (ldb).
@@ -56,14 +83,7 @@ func NT(m, n, k int, a []float64, lda int, b []float64, ldb int, c []float64, ld
 // NT is the package-level NT with w's packing buffers (see Workspace).
 func (w *Workspace) NT(m, n, k int, a []float64, lda int, b []float64, ldb int, c []float64, ldc int) {
 	checkArgs("NT", m, n, k, a, lda, m, k, b, ldb, n, k, c, ldc)
-	if m == 0 || n == 0 || k == 0 {
-		return
-	}
-	if useBlocked(m, n, k) {
-		gemmBlocked(w, false, true, m, n, k, a, lda, b, ldb, c, ldc, microAsm)
-		return
-	}
-	referenceNT(m, n, k, a, lda, b, ldb, c, ldc)
+	w.gemm(active, false, true, m, n, k, a, lda, b, ldb, c, ldc)
 }
 
 // TN computes C += Aᵀ·B, A is k×m (lda), B is k×n (ldb).
@@ -80,24 +100,15 @@ func TN(m, n, k int, a []float64, lda int, b []float64, ldb int, c []float64, ld
 // TN is the package-level TN with w's packing buffers (see Workspace).
 func (w *Workspace) TN(m, n, k int, a []float64, lda int, b []float64, ldb int, c []float64, ldc int) {
 	checkArgs("TN", m, n, k, a, lda, k, m, b, ldb, k, n, c, ldc)
-	if m == 0 || n == 0 || k == 0 {
-		return
-	}
-	if useBlocked(m, n, k) {
-		gemmBlocked(w, true, false, m, n, k, a, lda, b, ldb, c, ldc, microAsm)
-		return
-	}
-	referenceTN(m, n, k, a, lda, b, ldb, c, ldc)
+	w.gemm(active, true, false, m, n, k, a, lda, b, ldb, c, ldc)
 }
 
-// Kernel reports the active kernel: "avx2-fma" when the amd64 assembly
-// micro-kernel is in use, "purego" otherwise (purego build tag, non-amd64
-// architecture, or a CPU/OS without AVX2, FMA and YMM state support).
+// Kernel reports the active kernel: "avx512" or "avx2-fma" when the amd64
+// assembly micro-kernel for AVX-512 or for AVX2 and FMA is in use, "purego"
+// otherwise (purego build tag, non-amd64 architecture, or a CPU/OS without
+// AVX2, FMA and YMM state support).
 func Kernel() string {
-	if useAsm {
-		return "avx2-fma"
-	}
-	return "purego"
+	return active.name
 }
 
 // checkArgs validates dimensions, leading dimensions and slice lengths. A is

@@ -28,15 +28,70 @@ var ops = []op{
 	{"TN", TN, referenceTN, true, false},
 }
 
-// blockedWith returns the blocked driver for o with the given micro-kernel,
-// bypassing the small-size shortcut of the public functions.
-func (o op) blockedWith(kern microKernel) gemmFunc {
+// blockedWith returns the blocked driver for o with the given kernel,
+// bypassing the small-size shortcut and the thin-shape paths.
+func (o op) blockedWith(kern *kernel) gemmFunc {
 	return func(m, n, k int, a []float64, lda int, b []float64, ldb int, c []float64, ldc int) {
 		if m == 0 || n == 0 || k == 0 {
 			return
 		}
-		gemmBlocked(nil, o.transA, o.transB, m, n, k, a, lda, b, ldb, c, ldc, kern)
+		gemmBlocked(new(workspace), kern, o.transA, o.transB, m, n, k, a, lda, b, ldb, c, ldc)
 	}
+}
+
+// with returns o computed by kern with all its paths, as the exported
+// functions do when kern is active.
+func (o op) with(kern *kernel) gemmFunc {
+	w := new(Workspace)
+	return func(m, n, k int, a []float64, lda int, b []float64, ldb int, c []float64, ldc int) {
+		w.gemm(kern, o.transA, o.transB, m, n, k, a, lda, b, ldb, c, ldc)
+	}
+}
+
+// tileGo is the specification of every micro-kernel: each of the mr×nr
+// outputs is accumulated from its value in c along p in increasing order
+// with one fused multiply-add per step.
+func tileGo(mr, nr, kc int, a, b, c []float64, ldc int) {
+	for r := 0; r < mr; r++ {
+		for s := 0; s < nr; s++ {
+			v := c[r*ldc+s]
+			for p := 0; p < kc; p++ {
+				v = math.FMA(a[p*mr+r], b[p*nr+s], v)
+			}
+			c[r*ldc+s] = v
+		}
+	}
+}
+
+// goKernels are blocked kernels with pure-Go micro-kernels of the tile
+// shapes of the assembly kernels, so that the packing and edge handling
+// for those shapes are tested on every architecture.
+var goKernels = []*kernel{
+	{name: "go8x16", mr: 8, nr: 16, kc: 256, mc: 96, nc: 2048,
+		tile: func(kc int, a, b, c []float64, ldc int) { tileGo(8, 16, kc, a, b, c, ldc) }},
+	{name: "go6x8", mr: 6, nr: 8, kc: 256, mc: 96, nc: 2048,
+		tile: func(kc int, a, b, c []float64, ldc int) { tileGo(6, 8, kc, a, b, c, ldc) }},
+}
+
+// impls lists every implementation of o that must match the reference.
+func (o op) impls() []impl {
+	list := []impl{{"reference", o.ref}, {"active(" + Kernel() + ")", o.active}}
+	for _, kern := range kernels {
+		list = append(list, impl{kern.name, o.with(kern)})
+		if kern.tile != nil {
+			list = append(list, impl{"blocked-" + kern.name, o.blockedWith(kern)})
+		}
+	}
+	for _, kern := range goKernels {
+		list = append(list, impl{"blocked-" + kern.name, o.blockedWith(kern)})
+	}
+	return list
+}
+
+// impl is one named implementation.
+type impl struct {
+	name string
+	f    gemmFunc
 }
 
 // shapes returns the stored shapes (rows×cols) of A and B for o.
@@ -166,16 +221,7 @@ func runCase(t *testing.T, rng *rand.Rand, o op, m, n, k, extra int, gen func() 
 	want := c.clone()
 	naive(o, m, n, k, a, b, want)
 
-	impls := []struct {
-		name string
-		f    gemmFunc
-	}{
-		{"reference", o.ref},
-		{"active(" + Kernel() + ")", o.active},
-		{"blocked-micro", o.blockedWith(microAsm)},
-		{"blocked-go", o.blockedWith(kernel6x8Go)},
-	}
-	for _, im := range impls {
+	for _, im := range o.impls() {
 		got := c.clone()
 		im.f(m, n, k, a.data(), a.ld, b.data(), b.ld, got.data(), got.ld)
 		what := fmt.Sprintf("%s %s m=%d n=%d k=%d lds=%d,%d,%d", o.name, im.name, m, n, k, a.ld, b.ld, c.ld)
@@ -218,22 +264,31 @@ func TestShapes(t *testing.T) {
 // TestBlockBoundaries covers shapes crossing the k, m and n cache blocks and
 // large leading dimensions.
 func TestBlockBoundaries(t *testing.T) {
-	cases := []struct{ m, n, k, extra int }{
-		{mcBlock + 7, 37, 2*kcBlock + 3, 0},
-		{mcBlock, nr * 5, kcBlock, 13},
-		{13, 2*nr + 1, kcBlock + 1, 64},
-		{2*mcBlock + 1, 23, kcBlock - 1, 3},
-		{7, ncBlock + 9, 20, 1},
-		{mr + 1, ncBlock, kcBlock + 5, 0},
-	}
-	if testing.Short() {
-		cases = cases[:4]
-	}
+	type blocks struct{ mr, nr, kc, mc, nc int }
+	seen := map[blocks]bool{}
 	rng := rand.New(rand.NewPCG(7, 7))
 	gen := mixedGen(rng)
-	for _, o := range ops {
-		for _, tc := range cases {
-			runCase(t, rng, o, tc.m, tc.n, tc.k, tc.extra, gen)
+	for _, kern := range append(kernels[:len(kernels):len(kernels)], goKernels...) {
+		bl := blocks{kern.mr, kern.nr, kern.kc, kern.mc, kern.nc}
+		if kern.tile == nil || seen[bl] {
+			continue
+		}
+		seen[bl] = true
+		cases := []struct{ m, n, k, extra int }{
+			{bl.mc + 7, 37, 2*bl.kc + 3, 0},
+			{bl.mc, bl.nr * 5, bl.kc, 13},
+			{13, 2*bl.nr + 1, bl.kc + 1, 64},
+			{2*bl.mc + 1, 23, bl.kc - 1, 3},
+			{7, bl.nc + 9, 20, 1},
+			{bl.mr + 1, bl.nc, bl.kc + 5, 0},
+		}
+		if testing.Short() {
+			cases = cases[:4]
+		}
+		for _, o := range ops {
+			for _, tc := range cases {
+				runCase(t, rng, o, tc.m, tc.n, tc.k, tc.extra, gen)
+			}
 		}
 	}
 }
@@ -258,9 +313,9 @@ func TestSpecialValues(t *testing.T) {
 			c := newMat(m, n, n+1, gen)
 			want := c.clone()
 			naive(o, m, n, k, a, b, want)
-			for _, f := range []gemmFunc{o.ref, o.active, o.blockedWith(microAsm), o.blockedWith(kernel6x8Go)} {
+			for _, im := range o.impls() {
 				got := c.clone()
-				f(m, n, k, a.data(), a.ld, b.data(), b.ld, got.data(), got.ld)
+				im.f(m, n, k, a.data(), a.ld, b.data(), b.ld, got.data(), got.ld)
 				got.checkGuards(t, o.name)
 				for i := range got.buf {
 					g, w := got.buf[i], want.buf[i]
@@ -367,7 +422,7 @@ func TestPanics(t *testing.T) {
 
 func TestKernel(t *testing.T) {
 	k := Kernel()
-	if k != "avx2-fma" && k != "purego" {
+	if k != "avx512" && k != "avx2-fma" && k != "purego" {
 		t.Fatalf("Kernel() = %q", k)
 	}
 	t.Logf("active kernel: %s", k)
@@ -437,10 +492,13 @@ func benchGEMM(b *testing.B, f gemmFunc, n int) {
 // BenchmarkGEMM measures square NN for the active kernel and the pure-Go
 // reference in the same run.
 func BenchmarkGEMM(b *testing.B) {
-	for _, im := range []struct {
-		name string
-		f    gemmFunc
-	}{{Kernel(), NN}, {"reference", referenceNN}} {
+	list := []impl{{Kernel(), NN}}
+	for _, kern := range kernels[1:] {
+		if kern.tile != nil {
+			list = append(list, impl{kern.name, ops[0].with(kern)})
+		}
+	}
+	for _, im := range append(list, impl{"reference", referenceNN}) {
 		for _, n := range []int{64, 128, 256, 512} {
 			b.Run(fmt.Sprintf("kernel=%s/n=%d", im.name, n), func(b *testing.B) { benchGEMM(b, im.f, n) })
 		}
@@ -483,4 +541,51 @@ func TestWorkspace(t *testing.T) {
 	}); allocs != 0 {
 		t.Errorf("Workspace methods allocate %v times per call", allocs)
 	}
+}
+
+// shapeCase is one in-step product shape.
+type shapeCase struct {
+	op      op
+	m, n, k int
+}
+
+// stepShapes are the products of an MLP training step (chunks of 32 rows,
+// jets of 1–5 blocks, widths 64, 256 and 784) plus the thin n=1, k=1 and m=1
+// products of the output layer.
+func stepShapes() []shapeCase {
+	nn, nt, tn := ops[0], ops[1], ops[2]
+	return []shapeCase{
+		{nt, 32, 256, 256}, {nt, 96, 256, 256}, {nt, 160, 256, 256},
+		{nt, 32, 256, 784}, {nt, 128, 256, 64}, {nt, 128, 1, 256},
+		{nn, 32, 256, 256}, {nn, 96, 256, 256}, {nn, 32, 784, 256},
+		{nn, 128, 256, 1},
+		{tn, 256, 256, 32}, {tn, 256, 784, 32}, {tn, 256, 256, 128},
+		{tn, 1, 256, 128},
+	}
+}
+
+// BenchmarkGEMMShapes measures the in-step shapes with a Workspace for
+// every kernel this machine runs.
+func BenchmarkGEMMShapes(b *testing.B) {
+	for _, sc := range stepShapes() {
+		for _, kern := range kernels {
+			name := fmt.Sprintf("%s/m=%d,n=%d,k=%d/kernel=%s", sc.op.name, sc.m, sc.n, sc.k, kern.name)
+			b.Run(name, func(b *testing.B) { benchShape(b, kern, sc) })
+		}
+	}
+}
+
+func benchShape(b *testing.B, kern *kernel, sc shapeCase) {
+	m, n, k := sc.m, sc.n, sc.k
+	ar, ac, br, bc := sc.op.shapes(m, n, k)
+	rng := rand.New(rand.NewPCG(1, 2))
+	x, y, z := randSlice(rng, ar*ac), randSlice(rng, br*bc), randSlice(rng, m*n)
+	var w Workspace
+	tA, tB := sc.op.transA, sc.op.transB
+	w.gemm(kern, tA, tB, m, n, k, x, ac, y, bc, z, n)
+	b.ReportAllocs()
+	for b.Loop() {
+		w.gemm(kern, tA, tB, m, n, k, x, ac, y, bc, z, n)
+	}
+	b.ReportMetric(2*float64(m)*float64(n)*float64(k)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 }
