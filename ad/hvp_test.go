@@ -1,6 +1,7 @@
 package ad
 
 import (
+	"math"
 	"math/rand/v2"
 	"runtime"
 	"testing"
@@ -196,4 +197,49 @@ func TestPoolDeterminism(t *testing.T) {
 		got = append(got, g.Data...)
 	}
 	assertClose(t, "8 chunks vs 1 chunk", ref, got, 1e-12)
+}
+
+// TestSecondOrderShortcuts checks that taking block 0 from the plain pass
+// and skipping products over zero blocks happen, and change no bit of the
+// loss or the gradients of an SSM-VR evaluation.
+func TestSecondOrderShortcuts(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 8))
+	m := newMLP(rng, Softplus, 6, 16, 12, 1)
+	x, v := randMat(rng, 9, 6, 1), randMat(rng, 9, 6, 1)
+	eval := func(on bool) (float64, [][]float64, *SecondOrder) {
+		shortcuts = on
+		defer func() { shortcuts = true }()
+		so := NewSecondOrder()
+		loss := so.Eval(m.forward, x, []Mat{v}, []int{2}, ssmJetLoss, halfSquaredNorm)
+		var grads [][]float64
+		for _, p := range m.params() {
+			grads = append(grads, so.Grad(p).Clone().Data)
+		}
+		return loss, grads, so
+	}
+	loss, grads, so := eval(true)
+	loss0, grads0, _ := eval(false)
+	if math.Float64bits(loss) != math.Float64bits(loss0) {
+		t.Errorf("loss %v with shortcuts, %v without", loss, loss0)
+	}
+	for i := range grads {
+		for j := range grads[i] {
+			if math.Float64bits(grads[i][j]) != math.Float64bits(grads0[i][j]) {
+				t.Fatalf("gradient %d[%d]: %v with shortcuts, %v without", i, j, grads[i][j], grads0[i][j])
+			}
+		}
+	}
+	reused, zero := 0, 0
+	jt := so.Tape()
+	for _, n := range jt.nodes[:jt.n] {
+		if (n.op == opLinear || n.op == opUnary) && jt.primalOf(n) != nil {
+			reused++
+		}
+		if n.op == opLinear && n.zero != 0 {
+			zero++
+		}
+	}
+	if reused != 5 || zero != 1 {
+		t.Errorf("%d nodes took block 0 from the plain pass (want 5: 3 Linear, 2 Apply), %d Linear nodes had zero blocks (want 1)", reused, zero)
+	}
 }

@@ -22,10 +22,7 @@ var (
 // W (n×k), the layout of a PyTorch Linear weight. Y is B×n with X's blocks.
 func (t *Tape) MatMulT(x, w *Node) *Node {
 	checkMatMul("MatMulT", x, w, w.val.Cols)
-	y := t.node(opMatMulT, x.rows, w.val.Rows, x.blocks)
-	clear(y.val.Data)
-	t.ws.NT(y.val.Rows, y.val.Cols, x.val.Cols, x.val.Data, x.val.Cols, w.val.Data, w.val.Cols, y.val.Data, y.val.Cols)
-	return record(y, x, w)
+	return t.linearT(opMatMulT, x, w, nil)
 }
 
 // Linear records the affine map Y = X·Wᵀ + b of a PyTorch Linear layer: W is
@@ -38,17 +35,40 @@ func (t *Tape) Linear(x, w, b *Node) *Node {
 		panic(fmt.Sprintf("ad: Linear: bias is %d×%d, want 1×%d", b.val.Rows, b.val.Cols, w.val.Rows))
 	}
 	sameTape(t, b)
-	y := t.node(opLinear, x.rows, w.val.Rows, x.blocks)
-	n := y.val.Cols
-	y0 := y.blk(0)
-	for i := 0; i < x.rows; i++ {
-		copy(y0[i*n:(i+1)*n], b.val.Data)
-	}
-	clear(y.val.Data[len(y0):])
-	t.ws.NT(y.val.Rows, n, x.val.Cols, x.val.Data, x.val.Cols, w.val.Data, w.val.Cols, y.val.Data, n)
+	return t.linearT(opLinear, x, w, b)
+}
+
+// linearT records X·Wᵀ (+ b on block 0 when b is not nil). Blocks of X
+// known to be zero give zero blocks without a product, and block 0 comes
+// from the primal tape when it has it; every other output is computed as
+// the reference GEMM computes it, so skipping work changes no bit.
+func (t *Tape) linearT(o op, x, w, b *Node) *Node {
+	y := t.node(o, x.rows, w.val.Rows, x.blocks)
 	record(y, x, w)
 	y.c = b
-	y.needGrad = y.needGrad || b.needGrad
+	y.needGrad = y.needGrad || b != nil && b.needGrad
+	y.zero = x.zero
+	n, k, rows := y.val.Cols, x.val.Cols, x.rows
+	from, cleared := 0, 0 // the first block to compute, and to clear
+	if src := t.primalOf(y); src != nil {
+		copy(y.blk(0), src.val.Data)
+		from, cleared = 1, 1
+	} else if b != nil {
+		y0 := y.blk(0)
+		for i := 0; i < rows; i++ {
+			copy(y0[i*n:(i+1)*n], b.val.Data)
+		}
+		cleared = 1
+	}
+	clear(y.val.Data[cleared*rows*n:])
+	for blk := from; blk < y.blocks; {
+		lo, hi := nextRun(y.zero, blk, y.blocks)
+		if lo == y.blocks {
+			break
+		}
+		t.ws.NT((hi-lo)*rows, n, k, x.val.Data[lo*rows*k:], k, w.val.Data, k, y.val.Data[lo*rows*n:], n)
+		blk = hi
+	}
 	return y
 }
 
@@ -61,13 +81,21 @@ func (m *matmulT) backward(y *Node, nb int) {
 	m.backwardParams(y, nb)
 }
 
-// backwardParams accumulates W̄ += Ȳᵀ·X over blocks [0, nb) and, for Linear,
+// backwardParams accumulates W̄ += Ȳᵀ·X over blocks [0, nb), skipping the
+// blocks of X known to be zero (they add nothing), and, for Linear,
 // b̄ += the column sums of Ȳ's block 0.
 func (m *matmulT) backwardParams(y *Node, nb int) {
 	x, w := y.a, y.b
-	rows, n, k := nb*y.rows, w.val.Rows, w.val.Cols
+	n, k, rows := w.val.Rows, w.val.Cols, y.rows
 	if w.needGrad {
-		y.tape.ws.TN(n, k, rows, y.adj.Data, n, x.val.Data, k, w.adj.Data, k)
+		for blk := 0; blk < nb; {
+			lo, hi := nextRun(x.zero, blk, nb)
+			if lo == nb {
+				break
+			}
+			y.tape.ws.TN(n, k, (hi-lo)*rows, y.adj.Data[lo*rows*n:], n, x.val.Data[lo*rows*k:], k, w.adj.Data, k)
+			blk = hi
+		}
 	}
 	if m.bias && y.c.needGrad {
 		colSums(y.c.adj.Data, y.ablk(0), n)

@@ -88,6 +88,9 @@ func (s *SecondOrder) Eval(f Func, x Mat, dirs []Mat, orders []int, jet JetLoss,
 	}
 	t := s.jet
 	t.Reset(s.orders...)
+	if grad != nil {
+		t.primal = s.pre // the plain pass recorded f at x: block 0 is known
+	}
 	in := t.Input(x, false, s.dirs...)
 	out := call(f, t, in)
 	d := &s.derivs

@@ -41,6 +41,11 @@ type Tape struct {
 	// frozen makes Param leaves constants: no parameter gradients are
 	// accumulated. It is per tape, never global.
 	frozen bool
+
+	// primal, when set, is a plain tape on which the same ops were recorded
+	// at the same inputs: node i of this tape may take its block 0 from
+	// node i of primal instead of computing it (see primalOf).
+	primal *Tape
 }
 
 // NewTape returns an empty tape with no jet directions.
@@ -55,6 +60,7 @@ func NewTape() *Tape {
 // second). With no orders the tape records plain values.
 func (t *Tape) Reset(orders ...int) {
 	t.n = 0
+	t.primal = nil
 	t.orders = append(t.orders[:0], orders...)
 	t.first = t.first[:0]
 	t.blocks = 1
@@ -105,6 +111,8 @@ type Node struct {
 	dir, ord int          // op parameters (Deriv)
 	rows     int          // rows per block
 	blocks   int          // number of stacked blocks
+	idx      int          // position on the tape
+	zero     uint64       // bit k set: block k (k ≥ 1) is known to be all zeros
 	needGrad bool
 	val      Mat // blocks*rows × cols; buf, or shared storage for leaves
 	buf      Mat // storage owned by the node, reused after Reset
@@ -165,9 +173,10 @@ func (t *Tape) next(o op, rows, blocks int) *Node {
 		t.nodes = append(t.nodes, &Node{})
 	}
 	n := t.nodes[t.n]
+	n.idx = t.n
 	t.n++
 	n.tape, n.op, n.a, n.b, n.c, n.param, n.fn = t, o, nil, nil, nil, nil, nil
-	n.scalar, n.dir, n.ord = 0, 0, 0
+	n.scalar, n.dir, n.ord, n.zero = 0, 0, 0, 0
 	n.rows, n.blocks, n.needGrad = rows, blocks, false
 	return n
 }
@@ -189,8 +198,60 @@ func (t *Tape) Input(x Mat, grad bool, dirs ...Mat) *Node {
 			panic(fmt.Sprintf("ad: Input: direction %d is %d×%d, x is %d×%d", d, v.Rows, v.Cols, x.Rows, x.Cols))
 		}
 		copy(n.blk(t.first[d]), v.Data)
+		if t.orders[d] == 2 && t.first[d]+1 < 64 {
+			n.zero |= 1 << (t.first[d] + 1) // the second coefficient of a line is zero
+		}
 	}
 	return n
+}
+
+// shortcuts enables the work a tape skips without changing a bit: block 0
+// from the primal tape and products over blocks known to be zero. Tests turn
+// it off to check that claim.
+var shortcuts = true
+
+// primalOf returns the node of t's primal tape recorded at y's position
+// when it computed y's block 0: the same op and function, on the inputs at
+// the same positions, with the same shape, as a plain node. Otherwise it
+// returns nil and y computes block 0 itself.
+func (t *Tape) primalOf(y *Node) *Node {
+	p := t.primal
+	if p == nil || !shortcuts || y.idx >= p.n {
+		return nil
+	}
+	src := p.nodes[y.idx]
+	if src.op != y.op || src.fn != y.fn || src.blocks != 1 || src.rows != y.rows || src.val.Cols != y.val.Cols ||
+		!samePosition(src.a, y.a) || !samePosition(src.b, y.b) || !samePosition(src.c, y.c) {
+		return nil
+	}
+	return src
+}
+
+// samePosition reports whether a and b are both nil or at the same
+// position of their tapes.
+func samePosition(a, b *Node) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a.idx == b.idx
+}
+
+// nextRun returns the first run [lo, hi) of consecutive blocks at or after
+// block from, below nb, none of which is in the zero mask; lo == nb when
+// there is none. Products skip the blocks in between, which are zero.
+func nextRun(zero uint64, from, nb int) (lo, hi int) {
+	if !shortcuts {
+		zero = 0
+	}
+	lo = from
+	for lo < nb && lo < 64 && zero&(1<<lo) != 0 {
+		lo++
+	}
+	hi = lo
+	for hi < nb && (hi >= 64 || zero&(1<<hi) == 0) {
+		hi++
+	}
+	return lo, hi
 }
 
 // Const records m as a plain constant: its value shares m's storage, which

@@ -3,6 +3,7 @@ package ad
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 )
 
@@ -14,7 +15,8 @@ type Elementwise struct {
 	// Name is the function's name, as used in model specs ("softplus").
 	Name string
 	// Eval sets f0[i], f1[i], f2[i], f3[i] to f and its first three
-	// derivatives at x[i]. The slices have equal lengths.
+	// derivatives at x[i]. Each output is nil (not wanted: it is neither
+	// computed nor written) or has len(x).
 	Eval func(x, f0, f1, f2, f3 []float64)
 }
 
@@ -22,23 +24,23 @@ type Elementwise struct {
 // the whole float64 range unless its doc says otherwise.
 var (
 	// Square is x².
-	Square = &Elementwise{"square", evalSquare}
+	Square = &Elementwise{"square", pointwise(square)}
 	// Exp is eˣ; it overflows to +Inf above about 709.78.
-	Exp = &Elementwise{"exp", evalExp}
+	Exp = &Elementwise{"exp", pointwise(exp)}
 	// Log is the natural logarithm; NaN for x < 0 and -Inf at 0.
-	Log = &Elementwise{"log", evalLog}
+	Log = &Elementwise{"log", pointwise(log)}
 	// Sigmoid is σ(x) = 1/(1+e⁻ˣ), evaluated without overflow for any x.
-	Sigmoid = &Elementwise{"sigmoid", evalSigmoid}
+	Sigmoid = &Elementwise{"sigmoid", pointwise(sigmoid)}
 	// Softplus is log(1+eˣ) = max(x,0) + log1p(e^-|x|), stable for any x;
 	// its derivatives are σ(x), σ(x)σ(−x), σ(x)σ(−x)(σ(−x)−σ(x)).
-	Softplus = &Elementwise{"softplus", evalSoftplus}
+	Softplus = &Elementwise{"softplus", pointwise(softplus)}
 	// Tanh is the hyperbolic tangent, with sech² computed without cancellation.
-	Tanh = &Elementwise{"tanh", evalTanh}
+	Tanh = &Elementwise{"tanh", pointwise(tanh)}
 	// SiLU (swish) is x·σ(x).
-	SiLU = &Elementwise{"silu", evalSiLU}
+	SiLU = &Elementwise{"silu", pointwise(silu)}
 	// ELU is x for x > 0 and eˣ−1 otherwise (α = 1). Its second derivative
 	// jumps at 0 (from 1 to 0).
-	ELU = &Elementwise{"elu", evalELU}
+	ELU = &Elementwise{"elu", pointwise(elu)}
 )
 
 // Activations lists the element-wise functions by name.
@@ -47,24 +49,55 @@ var Activations = map[string]*Elementwise{
 	"softplus": Softplus, "tanh": Tanh, "silu": SiLU, "elu": ELU,
 }
 
-func evalSquare(x, f0, f1, f2, f3 []float64) {
-	for i, v := range x {
-		f0[i], f1[i], f2[i], f3[i] = v*v, 2*v, 2, 0
+// Pointwise returns the element-wise function named name whose value and
+// first three derivatives at one point are fn(v). It suits functions off
+// the hot path; the activations of the package have vectorised kernels.
+func Pointwise(name string, fn func(v float64) (f0, f1, f2, f3 float64)) *Elementwise {
+	return &Elementwise{Name: name, Eval: pointwise(fn)}
+}
+
+// pointwise makes an Eval from a scalar function that returns f and its
+// first three derivatives at one point.
+func pointwise(fn func(v float64) (f0, f1, f2, f3 float64)) func(x, f0, f1, f2, f3 []float64) {
+	return func(x, f0, f1, f2, f3 []float64) {
+		checkOutputs(len(x), f0, f1, f2, f3)
+		for i, v := range x {
+			y0, y1, y2, y3 := fn(v)
+			if f0 != nil {
+				f0[i] = y0
+			}
+			if f1 != nil {
+				f1[i] = y1
+			}
+			if f2 != nil {
+				f2[i] = y2
+			}
+			if f3 != nil {
+				f3[i] = y3
+			}
+		}
 	}
 }
 
-func evalExp(x, f0, f1, f2, f3 []float64) {
-	for i, v := range x {
-		e := math.Exp(v)
-		f0[i], f1[i], f2[i], f3[i] = e, e, e, e
+// checkOutputs panics unless every output is nil or has n elements.
+func checkOutputs(n int, f0, f1, f2, f3 []float64) {
+	for _, out := range [...][]float64{f0, f1, f2, f3} {
+		if out != nil && len(out) != n {
+			panic(fmt.Sprintf("ad: Elementwise.Eval: an output has %d elements, x has %d", len(out), n))
+		}
 	}
 }
 
-func evalLog(x, f0, f1, f2, f3 []float64) {
-	for i, v := range x {
-		r := 1 / v
-		f0[i], f1[i], f2[i], f3[i] = math.Log(v), r, -r*r, 2*r*r*r
-	}
+func square(v float64) (f0, f1, f2, f3 float64) { return v * v, 2 * v, 2, 0 }
+
+func exp(v float64) (f0, f1, f2, f3 float64) {
+	e := math.Exp(v)
+	return e, e, e, e
+}
+
+func log(v float64) (f0, f1, f2, f3 float64) {
+	r := 1 / v
+	return math.Log(v), r, -r * r, 2 * r * r * r
 }
 
 // sigmoids returns σ(x) and σ(−x) = 1−σ(x), each computed without cancellation.
@@ -77,26 +110,21 @@ func sigmoids(x float64) (s, sm float64) {
 	return q, p
 }
 
-func evalSigmoid(x, f0, f1, f2, f3 []float64) {
-	for i, v := range x {
-		s, sm := sigmoids(v)
-		d := s * sm
-		f0[i], f1[i], f2[i], f3[i] = s, d, d*(sm-s), d*(1-6*d)
-	}
+func sigmoid(v float64) (f0, f1, f2, f3 float64) {
+	s, sm := sigmoids(v)
+	d := s * sm
+	return s, d, d * (sm - s), d * (1 - 6*d)
 }
 
-func evalSoftplus(x, f0, f1, f2, f3 []float64) {
-	for i, v := range x {
-		e := math.Exp(-math.Abs(v)) // in (0, 1]
-		p := 1 / (1 + e)
-		s, sm := p, e*p // σ(x), σ(−x)
-		if v < 0 {
-			s, sm = sm, s
-		}
-		d := s * sm
-		f0[i] = math.Max(v, 0) + log1pUnit(e)
-		f1[i], f2[i], f3[i] = s, d, d*(sm-s)
+func softplus(v float64) (f0, f1, f2, f3 float64) {
+	e := math.Exp(-math.Abs(v)) // in (0, 1]
+	p := 1 / (1 + e)
+	s, sm := p, e*p // σ(x), σ(−x)
+	if v < 0 {
+		s, sm = sm, s
 	}
+	d := s * sm
+	return math.Max(v, 0) + log1pUnit(e), s, d, d * (sm - s)
 }
 
 // log1pUnit returns log(1+e) for e in [0, 1] to within a few ulps, by
@@ -111,39 +139,32 @@ func log1pUnit(e float64) float64 {
 	return math.Log(u) * e / (u - 1)
 }
 
-func evalTanh(x, f0, f1, f2, f3 []float64) {
-	for i, v := range x {
-		// With m = expm1(−2|x|) ∈ (−1, 0]: tanh|x| = −m/(2+m) and
-		// sech²x = 4(1+m)/(2+m)², both free of cancellation.
-		m := math.Expm1(-2 * math.Abs(v))
-		t := -m / (2 + m)
-		if v < 0 {
-			t = -t
-		}
-		s2 := 4 * (1 + m) / ((2 + m) * (2 + m))
-		f0[i], f1[i], f2[i], f3[i] = t, s2, -2*t*s2, (6*t*t-2)*s2
+func tanh(v float64) (f0, f1, f2, f3 float64) {
+	// With m = expm1(−2|x|) ∈ (−1, 0]: tanh|x| = −m/(2+m) and
+	// sech²x = 4(1+m)/(2+m)², both free of cancellation.
+	m := math.Expm1(-2 * math.Abs(v))
+	t := -m / (2 + m)
+	if v < 0 {
+		t = -t
 	}
+	s2 := 4 * (1 + m) / ((2 + m) * (2 + m))
+	return t, s2, -2 * t * s2, (6*t*t - 2) * s2
 }
 
-func evalSiLU(x, f0, f1, f2, f3 []float64) {
-	for i, v := range x {
-		s, sm := sigmoids(v)
-		d := s * sm // σ'
-		// (xσ)' = σ + xσ', (xσ)'' = 2σ' + xσ'', (xσ)''' = 3σ'' + xσ'''.
-		d2, d3 := d*(sm-s), d*(1-6*d)
-		f0[i], f1[i], f2[i], f3[i] = v*s, s+v*d, 2*d+v*d2, 3*d2+v*d3
-	}
+func silu(v float64) (f0, f1, f2, f3 float64) {
+	s, sm := sigmoids(v)
+	d := s * sm // σ'
+	// (xσ)' = σ + xσ', (xσ)'' = 2σ' + xσ'', (xσ)''' = 3σ'' + xσ'''.
+	d2, d3 := d*(sm-s), d*(1-6*d)
+	return v * s, s + v*d, 2*d + v*d2, 3*d2 + v*d3
 }
 
-func evalELU(x, f0, f1, f2, f3 []float64) {
-	for i, v := range x {
-		if v > 0 {
-			f0[i], f1[i], f2[i], f3[i] = v, 1, 0, 0
-			continue
-		}
-		e := math.Exp(v)
-		f0[i], f1[i], f2[i], f3[i] = math.Expm1(v), e, e, e
+func elu(v float64) (f0, f1, f2, f3 float64) {
+	if v > 0 {
+		return v, 1, 0, 0
 	}
+	e := math.Exp(v)
+	return math.Expm1(v), e, e, e
 }
 
 // unaryOp applies the node's Elementwise function; aux keeps the first three
@@ -155,32 +176,58 @@ var opUnary op = &unaryOp{}
 // Apply records y = f(x) element-wise. On a jet node the Taylor coefficients
 // along each direction follow the chain rule for normalised coefficients:
 // y₁ = f'(x₀)x₁ and y₂ = f'(x₀)x₂ + ½f″(x₀)x₁².
+//
+// f is asked only for the derivatives the tape's sweeps use: f and f′ on a
+// plain node, f″ too on a jet of order 1, and f‴ on a jet of order 2. On a
+// tape with a primal tape, f and f′ are taken from it.
 func (t *Tape) Apply(f *Elementwise, x *Node) *Node {
 	sameTape(t, x)
 	y := t.node(opUnary, x.rows, x.val.Cols, x.blocks)
 	y.fn = f
+	record(y, x, nil)
 	sz := x.rows * x.val.Cols
 	y.aux.resize(3*x.rows, x.val.Cols)
 	d1, d2, d3 := y.aux.Data[:sz], y.aux.Data[sz:2*sz], y.aux.Data[2*sz:]
-	f.Eval(x.blk(0), y.blk(0), d1, d2, d3)
+	var want2, want3 []float64
 	if x.blocks > 1 {
-		for d, o := range t.orders {
-			b := t.first[d]
-			x1, y1 := x.blk(b), y.blk(b)
-			if o == 1 {
-				for i := range y1 {
-					y1[i] = d1[i] * x1[i]
-				}
-				continue
-			}
-			x2, y2 := x.blk(b+1), y.blk(b+1)
+		want2 = d2
+		if slices.Contains(t.orders, 2) {
+			want3 = d3
+		}
+	}
+	if src := t.primalOf(y); src != nil {
+		copy(y.blk(0), src.val.Data)
+		copy(d1, src.aux.Data[:sz])
+		f.Eval(x.blk(0), nil, nil, want2, want3)
+	} else {
+		f.Eval(x.blk(0), y.blk(0), d1, want2, want3)
+	}
+	if x.blocks == 1 {
+		return y
+	}
+	for d, o := range t.orders {
+		b := t.first[d]
+		x1, y1 := x.blk(b), y.blk(b)
+		if o == 1 {
 			for i := range y1 {
 				y1[i] = d1[i] * x1[i]
-				y2[i] = d1[i]*x2[i] + 0.5*d2[i]*x1[i]*x1[i]
+			}
+			y.zero |= x.zero & (1 << b)
+			continue
+		}
+		x2, y2 := x.blk(b+1), y.blk(b+1)
+		for i := range y1 {
+			y1[i] = d1[i] * x1[i]
+			y2[i] = float64(d1[i]*x2[i]) + float64(0.5*d2[i]*x1[i]*x1[i])
+		}
+		if b+1 < 64 {
+			y.zero |= x.zero & (1 << b)
+			if x.zero&(1<<b) != 0 {
+				y.zero |= x.zero & (1 << (b + 1))
 			}
 		}
 	}
-	return record(y, x, nil)
+	return y
 }
 
 func (*unaryOp) backward(y *Node, nb int) {
@@ -237,17 +284,13 @@ func (*unaryOp) dual(y *Node) {
 // ReLU is max(x, 0). Its second derivative is zero everywhere it exists, so
 // it suits score nets (which need only first input derivatives) but not
 // energy nets trained by score matching.
-var ReLU = &Elementwise{"relu", evalReLU}
+var ReLU = &Elementwise{"relu", pointwise(relu)}
 
-func evalReLU(x, f0, f1, f2, f3 []float64) {
-	for i, v := range x {
-		if v > 0 {
-			f0[i], f1[i] = v, 1
-		} else {
-			f0[i], f1[i] = 0, 0
-		}
-		f2[i], f3[i] = 0, 0
+func relu(v float64) (f0, f1, f2, f3 float64) {
+	if v > 0 {
+		return v, 1, 0, 0
 	}
+	return 0, 0, 0, 0
 }
 
 func init() { Activations["relu"] = ReLU }
@@ -264,18 +307,22 @@ func Derivative(f *Elementwise, k int) *Elementwise {
 	}
 	name := f.Name + strings.Repeat("'", k)
 	return &Elementwise{Name: name, Eval: func(x, f0, f1, f2, f3 []float64) {
-		// f.Eval writes (f, f', f'', f'''); shift by k into the outputs.
-		// f0 receives f itself first and is then overwritten.
+		// f.Eval writes f and its first three derivatives: shift them by k
+		// into the outputs, and mark the derivatives it lacks unknown.
 		if k == 1 {
-			f.Eval(x, f3, f0, f1, f2)
-			for i := range f3 {
-				f3[i] = math.NaN()
-			}
+			f.Eval(x, nil, f0, f1, f2)
+			fillNaN(f3)
 			return
 		}
-		f.Eval(x, f2, f3, f0, f1)
-		for i := range f2 {
-			f2[i], f3[i] = math.NaN(), math.NaN()
-		}
+		f.Eval(x, nil, nil, f0, f1)
+		fillNaN(f2)
+		fillNaN(f3)
 	}}
+}
+
+// fillNaN sets every element of s (which may be nil) to NaN.
+func fillNaN(s []float64) {
+	for i := range s {
+		s[i] = math.NaN()
+	}
 }

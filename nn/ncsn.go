@@ -86,9 +86,7 @@ func (m *NCSN) CondScore(t *ad.Tape, x *ad.Node, sigma ad.Mat) *ad.Node {
 }
 
 // reciprocal is 1/x with its derivatives −1/x², 2/x³, −6/x⁴.
-var reciprocal = &ad.Elementwise{Name: "reciprocal", Eval: func(x, f0, f1, f2, f3 []float64) {
-	for i, v := range x {
-		r := 1 / v
-		f0[i], f1[i], f2[i], f3[i] = r, -r*r, 2*r*r*r, -6*r*r*r*r
-	}
-}}
+var reciprocal = ad.Pointwise("reciprocal", func(v float64) (f0, f1, f2, f3 float64) {
+	r := 1 / v
+	return r, -r * r, 2 * r * r * r, -6 * r * r * r * r
+})

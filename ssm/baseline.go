@@ -65,26 +65,23 @@ func newBaseline(base objective, e nn.Energy) (Objective, error) {
 // sqrtAbs is √|x| and signSqrt is sign(x)√|x|, with their derivatives
 // (infinite at 0, where curvature propagation's D is zero only by accident).
 var (
-	sqrtAbs  = &ad.Elementwise{Name: "sqrtabs", Eval: func(x, f0, f1, f2, f3 []float64) { evalSqrt(x, f0, f1, f2, f3, false) }}
-	signSqrt = &ad.Elementwise{Name: "signsqrt", Eval: func(x, f0, f1, f2, f3 []float64) { evalSqrt(x, f0, f1, f2, f3, true) }}
+	sqrtAbs  = ad.Pointwise("sqrtabs", func(v float64) (f0, f1, f2, f3 float64) { return sqrtDerivs(v, false) })
+	signSqrt = ad.Pointwise("signsqrt", func(v float64) (f0, f1, f2, f3 float64) { return sqrtDerivs(v, true) })
 )
 
-func evalSqrt(x, f0, f1, f2, f3 []float64, signed bool) {
-	for i, v := range x {
-		a := math.Abs(v)
-		r := math.Sqrt(a)
-		s := 1.0
-		if v < 0 {
-			s = -1
-		}
-		// √|x|: f′ = s/(2r), f″ = −1/(4r³), f‴ = 3s/(8r⁵);
-		// s√|x|: f′ = 1/(2r), f″ = −s/(4r³), f‴ = 3/(8r⁵).
-		if signed {
-			f0[i], f1[i], f2[i], f3[i] = s*r, 1/(2*r), -s/(4*r*a), 3/(8*r*a*a)
-		} else {
-			f0[i], f1[i], f2[i], f3[i] = r, s/(2*r), -1/(4*r*a), 3*s/(8*r*a*a)
-		}
+func sqrtDerivs(v float64, signed bool) (f0, f1, f2, f3 float64) {
+	a := math.Abs(v)
+	r := math.Sqrt(a)
+	s := 1.0
+	if v < 0 {
+		s = -1
 	}
+	// √|x|: f′ = s/(2r), f″ = −1/(4r³), f‴ = 3s/(8r⁵);
+	// s√|x|: f′ = 1/(2r), f″ = −s/(4r³), f‴ = 3/(8r⁵).
+	if signed {
+		return s * r, 1 / (2 * r), -s / (4 * r * a), 3 / (8 * r * a * a)
+	}
+	return r, s / (2 * r), -1 / (4 * r * a), 3 * s / (8 * r * a * a)
 }
 
 func (o *baseline) NewWorker() *Worker {
