@@ -1,6 +1,9 @@
 package ad
 
-import "fmt"
+import (
+	"fmt"
+	"sync/atomic"
+)
 
 // Linear maps act on every Taylor coefficient block alike, so a jet node of
 // B rows and nb blocks goes through one GEMM of nb·B rows: the cost model of
@@ -66,7 +69,7 @@ func (t *Tape) linearT(o op, x, w, b *Node) *Node {
 		if lo == y.blocks {
 			break
 		}
-		t.ws.NT((hi-lo)*rows, n, k, x.val.Data[lo*rows*k:], k, w.val.Data, k, y.val.Data[lo*rows*n:], n)
+		t.gemmNT((hi-lo)*rows, n, k, x.val.Data[lo*rows*k:], k, w.val.Data, k, y.val.Data[lo*rows*n:], n)
 		blk = hi
 	}
 	return y
@@ -76,7 +79,7 @@ func (m *matmulT) backward(y *Node, nb int) {
 	x, w := y.a, y.b
 	rows, n, k := nb*y.rows, w.val.Rows, w.val.Cols
 	if x.needGrad { // X̄ += Ȳ·W
-		y.tape.ws.NN(rows, k, n, y.adj.Data, n, w.val.Data, k, x.adj.Data, k)
+		y.tape.gemmNN(rows, k, n, y.adj.Data, n, w.val.Data, k, x.adj.Data, k)
 	}
 	m.backwardParams(y, nb)
 }
@@ -93,7 +96,7 @@ func (m *matmulT) backwardParams(y *Node, nb int) {
 			if lo == nb {
 				break
 			}
-			y.tape.ws.TN(n, k, (hi-lo)*rows, y.adj.Data[lo*rows*n:], n, x.val.Data[lo*rows*k:], k, w.adj.Data, k)
+			y.tape.gemmTN(n, k, (hi-lo)*rows, y.adj.Data[lo*rows*n:], n, x.val.Data[lo*rows*k:], k, w.adj.Data, k)
 			blk = hi
 		}
 	}
@@ -108,7 +111,7 @@ func (m *matmulT) dual(y *Node) {
 	x, w := y.a, y.b
 	n, k := w.val.Rows, w.val.Cols
 	if x.needGrad {
-		y.tape.ws.NN(2*y.rows, k, n, y.adj.Data, n, w.val.Data, k, x.adj.Data, k)
+		y.tape.gemmNN(2*y.rows, k, n, y.adj.Data, n, w.val.Data, k, x.adj.Data, k)
 	}
 	m.backwardParams(y, 1)
 }
@@ -118,7 +121,7 @@ func (t *Tape) MatMul(x, w *Node) *Node {
 	checkMatMul("MatMul", x, w, w.val.Rows)
 	y := t.node(opMatMulN, x.rows, w.val.Cols, x.blocks)
 	clear(y.val.Data)
-	t.ws.NN(y.val.Rows, y.val.Cols, x.val.Cols, x.val.Data, x.val.Cols, w.val.Data, w.val.Cols, y.val.Data, y.val.Cols)
+	t.gemmNN(y.val.Rows, y.val.Cols, x.val.Cols, x.val.Data, x.val.Cols, w.val.Data, w.val.Cols, y.val.Data, y.val.Cols)
 	return record(y, x, w)
 }
 
@@ -126,10 +129,10 @@ func (*matmulN) backward(y *Node, nb int) {
 	x, w := y.a, y.b
 	rows, k, n := nb*y.rows, w.val.Rows, w.val.Cols
 	if x.needGrad { // X̄ += Ȳ·Wᵀ
-		y.tape.ws.NT(rows, k, n, y.adj.Data, n, w.val.Data, n, x.adj.Data, k)
+		y.tape.gemmNT(rows, k, n, y.adj.Data, n, w.val.Data, n, x.adj.Data, k)
 	}
 	if w.needGrad { // W̄ += Xᵀ·Ȳ
-		y.tape.ws.TN(k, n, rows, x.val.Data, k, y.adj.Data, n, w.adj.Data, n)
+		y.tape.gemmTN(k, n, rows, x.val.Data, k, y.adj.Data, n, w.adj.Data, n)
 	}
 }
 
@@ -137,10 +140,10 @@ func (*matmulN) dual(y *Node) {
 	x, w := y.a, y.b
 	k, n := w.val.Rows, w.val.Cols
 	if x.needGrad {
-		y.tape.ws.NT(2*y.rows, k, n, y.adj.Data, n, w.val.Data, n, x.adj.Data, k)
+		y.tape.gemmNT(2*y.rows, k, n, y.adj.Data, n, w.val.Data, n, x.adj.Data, k)
 	}
 	if w.needGrad {
-		y.tape.ws.TN(k, n, y.rows, x.val.Data, k, y.adj.Data, n, w.adj.Data, n)
+		y.tape.gemmTN(k, n, y.rows, x.val.Data, k, y.adj.Data, n, w.adj.Data, n)
 	}
 }
 
@@ -208,4 +211,48 @@ func addTo(dst, src []float64) {
 	for i := range dst {
 		dst[i] += src[i]
 	}
+}
+
+// The tape's matrix products: the GEMMs of its workspace, counted while
+// CountFLOPs runs.
+
+func (t *Tape) gemmNN(m, n, k int, a []float64, lda int, b []float64, ldb int, c []float64, ldc int) {
+	count(m, n, k)
+	t.ws.NN(m, n, k, a, lda, b, ldb, c, ldc)
+}
+
+func (t *Tape) gemmNT(m, n, k int, a []float64, lda int, b []float64, ldb int, c []float64, ldc int) {
+	count(m, n, k)
+	t.ws.NT(m, n, k, a, lda, b, ldb, c, ldc)
+}
+
+func (t *Tape) gemmTN(m, n, k int, a []float64, lda int, b []float64, ldb int, c []float64, ldc int) {
+	count(m, n, k)
+	t.ws.TN(m, n, k, a, lda, b, ldb, c, ldc)
+}
+
+// flops counts the matrix products' floating-point operations while
+// counting is set (see CountFLOPs).
+var (
+	counting atomic.Bool
+	flops    atomic.Uint64
+)
+
+func count(m, n, k int) {
+	if counting.Load() {
+		flops.Add(uint64(2 * m * n * k))
+	}
+}
+
+// CountFLOPs runs f and returns the floating-point operations of the matrix
+// products that tapes did meanwhile, on any goroutine: 2mnk for each m×k by
+// k×n product (the products skipped over zero blocks are not done and not
+// counted). With the time f takes, it gives the rate at which a training
+// step multiplies matrices. Calls must not overlap.
+func CountFLOPs(f func()) uint64 {
+	flops.Store(0)
+	counting.Store(true)
+	defer counting.Store(false)
+	f()
+	return flops.Load()
 }
