@@ -20,6 +20,17 @@ type kernel struct {
 	// called with kc > 0, len(a) ≥ kc*mr, len(b) ≥ kc*nr and
 	// len(c) ≥ (mr-1)*ldc+nr, which micro checks.
 	tile func(kc int, a, b, c []float64, ldc int)
+
+	// axpy, when not nil, computes y[j] = FMA(x[p*incx], b[p*ldb+j], y[j])
+	// for j < n and p = 0..k-1 in order, vectorised across j; n is a
+	// multiple of lanes and k > 0 (see axpyRows, which checks the operands).
+	axpy  func(n, k int, x []float64, incx int, b []float64, ldb int, y []float64)
+	lanes int
+
+	// dot8, when not nil, computes y[r] = FMA(a[r*lda+p], x[p], y[r]) for
+	// r < 8 and p = 0..k-1 in order; k > 0 and len(x) ≥ k (see dotRows,
+	// which checks the operands).
+	dot8 func(k int, a []float64, lda int, x []float64, y *[8]float64)
 }
 
 // maxTile is the largest mr*nr of any kernel (the edge tile buffer).
@@ -38,6 +49,7 @@ func (k *kernel) micro(kc int, a, b, c []float64, ldc int) {
 type workspace struct {
 	a    []float64
 	b    []float64
+	v    []float64 // a strided vector of a thin product, made contiguous
 	tile [maxTile]float64
 }
 

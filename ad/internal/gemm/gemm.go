@@ -30,7 +30,8 @@ func (w *Workspace) gemm(kern *kernel, transA, transB bool, m, n, k int, a []flo
 	if m == 0 || n == 0 || k == 0 {
 		return
 	}
-	if kern.tile == nil || !useBlocked(m, n, k) {
+	thinShape := m == 1 || n == 1 || k == 1
+	if kern.tile == nil || !thinShape && !useBlocked(m, n, k) {
 		switch {
 		case transA:
 			referenceTN(m, n, k, a, lda, b, ldb, c, ldc)
@@ -47,6 +48,10 @@ func (w *Workspace) gemm(kern *kernel, transA, transB bool, m, n, k int, a []flo
 	} else {
 		ws = getWorkspace()
 		defer putWorkspace(ws)
+	}
+	if thinShape {
+		thin(ws, kern, transA, transB, m, n, k, a, lda, b, ldb, c, ldc)
+		return
 	}
 	gemmBlocked(ws, kern, transA, transB, m, n, k, a, lda, b, ldb, c, ldc)
 }

@@ -7,8 +7,10 @@ import "scorematch/ad/internal/cpu"
 // The assembly kernels, fastest first; each is used only when the CPU and
 // the operating system support its instructions.
 var (
-	avx512 = &kernel{name: "avx512", mr: 8, nr: 16, kc: 256, mc: 96, nc: 2048, tile: kernel8x16}
-	avx2   = &kernel{name: "avx2-fma", mr: 6, nr: 8, kc: 256, mc: 96, nc: 2048, tile: kernel6x8}
+	avx512 = &kernel{name: "avx512", mr: 8, nr: 16, kc: 256, mc: 96, nc: 2048, tile: kernel8x16,
+		axpy: axpyRows512, lanes: 8, dot8: dotRows8}
+	avx2 = &kernel{name: "avx2-fma", mr: 6, nr: 8, kc: 256, mc: 96, nc: 2048, tile: kernel6x8,
+		axpy: axpyRows256, lanes: 4, dot8: dotRows8}
 )
 
 // kernels lists the kernels this machine can run, fastest first; the last
@@ -48,3 +50,23 @@ func kernel8x16(kc int, a, b, c []float64, ldc int)
 //
 //go:noescape
 func kernel6x8(kc int, a, b, c []float64, ldc int)
+
+// axpyRows512 computes y[j] = FMA(x[p*incx], b[p*ldb+j], y[j]) for j < n
+// and p = 0..k-1 in order with AVX-512 (one zmm lane per output). The caller
+// guarantees that n is a multiple of 8, k > 0 and the slices are long
+// enough.
+//
+//go:noescape
+func axpyRows512(n, k int, x []float64, incx int, b []float64, ldb int, y []float64)
+
+// axpyRows256 is axpyRows512 with AVX2 (ymm lanes); n is a multiple of 4.
+//
+//go:noescape
+func axpyRows256(n, k int, x []float64, incx int, b []float64, ldb int, y []float64)
+
+// dotRows8 computes y[r] = FMA(a[r*lda+p], x[p], y[r]) for r < 8 and p =
+// 0..k-1 in order with scalar FMA3 instructions (eight independent chains).
+// The caller guarantees k > 0, len(x) ≥ k and len(a) ≥ 7*lda+k.
+//
+//go:noescape
+func dotRows8(k int, a []float64, lda int, x []float64, y *[8]float64)
