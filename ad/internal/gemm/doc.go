@@ -32,12 +32,21 @@
 // operating system support (as determined at start-up with CPUID and XGETBV
 // by package cpu) is used: an AVX-512 kernel that computes an 8×16 tile in
 // 16 zmm accumulators, and an AVX2+FMA kernel that computes a 6×8 tile in 12
-// ymm accumulators. Packing, cache blocking over m, n and k (k blocks are
-// processed in increasing order and partial sums are written back into C)
+// ymm accumulators. Cache blocking over m, n and k (k blocks are processed
+// in increasing order and partial sums are written back into C), packing
 // and edge handling are done in Go; the assembly computes one tile C +=
-// Ap·Bp for a slice of k using packed panels, vectorised across the columns
-// j, so each vector lane is one output element. Kernel reports which
-// implementation is active.
+// Ap·Bp for a slice of k, vectorised across the columns j, so each vector
+// lane is one output element. The AVX-512 kernel takes the strides of its
+// panels, so an operand whose rows run along k (B for NN and TN, A for TN)
+// is read in place rather than packed; only the other operands are packed
+// into panels, and partial edge tiles go through a zero-padded tile buffer.
+//
+// Products with m, n or k equal to 1 do not fill a tile and have their own
+// vector code (same contract): with m = 1 (NN, TN), n = 1 (TN) and k = 1,
+// each step p updates a contiguous run of outputs with one vector FMA per
+// lane (AVX-512 or AVX2), and with n = 1 (NN, NT) or m = 1 (NT) eight
+// independent dot products run side by side with scalar FMA3 instructions.
+// Kernel reports which implementation is active.
 //
 // Small products are computed directly by the reference loops. Packing
 // buffers come from a free list that the garbage collector does not empty,

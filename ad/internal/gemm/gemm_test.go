@@ -51,12 +51,12 @@ func (o op) with(kern *kernel) gemmFunc {
 // tileGo is the specification of every micro-kernel: each of the mr×nr
 // outputs is accumulated from its value in c along p in increasing order
 // with one fused multiply-add per step.
-func tileGo(mr, nr, kc int, a, b, c []float64, ldc int) {
+func tileGo(mr, nr, kc int, a []float64, sa int, b []float64, sb int, c []float64, ldc int) {
 	for r := 0; r < mr; r++ {
 		for s := 0; s < nr; s++ {
 			v := c[r*ldc+s]
 			for p := 0; p < kc; p++ {
-				v = math.FMA(a[p*mr+r], b[p*nr+s], v)
+				v = math.FMA(a[p*sa+r], b[p*sb+s], v)
 			}
 			c[r*ldc+s] = v
 		}
@@ -67,10 +67,14 @@ func tileGo(mr, nr, kc int, a, b, c []float64, ldc int) {
 // shapes of the assembly kernels, so that the packing and edge handling
 // for those shapes are tested on every architecture.
 var goKernels = []*kernel{
-	{name: "go8x16", mr: 8, nr: 16, kc: 256, mc: 96, nc: 2048,
-		tile: func(kc int, a, b, c []float64, ldc int) { tileGo(8, 16, kc, a, b, c, ldc) }},
+	{name: "go8x16", mr: 8, nr: 16, kc: 256, mc: 96, nc: 2048, strided: true,
+		tile: func(kc int, a []float64, sa int, b []float64, sb int, c []float64, ldc int) {
+			tileGo(8, 16, kc, a, sa, b, sb, c, ldc)
+		}},
 	{name: "go6x8", mr: 6, nr: 8, kc: 256, mc: 96, nc: 2048,
-		tile: func(kc int, a, b, c []float64, ldc int) { tileGo(6, 8, kc, a, b, c, ldc) }},
+		tile: func(kc int, a []float64, sa int, b []float64, sb int, c []float64, ldc int) {
+			tileGo(6, 8, kc, a, sa, b, sb, c, ldc)
+		}},
 }
 
 // impls lists every implementation of o that must match the reference.
@@ -261,6 +265,35 @@ func TestShapes(t *testing.T) {
 	}
 }
 
+// TestListedSizes runs every size of the list on each of m, n and k, with
+// the other two drawn from the list (bounded so that the naive loop stays
+// quick), through every implementation.
+func TestListedSizes(t *testing.T) {
+	sizes := []int{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17,
+		31, 32, 33, 63, 96, 97, 128, 160, 255, 256, 257, 784}
+	limit := 1 << 21
+	if testing.Short() {
+		limit = 1 << 17
+	}
+	rng := rand.New(rand.NewPCG(9, 9))
+	gen := mixedGen(rng)
+	for _, o := range ops {
+		for axis := range 3 {
+			for _, s := range sizes {
+				var d [3]int
+				for {
+					d = [3]int{sizes[rng.IntN(len(sizes))], sizes[rng.IntN(len(sizes))], sizes[rng.IntN(len(sizes))]}
+					d[axis] = s
+					if d[0]*d[1]*d[2] <= limit {
+						break
+					}
+				}
+				runCase(t, rng, o, d[0], d[1], d[2], rng.IntN(4), gen)
+			}
+		}
+	}
+}
+
 // TestBlockBoundaries covers shapes crossing the k, m and n cache blocks and
 // large leading dimensions.
 func TestBlockBoundaries(t *testing.T) {
@@ -306,7 +339,8 @@ func TestSpecialValues(t *testing.T) {
 		return math.Ldexp(rng.Float64()-0.5, rng.IntN(2100)-1075)
 	}
 	for _, o := range ops {
-		for _, sz := range [][3]int{{7, 9, 5}, {13, 17, 33}, {25, 19, 40}, {6, 8, 300}} {
+		for _, sz := range [][3]int{{7, 9, 5}, {13, 17, 33}, {25, 19, 40}, {6, 8, 300},
+			{1, 70, 9}, {70, 1, 9}, {20, 70, 1}, {17, 33, 64}} {
 			m, n, k := sz[0], sz[1], sz[2]
 			ar, ac, br, bc := o.shapes(m, n, k)
 			a, b := newMat(ar, ac, ac, gen), newMat(br, bc, bc, gen)

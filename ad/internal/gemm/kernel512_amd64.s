@@ -3,7 +3,8 @@
 #include "textflag.h"
 
 // Register use in kernel8x16:
-//	SI  packed A panel (8 doubles per p), DI packed B panel (16 doubles per p)
+//	SI  A panel (8 doubles per p, R12 = sa in bytes apart)
+//	DI  B panel (16 doubles per p, R13 = sb in bytes apart)
 //	CX  remaining k steps
 //	DX  the C tile, R8 = ldc in bytes, R9 = DX+R8, R10 = DX+2*R8, R11 = R9+2*R8
 //	Z16..Z31  accumulators: row r of the tile is Z(16+2r) (columns 0-7) and
@@ -14,27 +15,26 @@
 // eight rows, so every lane is accumulated in increasing p with one rounding
 // per step, exactly like the pure-Go loop.
 
-// STEP16 performs one k step; ao and bo are the byte offsets of the step's A
-// and B data relative to SI and DI.
-#define STEP16(ao, bo) \
-	VMOVUPD      bo+0(DI), Z0;   \
-	VMOVUPD      bo+64(DI), Z1;  \
-	VBROADCASTSD ao+0(SI), Z2;   \
-	VBROADCASTSD ao+8(SI), Z3;   \
-	VBROADCASTSD ao+16(SI), Z4;  \
-	VBROADCASTSD ao+24(SI), Z5;  \
+// STEP16 performs one k step and advances SI and DI to the next.
+#define STEP16 \
+	VMOVUPD      0(DI), Z0;      \
+	VMOVUPD      64(DI), Z1;     \
+	VBROADCASTSD 0(SI), Z2;   \
+	VBROADCASTSD 8(SI), Z3;   \
+	VBROADCASTSD 16(SI), Z4;  \
+	VBROADCASTSD 24(SI), Z5;  \
 	VFMADD231PD  Z0, Z2, Z16;    \
 	VFMADD231PD  Z1, Z2, Z17;    \
 	VFMADD231PD  Z0, Z3, Z18;    \
 	VFMADD231PD  Z1, Z3, Z19;    \
-	VBROADCASTSD ao+32(SI), Z6;  \
-	VBROADCASTSD ao+40(SI), Z7;  \
+	VBROADCASTSD 32(SI), Z6;  \
+	VBROADCASTSD 40(SI), Z7;  \
 	VFMADD231PD  Z0, Z4, Z20;    \
 	VFMADD231PD  Z1, Z4, Z21;    \
 	VFMADD231PD  Z0, Z5, Z22;    \
 	VFMADD231PD  Z1, Z5, Z23;    \
-	VBROADCASTSD ao+48(SI), Z8;  \
-	VBROADCASTSD ao+56(SI), Z9;  \
+	VBROADCASTSD 48(SI), Z8;  \
+	VBROADCASTSD 56(SI), Z9;  \
 	VFMADD231PD  Z0, Z6, Z24;    \
 	VFMADD231PD  Z1, Z6, Z25;    \
 	VFMADD231PD  Z0, Z7, Z26;    \
@@ -42,15 +42,21 @@
 	VFMADD231PD  Z0, Z8, Z28;    \
 	VFMADD231PD  Z1, Z8, Z29;    \
 	VFMADD231PD  Z0, Z9, Z30;    \
-	VFMADD231PD  Z1, Z9, Z31
+	VFMADD231PD  Z1, Z9, Z31;    \
+	ADDQ         R12, SI;        \
+	ADDQ         R13, DI
 
-// func kernel8x16(kc int, a, b, c []float64, ldc int)
-TEXT ·kernel8x16(SB), NOSPLIT, $0-88
+// func kernel8x16(kc int, a []float64, sa int, b []float64, sb int, c []float64, ldc int)
+TEXT ·kernel8x16(SB), NOSPLIT, $0-104
 	MOVQ kc+0(FP), CX
 	MOVQ a_base+8(FP), SI
-	MOVQ b_base+32(FP), DI
-	MOVQ c_base+56(FP), DX
-	MOVQ ldc+80(FP), R8
+	MOVQ sa+32(FP), R12
+	SHLQ $3, R12
+	MOVQ b_base+40(FP), DI
+	MOVQ sb+64(FP), R13
+	SHLQ $3, R13
+	MOVQ c_base+72(FP), DX
+	MOVQ ldc+96(FP), R8
 	SHLQ $3, R8
 	LEAQ (DX)(R8*1), R9
 	LEAQ (DX)(R8*2), R10
@@ -77,12 +83,10 @@ TEXT ·kernel8x16(SB), NOSPLIT, $0-88
 	JLT  tail
 
 loop4:
-	STEP16(0, 0)
-	STEP16(64, 128)
-	STEP16(128, 256)
-	STEP16(192, 384)
-	ADDQ $256, SI
-	ADDQ $512, DI
+	STEP16
+	STEP16
+	STEP16
+	STEP16
 	SUBQ $4, CX
 	CMPQ CX, $4
 	JGE  loop4
@@ -92,9 +96,7 @@ tail:
 	JEQ   done
 
 loop1:
-	STEP16(0, 0)
-	ADDQ $64, SI
-	ADDQ $128, DI
+	STEP16
 	DECQ CX
 	JNE  loop1
 
