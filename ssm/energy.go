@@ -53,7 +53,7 @@ func (o *energyObjective) NewWorker() *Worker {
 			loss := w.so.Eval(o.f, w.xr, w.dirs, orders, jet, gradLoss)
 			w.averageTerms(b.X.Rows, o.opts.M, w.l1, w.l2)
 			if grad {
-				w.setGrads(w.so.Grad, false)
+				w.setGrads(w.so.Grad)
 			}
 			return loss
 		}
@@ -75,7 +75,7 @@ func (o *energyObjective) NewWorker() *Worker {
 				}
 				loss := w.so.Eval(o.f, b.X, w.dirs, w.orders, jet, gradLoss)
 				if grad {
-					w.setGrads(w.so.Grad, !first)
+					w.sumGrads(w.so.Grad, first)
 				}
 				return loss, w.l1, w.l2
 			})
@@ -100,7 +100,7 @@ func (o *energyObjective) NewWorker() *Worker {
 			loss := w.so.Eval(o.f, xt, nil, nil, nil, gradLoss)
 			w.averageTerms(b.X.Rows, 1, w.l1)
 			if grad {
-				w.setGrads(w.so.Grad, false)
+				w.setGrads(w.so.Grad)
 			}
 			batch = nil
 			return loss

@@ -56,7 +56,8 @@ type Objective interface {
 // not safe for concurrent use: give each goroutine its own.
 type Worker struct {
 	params []*ad.Param
-	grads  []ad.Mat // gradient of the summed loss, per parameter
+	grads  []ad.Mat // gradient of the summed loss, per parameter: own or a tape's
+	own    []ad.Mat // the worker's gradient storage
 	terms  ad.Mat   // per-sample terms
 	eval   func(b *Batch, grad bool) float64
 
@@ -72,8 +73,9 @@ type Worker struct {
 func newWorker(m nn.Model) *Worker {
 	w := &Worker{params: m.Params(), so: ad.NewSecondOrder(), tape: ad.NewTape()}
 	for _, p := range w.params {
-		w.grads = append(w.grads, ad.NewMat(p.Value.Rows, p.Value.Cols))
+		w.own = append(w.own, ad.NewMat(p.Value.Rows, p.Value.Cols))
 	}
+	w.grads = append([]ad.Mat(nil), w.own...)
 	return w
 }
 
@@ -88,7 +90,8 @@ func (w *Worker) Eval(b *Batch, grad bool) float64 { return w.eval(b, grad) }
 func (w *Worker) Terms() ad.Mat { return w.terms }
 
 // Grads returns the gradients of the last Eval, one per model parameter in
-// Model().Params() order. They are owned by the worker.
+// Model().Params() order. They may share storage with the worker's tapes:
+// they are valid until the next Eval, and the caller must not modify them.
 func (w *Worker) Grads() []ad.Mat { return w.grads }
 
 // Options configure an objective.
@@ -248,18 +251,30 @@ func (w *Worker) averageTerms(b, m int, nodes ...*ad.Node) {
 	}
 }
 
-// setGrads copies (add false) or adds the gradients held by grad into w.grads.
-func (w *Worker) setGrads(grad func(*ad.Param) ad.Mat, add bool) {
+// setGrads makes w.grads the gradients held by grad: views of a tape's
+// storage, valid until the tape's next pass.
+func (w *Worker) setGrads(grad func(*ad.Param) ad.Mat) {
 	for i, p := range w.params {
-		g := grad(p)
-		if !add {
-			clear(w.grads[i].Data)
+		if g := grad(p); len(g.Data) > 0 {
+			w.grads[i] = g
+		} else {
+			clear(w.own[i].Data)
+			w.grads[i] = w.own[i]
 		}
-		if len(g.Data) == 0 {
-			continue
+	}
+}
+
+// sumGrads sets (first) or adds to w.grads the gradients held by grad, in
+// the worker's own storage: for objectives of several passes on one tape.
+func (w *Worker) sumGrads(grad func(*ad.Param) ad.Mat, first bool) {
+	for i, p := range w.params {
+		g, own := grad(p), w.own[i]
+		w.grads[i] = own
+		if first {
+			clear(own.Data)
 		}
 		for j, v := range g.Data {
-			w.grads[i].Data[j] += v
+			own.Data[j] += v
 		}
 	}
 }

@@ -60,7 +60,7 @@ func (o *scoreObjective) NewWorker() *Worker {
 				}
 				if grad {
 					t.Backward(root)
-					w.setGrads(t.Grad, !first)
+					w.sumGrads(t.Grad, first)
 				}
 				return root.Primal().Data[0], w.l1, tr
 			})
@@ -84,7 +84,7 @@ func (o *scoreObjective) NewWorker() *Worker {
 func (w *Worker) finish(n, m int, root *ad.Node, grad bool, terms ...*ad.Node) float64 {
 	if grad {
 		w.tape.Backward(root)
-		w.setGrads(w.tape.Grad, false)
+		w.setGrads(w.tape.Grad)
 	}
 	w.averageTerms(n, m, terms...)
 	return root.Primal().Data[0]

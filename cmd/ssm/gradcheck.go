@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 
 	"scorematch/ad"
 	"scorematch/nn"
@@ -80,10 +81,14 @@ func runGradcheck(ctx context.Context, e *env, args []string) error {
 	b.Draw(obj, ssm.NewStream(), *seed, 0, 0)
 	w := obj.NewWorker()
 	w.Eval(b, true)
+	var grads [][]float64 // copied: the numerical evaluations reuse the worker's storage
+	for _, g := range w.Grads() {
+		grads = append(grads, slices.Clone(g.Data))
+	}
 	worst := 0.0
 	worstName := ""
 	for i, p := range model.Params() {
-		got := append([]float64(nil), w.Grads()[i].Data...)
+		got := grads[i]
 		num := make([]float64, len(got))
 		ad.NumGrad(func() float64 { return w.Eval(b, false) }, p.Value.Data, num, *h)
 		e2, at := ad.RelErr(got, num, 1e-3)
