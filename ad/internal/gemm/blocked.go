@@ -79,6 +79,7 @@ type workspace struct {
 	edge []float64 // a partial panel of an operand read in place
 	v    []float64 // a strided vector of a thin product, made contiguous
 	tile [maxTile]float64
+	dot  [8]float64 // the outputs of one dot8 call
 }
 
 // workspaces is a free list of packing buffers. Unlike a sync.Pool it is

@@ -107,13 +107,13 @@ func (kern *kernel) dotRows(ws *workspace, m, k int, a []float64, lda int, x []f
 	x = x[:k]
 	i := 0
 	if kern.dot8 != nil {
-		var acc [8]float64
+		acc := &ws.dot // a local array would escape through kern.dot8
 		for ; i+8 <= m; i += 8 {
 			_ = a[(i+7)*lda+k-1]
 			for r := range acc {
 				acc[r] = y[(i+r)*incy]
 			}
-			kern.dot8(k, a[i*lda:], lda, x, &acc)
+			kern.dot8(k, a[i*lda:], lda, x, acc)
 			for r, v := range acc {
 				y[(i+r)*incy] = v
 			}
