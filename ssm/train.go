@@ -98,9 +98,10 @@ type trainer struct {
 	step   uint64 // the stream's step (validation uses a fixed one)
 	grad   bool
 
-	offsets []int   // offsets[i]: flat index of parameter i's first element
-	update  phase   // the running phase of the parameter update
-	bad     []error // per range: the first non-finite gradient found
+	weights *ad.WeightCache // shared by the workers' tapes within an evaluation
+	offsets []int           // offsets[i]: flat index of parameter i's first element
+	update  phase           // the running phase of the parameter update
+	bad     []error         // per range: the first non-finite gradient found
 }
 
 // chunkJob is the per-chunk state of a step.
@@ -305,9 +306,12 @@ type runState struct {
 }
 
 func newTrainer(obj Objective, data ad.Mat, cfg Config) *trainer {
-	t := &trainer{obj: obj, cfg: cfg, data: data, params: obj.Model().Params(), pool: ad.NewPool(cfg.Chunks)}
+	t := &trainer{obj: obj, cfg: cfg, data: data, params: obj.Model().Params(), pool: ad.NewPool(cfg.Chunks),
+		weights: ad.NewWeightCache()}
 	for range cfg.Chunks {
-		t.jobs = append(t.jobs, &chunkJob{t: t, worker: obj.NewWorker(), stream: NewStream()})
+		w := obj.NewWorker()
+		w.useWeightCache(t.weights)
+		t.jobs = append(t.jobs, &chunkJob{t: t, worker: w, stream: NewStream()})
 	}
 	t.parts = make([][]ad.Mat, cfg.Chunks)
 	t.bad = make([]error, cfg.Chunks)
@@ -418,6 +422,7 @@ func (t *trainer) reduce(i, a, b int) error {
 // them).
 func (t *trainer) evaluate(seed, step uint64, grad bool) float64 {
 	t.seed, t.step, t.grad = seed, step, grad
+	t.weights.Invalidate() // the parameters may have changed since the last evaluation
 	for c := range t.parts {
 		t.parts[c] = nil
 	}

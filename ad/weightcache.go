@@ -1,0 +1,85 @@
+package ad
+
+import "sync"
+
+// A WeightCache shares work on parameters between tapes while the
+// parameters do not change, as within one training step: every tape that
+// uses the cache (see Tape.UseWeightCache) gets from it the transpose of
+// each weight W that Linear and MatMulT multiply by, made once by the first
+// tape that needs it. Y = X·Wᵀ is then the product X·(Wᵀ) with Wᵀ read in
+// place, instead of each tape packing W for every product. The results are
+// the same bits either way.
+//
+// Call Invalidate after the parameters change and before any tape that
+// uses the cache records again. A WeightCache is safe for concurrent use by
+// the tapes; Invalidate must not run concurrently with them.
+type WeightCache struct {
+	mu      sync.Mutex
+	entries []*transposed
+}
+
+// transposed is the transpose of one parameter's value.
+type transposed struct {
+	mu    sync.Mutex
+	p     *Param
+	valid bool
+	t     Mat
+}
+
+// NewWeightCache returns an empty cache.
+func NewWeightCache() *WeightCache { return &WeightCache{} }
+
+// Invalidate discards the cached transposes (their storage is kept).
+func (c *WeightCache) Invalidate() {
+	c.mu.Lock()
+	for _, e := range c.entries {
+		e.valid = false
+	}
+	c.mu.Unlock()
+}
+
+// transpose returns p.Value's transpose, making it if it is not cached.
+func (c *WeightCache) transpose(p *Param) Mat {
+	c.mu.Lock()
+	var e *transposed
+	for _, x := range c.entries {
+		if x.p == p {
+			e = x
+			break
+		}
+	}
+	if e == nil {
+		e = &transposed{p: p}
+		c.entries = append(c.entries, e)
+	}
+	c.mu.Unlock()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if !e.valid {
+		e.t.resize(p.Value.Cols, p.Value.Rows)
+		transposeInto(e.t, p.Value)
+		e.valid = true
+	}
+	return e.t
+}
+
+// transposeInto sets dst (c×r) to the transpose of src (r×c), in tiles
+// that stay in the L1 cache.
+func transposeInto(dst, src Mat) {
+	const tile = 32
+	r, c := src.Rows, src.Cols
+	for i0 := 0; i0 < r; i0 += tile {
+		for j0 := 0; j0 < c; j0 += tile {
+			for i := i0; i < min(i0+tile, r); i++ {
+				row := src.Data[i*c : (i+1)*c]
+				for j := j0; j < min(j0+tile, c); j++ {
+					dst.Data[j*r+i] = row[j]
+				}
+			}
+		}
+	}
+}
+
+// UseWeightCache makes the tape take weight transposes from c (nil: none).
+// It holds until changed and survives Reset.
+func (t *Tape) UseWeightCache(c *WeightCache) { t.cache = c }
