@@ -628,3 +628,31 @@ func benchShape(b *testing.B, kern *kernel, sc shapeCase) {
 	}
 	b.ReportMetric(2*float64(m)*float64(n)*float64(k)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 }
+
+// BenchmarkGEMMCores measures the n=512 NN product of the active kernel on
+// 1 and 2 cores (rows of C split in contiguous halves, a goroutine and a
+// Workspace each): the 2-core rate is the ceiling a training step's
+// products on two cores are measured against.
+func BenchmarkGEMMCores(b *testing.B) {
+	const n = 512
+	for _, cores := range []int{1, 2} {
+		b.Run(fmt.Sprintf("kernel=%s/n=%d/cores=%d", Kernel(), n, cores), func(b *testing.B) {
+			rng := rand.New(rand.NewPCG(1, 2))
+			x, y, z := randSlice(rng, n*n), randSlice(rng, n*n), randSlice(rng, n*n)
+			ws := make([]Workspace, cores)
+			run := func() {
+				var wg sync.WaitGroup
+				for c := range cores {
+					lo, hi := c*n/cores, (c+1)*n/cores
+					wg.Go(func() { ws[c].NN(hi-lo, n, n, x[lo*n:], n, y, n, z[lo*n:], n) })
+				}
+				wg.Wait()
+			}
+			run()
+			for b.Loop() {
+				run()
+			}
+			b.ReportMetric(2*float64(n)*float64(n)*float64(n)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+		})
+	}
+}
