@@ -393,25 +393,30 @@ func (r paramRanges) Run(c, lo, hi int) {
 
 // reduce sets elements [a, b) of gradient i to the sum of the chunks'
 // gradients, added in chunk order, divided by the batch size, and reports
-// the first non-finite value.
+// the first non-finite value. It works in pieces that stay in the L1
+// cache while every chunk's part is added.
 func (t *trainer) reduce(i, a, b int) error {
-	dst := t.grads[i].Data[a:b]
-	clear(dst)
-	for _, part := range t.parts {
-		if i < len(part) && len(part[i].Data) > 0 {
-			src := part[i].Data[a:b]
-			for j, v := range src {
-				dst[j] += v
-			}
-		}
-	}
+	const piece = 512
 	n := float64(len(t.rows))
 	var err error
-	for j, v := range dst {
-		v /= n
-		dst[j] = v
-		if err == nil && (math.IsNaN(v) || math.IsInf(v, 0)) {
-			err = fmt.Errorf("%v: %w", v, ErrNonFinite)
+	for lo := a; lo < b; lo += piece {
+		hi := min(lo+piece, b)
+		dst := t.grads[i].Data[lo:hi]
+		clear(dst)
+		for _, part := range t.parts {
+			if i < len(part) && len(part[i].Data) > 0 {
+				src := part[i].Data[lo:hi]
+				for j, v := range src {
+					dst[j] += v
+				}
+			}
+		}
+		for j, v := range dst {
+			v /= n
+			dst[j] = v
+			if v-v != 0 && err == nil { // NaN or ±Inf
+				err = fmt.Errorf("%v: %w", v, ErrNonFinite)
+			}
 		}
 	}
 	return err

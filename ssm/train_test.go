@@ -391,3 +391,52 @@ func TestMLPReachesOptimum(t *testing.T) {
 		t.Errorf("held-out exact SM loss %.4f is not within 5%% of the optimum %.4f", held, opt0)
 	}
 }
+
+// TestReduceFindsNonFinite checks that the parallel reduction of the chunks'
+// gradients averages them in chunk order and reports the first non-finite
+// element in parameter order, wherever the range split falls.
+func TestReduceFindsNonFinite(t *testing.T) {
+	rng := rand.New(rand.NewPCG(4, 4))
+	m, err := nn.NewEnergyMLP(3, []int{8}, "softplus", rng)
+	if err != nil {
+		t.Fatal(err)
+	}
+	obj, err := New("ssm-vr", m, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := Config{Chunks: 3}
+	if err := cfg.defaults(); err != nil {
+		t.Fatal(err)
+	}
+	tr := newTrainer(obj, randMat(rng, 10, 3, 1), cfg)
+	defer tr.pool.Close()
+	tr.rows = []int{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}
+	tr.evaluate(1, 0, true)
+	tr.byRange(phaseReduce)
+	for i, g := range tr.grads {
+		for j, v := range g.Data {
+			want := 0.0
+			for _, part := range tr.parts {
+				want += part[i].Data[j]
+			}
+			if want /= 10; math.Float64bits(v) != math.Float64bits(want) {
+				t.Fatalf("gradient %d[%d] = %v, want %v", i, j, v, want)
+			}
+		}
+	}
+	// Poison two elements; the one of the earlier parameter must be named.
+	tr.parts[2][3].Data[0] = math.Inf(1)
+	tr.parts[0][1].Data[5] = math.NaN()
+	tr.byRange(phaseReduce)
+	var first error
+	for _, e := range tr.bad {
+		if e != nil {
+			first = e
+			break
+		}
+	}
+	if first == nil || !errors.Is(first, ErrNonFinite) || !strings.Contains(first.Error(), m.Params()[1].Name) {
+		t.Fatalf("error %v, want ErrNonFinite naming %s", first, m.Params()[1].Name)
+	}
+}
