@@ -66,8 +66,20 @@
 // other packages' tests use.
 package ad
 
-import "scorematch/ad/internal/gemm"
+import (
+	"scorematch/ad/internal/gemm"
+	"scorematch/ad/internal/vmath"
+)
 
-// Kernel returns the name of the active matrix-multiply kernel:
-// "avx2-fma" or "purego".
-func Kernel() string { return gemm.Kernel() }
+// Kernel returns the name of the vector kernels in use, chosen at start-up
+// from the CPU's features: "avx512", "avx2-fma" or "purego" (the pure-Go
+// reference, much slower). When the matrix multiply and the element-wise
+// functions differ it names both, as "gemm X, elementwise Y". Every kernel
+// gives the same bits.
+func Kernel() string {
+	g, e := gemm.Kernel(), vmath.Kernel()
+	if g == e {
+		return g
+	}
+	return "gemm " + g + ", elementwise " + e
+}

@@ -224,20 +224,6 @@ func sum(xs []float64) float64 {
 	return s
 }
 
-// TestLog1pUnit checks the fast log1p against math.Log1p over (0, 1].
-func TestLog1pUnit(t *testing.T) {
-	rng := rand.New(rand.NewPCG(9, 9))
-	worst := 0.0
-	for i := 0; i < 100000; i++ {
-		e := math.Exp(-745 * rng.Float64() * rng.Float64())
-		got, want := log1pUnit(e), math.Log1p(e)
-		worst = math.Max(worst, math.Abs(got-want)/want)
-	}
-	if worst > 8e-16 {
-		t.Errorf("log1pUnit: worst relative error %.3g against math.Log1p", worst)
-	}
-}
-
 // TestDerivative checks f′ and f″ as functions: their values and their first
 // derivatives against central differences, and NaN where they are unknown.
 func TestDerivative(t *testing.T) {

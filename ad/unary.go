@@ -5,10 +5,17 @@ import (
 	"math"
 	"slices"
 	"strings"
+
+	"scorematch/ad/internal/vmath"
 )
 
 // An Elementwise function f: R → R with its first three derivatives, the
-// value rule and derivative rules of every element-wise op. Three
+// value rule and derivative rules of every element-wise op. The
+// activations of the package (Exp, Softplus, Sigmoid, Tanh, SiLU, ELU)
+// have vectorised kernels that give the same bits on every platform: a
+// pure-Go reference in explicit fused multiply-adds, and AVX2 or AVX-512
+// assembly chosen at start-up (see Kernels); each is accurate to a few ulps
+// and never calls a platform-dependent math function. Three
 // derivatives are what a reverse sweep over second-order Taylor
 // coefficients needs.
 type Elementwise struct {
@@ -24,23 +31,23 @@ type Elementwise struct {
 // the whole float64 range unless its doc says otherwise.
 var (
 	// Square is x².
-	Square = &Elementwise{"square", pointwise(square)}
+	Square = Pointwise("square", square)
 	// Exp is eˣ; it overflows to +Inf above about 709.78.
-	Exp = &Elementwise{"exp", pointwise(exp)}
+	Exp = &Elementwise{"exp", vmath.Exp}
 	// Log is the natural logarithm; NaN for x < 0 and -Inf at 0.
-	Log = &Elementwise{"log", pointwise(log)}
+	Log = Pointwise("log", log)
 	// Sigmoid is σ(x) = 1/(1+e⁻ˣ), evaluated without overflow for any x.
-	Sigmoid = &Elementwise{"sigmoid", pointwise(sigmoid)}
+	Sigmoid = &Elementwise{"sigmoid", vmath.Sigmoid}
 	// Softplus is log(1+eˣ) = max(x,0) + log1p(e^-|x|), stable for any x;
 	// its derivatives are σ(x), σ(x)σ(−x), σ(x)σ(−x)(σ(−x)−σ(x)).
-	Softplus = &Elementwise{"softplus", pointwise(softplus)}
+	Softplus = &Elementwise{"softplus", vmath.Softplus}
 	// Tanh is the hyperbolic tangent, with sech² computed without cancellation.
-	Tanh = &Elementwise{"tanh", pointwise(tanh)}
+	Tanh = &Elementwise{"tanh", vmath.Tanh}
 	// SiLU (swish) is x·σ(x).
-	SiLU = &Elementwise{"silu", pointwise(silu)}
+	SiLU = &Elementwise{"silu", vmath.SiLU}
 	// ELU is x for x > 0 and eˣ−1 otherwise (α = 1). Its second derivative
 	// jumps at 0 (from 1 to 0).
-	ELU = &Elementwise{"elu", pointwise(elu)}
+	ELU = &Elementwise{"elu", vmath.ELU}
 )
 
 // Activations lists the element-wise functions by name.
@@ -90,81 +97,9 @@ func checkOutputs(n int, f0, f1, f2, f3 []float64) {
 
 func square(v float64) (f0, f1, f2, f3 float64) { return v * v, 2 * v, 2, 0 }
 
-func exp(v float64) (f0, f1, f2, f3 float64) {
-	e := math.Exp(v)
-	return e, e, e, e
-}
-
 func log(v float64) (f0, f1, f2, f3 float64) {
 	r := 1 / v
 	return math.Log(v), r, -r * r, 2 * r * r * r
-}
-
-// sigmoids returns σ(x) and σ(−x) = 1−σ(x), each computed without cancellation.
-func sigmoids(x float64) (s, sm float64) {
-	e := math.Exp(-math.Abs(x)) // in (0, 1]
-	p, q := 1/(1+e), e/(1+e)
-	if x >= 0 {
-		return p, q
-	}
-	return q, p
-}
-
-func sigmoid(v float64) (f0, f1, f2, f3 float64) {
-	s, sm := sigmoids(v)
-	d := s * sm
-	return s, d, d * (sm - s), d * (1 - 6*d)
-}
-
-func softplus(v float64) (f0, f1, f2, f3 float64) {
-	e := math.Exp(-math.Abs(v)) // in (0, 1]
-	p := 1 / (1 + e)
-	s, sm := p, e*p // σ(x), σ(−x)
-	if v < 0 {
-		s, sm = sm, s
-	}
-	d := s * sm
-	return math.Max(v, 0) + log1pUnit(e), s, d, d * (sm - s)
-}
-
-// log1pUnit returns log(1+e) for e in [0, 1] to within a few ulps, by
-// Goldberg's correction log(u)·e/(u−1) with u = 1+e rounded: the rounding
-// error of u cancels between log(u) and u−1. It is faster than math.Log1p
-// where math.Log has an assembly implementation.
-func log1pUnit(e float64) float64 {
-	u := 1 + e
-	if u == 1 {
-		return e
-	}
-	return math.Log(u) * e / (u - 1)
-}
-
-func tanh(v float64) (f0, f1, f2, f3 float64) {
-	// With m = expm1(−2|x|) ∈ (−1, 0]: tanh|x| = −m/(2+m) and
-	// sech²x = 4(1+m)/(2+m)², both free of cancellation.
-	m := math.Expm1(-2 * math.Abs(v))
-	t := -m / (2 + m)
-	if v < 0 {
-		t = -t
-	}
-	s2 := 4 * (1 + m) / ((2 + m) * (2 + m))
-	return t, s2, -2 * t * s2, (6*t*t - 2) * s2
-}
-
-func silu(v float64) (f0, f1, f2, f3 float64) {
-	s, sm := sigmoids(v)
-	d := s * sm // σ'
-	// (xσ)' = σ + xσ', (xσ)'' = 2σ' + xσ'', (xσ)''' = 3σ'' + xσ'''.
-	d2, d3 := d*(sm-s), d*(1-6*d)
-	return v * s, s + v*d, 2*d + v*d2, 3*d2 + v*d3
-}
-
-func elu(v float64) (f0, f1, f2, f3 float64) {
-	if v > 0 {
-		return v, 1, 0, 0
-	}
-	e := math.Exp(v)
-	return math.Expm1(v), e, e, e
 }
 
 // unaryOp applies the node's Elementwise function; aux keeps the first three

@@ -334,7 +334,7 @@ func TestSubcommands(t *testing.T) {
 	if out := mustRun("datasets"); !strings.Contains(out, "8gaussians") {
 		t.Errorf("datasets: %s", out)
 	}
-	if out := mustRun("version"); !strings.Contains(out, "GEMM kernel") {
+	if out := mustRun("version"); !strings.Contains(out, "kernels ") {
 		t.Errorf("version: %s", out)
 	}
 }

@@ -22,6 +22,6 @@ func runVersion(ctx context.Context, e *env, args []string) error {
 	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
 		v = bi.Main.Version
 	}
-	fmt.Fprintf(e.stdout, "ssm %s %s %s/%s, GEMM kernel %s, GOMAXPROCS %d\n", v, runtime.Version(), runtime.GOOS, runtime.GOARCH, ad.Kernel(), runtime.GOMAXPROCS(0))
+	fmt.Fprintf(e.stdout, "ssm %s %s %s/%s, kernels %s, GOMAXPROCS %d\n", v, runtime.Version(), runtime.GOOS, runtime.GOARCH, ad.Kernel(), runtime.GOMAXPROCS(0))
 	return nil
 }

@@ -16,3 +16,20 @@ type Features struct {
 	// saved (which implies HasAVX2FMA).
 	HasAVX512 bool
 }
+
+// EnvKernel names the environment variable that caps the kernels at
+// start-up, to compare them on one machine: "purego" (no assembly),
+// "avx2-fma" (no AVX-512) or "avx512" (the default: whatever the CPU has).
+// A feature the CPU lacks is never turned on; other values are ignored.
+const EnvKernel = "SCOREMATCH_KERNEL"
+
+// limit returns f without the features above the cap named by kernel.
+func limit(f Features, kernel string) Features {
+	switch kernel {
+	case "purego":
+		return Features{}
+	case "avx2-fma":
+		f.HasAVX512 = false
+	}
+	return f
+}

@@ -2,7 +2,9 @@
 
 package cpu
 
-func init() { X86 = detect() }
+import "os"
+
+func init() { X86 = limit(detect(), os.Getenv(EnvKernel)) }
 
 // cpuid executes the CPUID instruction with EAX=eaxArg, ECX=ecxArg.
 //

@@ -9,3 +9,25 @@ func TestImplied(t *testing.T) {
 	}
 	t.Logf("%+v", X86)
 }
+
+// TestLimit checks the caps of EnvKernel.
+func TestLimit(t *testing.T) {
+	all := Features{HasAVX2FMA: true, HasAVX512: true}
+	for _, c := range []struct {
+		kernel string
+		want   Features
+	}{
+		{"", all},
+		{"avx512", all},
+		{"avx2-fma", Features{HasAVX2FMA: true}},
+		{"purego", Features{}},
+		{"sse", all},
+	} {
+		if got := limit(all, c.kernel); got != c.want {
+			t.Errorf("limit(all, %q) = %+v, want %+v", c.kernel, got, c.want)
+		}
+	}
+	if got := limit(Features{}, "avx512"); got != (Features{}) {
+		t.Errorf("a cap turned on %+v", got)
+	}
+}
