@@ -38,29 +38,58 @@ func (c *WeightCache) Invalidate() {
 	c.mu.Unlock()
 }
 
-// transpose returns p.Value's transpose, making it if it is not cached.
-func (c *WeightCache) transpose(p *Param) Mat {
+// entry returns p's entry, made (with storage for the transpose) if new.
+func (c *WeightCache) entry(p *Param) *transposed {
 	c.mu.Lock()
-	var e *transposed
-	for _, x := range c.entries {
-		if x.p == p {
-			e = x
-			break
+	defer c.mu.Unlock()
+	for _, e := range c.entries {
+		if e.p == p {
+			return e
 		}
 	}
-	if e == nil {
-		e = &transposed{p: p}
-		c.entries = append(c.entries, e)
-	}
-	c.mu.Unlock()
+	e := &transposed{p: p}
+	e.t.resize(p.Value.Cols, p.Value.Rows)
+	c.entries = append(c.entries, e)
+	return e
+}
+
+// transpose returns p.Value's transpose, making it if it is not current.
+func (c *WeightCache) transpose(p *Param) Mat {
+	e := c.entry(p)
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if !e.valid {
-		e.t.resize(p.Value.Cols, p.Value.Rows)
 		transposeInto(e.t, p.Value)
 		e.valid = true
 	}
 	return e.t
+}
+
+// TransposeRange writes elements [lo, hi) of p.Value, in row-major order,
+// to their places in p's cached transpose. Goroutines may write disjoint
+// ranges at once, for instance right after an optimiser updated them.
+// When ranges have covered every element of every parameter that tapes
+// multiply by, Validate makes the transposes current without redoing them.
+func (c *WeightCache) TransposeRange(p *Param, lo, hi int) {
+	e := c.entry(p)
+	r, cols := p.Value.Rows, p.Value.Cols
+	for lo < hi {
+		i, j := lo/cols, lo%cols
+		end := min(hi-lo, cols-j) + j
+		for jj, v := range p.Value.Data[i*cols+j : i*cols+end] {
+			e.t.Data[(j+jj)*r+i] = v
+		}
+		lo += end - j
+	}
+}
+
+// Validate marks every cached transpose current (see TransposeRange).
+func (c *WeightCache) Validate() {
+	c.mu.Lock()
+	for _, e := range c.entries {
+		e.valid = true
+	}
+	c.mu.Unlock()
 }
 
 // transposeInto sets dst (c×r) to the transpose of src (r×c), in tiles

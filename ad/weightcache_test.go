@@ -41,3 +41,27 @@ func TestWeightCache(t *testing.T) {
 		t.Errorf("%d cached transposes, want one per weight (3)", len(cache.entries))
 	}
 }
+
+// TestTransposeRange checks that ranges covering a parameter in any split
+// give its transpose.
+func TestTransposeRange(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 9))
+	p := &Param{Name: "w", Value: randMat(rng, 7, 5, 1)}
+	c := NewWeightCache()
+	for _, cuts := range [][]int{{0, 35}, {0, 3, 4, 17, 35}, {0, 5, 10, 34, 35}} {
+		c.Invalidate()
+		for k := len(cuts) - 1; k > 0; k-- {
+			c.TransposeRange(p, cuts[k-1], cuts[k])
+		}
+		c.Validate()
+		got := c.transpose(p)
+		for i := range 7 {
+			for j := range 5 {
+				if got.At(j, i) != p.Value.At(i, j) {
+					t.Fatalf("cuts %v: transpose (%d, %d) is %v, want %v", cuts, j, i, got.At(j, i), p.Value.At(i, j))
+				}
+			}
+		}
+		p.Value.Data[rng.IntN(35)] += 1 // must show up after the next refresh
+	}
+}

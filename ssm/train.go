@@ -98,7 +98,7 @@ type trainer struct {
 	step   uint64 // the stream's step (validation uses a fixed one)
 	grad   bool
 
-	weights *ad.WeightCache // shared by the workers' tapes within an evaluation
+	weights *ad.WeightCache // shared by the workers' tapes; the update phase refreshes it
 	offsets []int           // offsets[i]: flat index of parameter i's first element
 	update  phase           // the running phase of the parameter update
 	bad     []error         // per range: the first non-finite gradient found
@@ -205,6 +205,7 @@ func Train(ctx context.Context, obj Objective, data ad.Mat, cfg Config) (*Result
 		return saveCheckpoint(cfg.Checkpoint, obj, cfg.Optimizer, st, res)
 	}
 
+	t.weights.Invalidate() // the parameters may have been loaded from the checkpoint
 	res.Stopped = "steps"
 	var perm []int
 	permEpoch := -1
@@ -356,6 +357,7 @@ func (t *trainer) trainStep(seed, step uint64) (float64, error) {
 	}
 	t.cfg.Optimizer.Begin(t.params, t.grads)
 	t.byRange(phaseUpdate)
+	t.weights.Validate() // the update phase refreshed every transpose
 	return loss, nil
 }
 
@@ -387,6 +389,7 @@ func (r paramRanges) Run(c, lo, hi int) {
 			}
 		case phaseUpdate:
 			t.cfg.Optimizer.Update(i, a, b)
+			t.weights.TransposeRange(p, a, b)
 		}
 	}
 }
@@ -427,7 +430,6 @@ func (t *trainer) reduce(i, a, b int) error {
 // them).
 func (t *trainer) evaluate(seed, step uint64, grad bool) float64 {
 	t.seed, t.step, t.grad = seed, step, grad
-	t.weights.Invalidate() // the parameters may have changed since the last evaluation
 	for c := range t.parts {
 		t.parts[c] = nil
 	}
