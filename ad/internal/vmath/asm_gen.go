@@ -35,6 +35,7 @@ var consts = []struct {
 	{"negLn2Lo", f(-2.3190468138462996e-17)},
 	{"shiftBias", 0x4338000000000000 - 2048},
 	{"exp2", f(0.5)}, {"exp3", f(0.1666666666666667)}, {"exp4", f(0.04166666666666667)},
+	{"threeHalves", f(1.5)}, {"negHalf", f(-0.5)},
 	{"exp5", f(0.008333333333326136)}, {"exp6", f(0.001388888888888375)},
 	{"exp7", f(0.00019841269874815834)}, {"exp8", f(2.480158732554432e-05)},
 	{"exp9", f(2.7557255406285044e-06)}, {"exp10", f(2.7557273647451087e-07)},
@@ -82,6 +83,15 @@ func (g *gen) blend(k, a, b, d string) {
 	}
 }
 
+// maskConst sets d to k ? c : 0 for a constant c.
+func (g *gen) maskConst(k, c, d string) {
+	if g.avx512 {
+		g.op("VMOVUPD.Z %s, %s, %s", c, k, d)
+	} else {
+		g.op("VANDPD %s, %s, %s", c, k, d)
+	}
+}
+
 // newLabel returns a fresh label.
 func (g *gen) newLabel() string {
 	g.label++
@@ -115,7 +125,7 @@ const (
 )
 
 // expReduce mirrors expReduce: a in V1 → kf in V2, rh in V1, t in V3
-// (V4, V5 scratch). The upper clamp is left out where a ≤ 0 or NaN, for
+// (V4…V11 scratch). The upper clamp is left out where a ≤ 0 or NaN, for
 // which it does nothing.
 func (g *gen) expReduce(clampHi bool) {
 	g.op("VBROADCASTSD @expLo, V2")
@@ -130,12 +140,20 @@ func (g *gen) expReduce(clampHi bool) {
 	g.op("VFNMADD231PD @ln2Hi, V3, V1") // rh
 	g.op("VMULPD @negLn2Lo, V3, V3")    // lo
 	g.op("VADDPD V3, V1, V4")           // r
-	g.op("VMOVUPD @exp12, V5")
-	for c := 11; c >= 2; c-- {
-		g.op("VFMADD213PD @exp%d, V4, V5", c)
+	g.op("VMULPD V4, V4, V5")           // r²
+	g.op("VMULPD V5, V5, V6")           // r⁴
+	for i, v := range []string{"V7", "V8", "V9", "V10", "V11"} {
+		g.op("VMOVUPD @exp%d, %s", 2*i+3, v)
+		g.op("VFMADD213PD @exp%d, V4, %s", 2*i+2, v)
 	}
-	g.op("VMULPD V4, V4, V4")
-	g.op("VFMADD231PD V5, V4, V3") // t
+	g.op("VFMADD231PD V8, V5, V7")  // b0
+	g.op("VFMADD231PD V10, V5, V9") // b1
+	g.op("VMOVUPD @exp12, V8")
+	g.op("VFMADD213PD V11, V5, V8") // b2
+	g.op("VFMADD231PD V9, V6, V7")
+	g.op("VMULPD V6, V6, V6") // r⁸
+	g.op("VFMADD231PD V8, V6, V7")
+	g.op("VFMADD231PD V7, V5, V3") // t
 }
 
 // pow2 mirrors pow2: kf in V2 → s1 in V4, s2 in V5.
@@ -170,28 +188,62 @@ func (g *gen) expm1(dst, p, q string) {
 	g.op("VFMADD231PD %s, %s, %s", q, p, dst)
 }
 
-// logistic mirrors newLogistic: x in V0 → rh V1, t V3, s1 V4, s2 V5, e V6,
-// u = 1+e V7, p V8, s V10, sm V11 (V2, V9 scratch).
-func (g *gen) logistic() {
+// negAbsExp computes e^-|x| for x in V0: rh V1, t V3, s1 V4, s2 V5 and
+// the value in V6 (V2, V7 scratch).
+func (g *gen) negAbsExp() {
 	g.op("VORPD @signMask, V0, V1") // −|x|
 	g.expReduce(false)
 	g.pow2()
 	g.exp()
-	g.op("VADDPD @one, V6, V7")
-	g.op("VDIVPD V7, ONE, V8")
-	g.op("VMULPD V8, V6, V9")
-	g.cmp(lt, "V0", "@zero", "K1")
-	g.blend("K1", "V9", "V8", "V10")
-	g.blend("K1", "V8", "V9", "V11")
 }
 
-// diff mirrors logistic.diff after logistic: → σ(−x)−σ(x) in V4 (V2, V12
-// scratch).
-func (g *gen) diff() {
-	g.expm1("V4", "V12", "V2")
+// setP mirrors logistic.setP: from x V0, e V6 and p V8 → s V10, and e·p
+// in V9 (K2 set). The condition x < 0 is taken as the sign bit of x: they
+// differ only for −0, where e·p = p, and for NaNs.
+func (g *gen) setP() {
+	g.op("VMULPD V8, V6, V9")
+	if g.avx512 {
+		g.op("VPMOVQ2M V0, K2")
+		g.blend("K2", "V9", "V8", "V10")
+	} else {
+		g.op("VBLENDVPD V0, V9, V8, V10")
+	}
+}
+
+// sm completes setP: σ(−x) in V11.
+func (g *gen) sm() {
+	if g.avx512 {
+		g.blend("K2", "V8", "V9", "V11")
+	} else {
+		g.op("VBLENDVPD V0, V8, V9, V11")
+	}
+}
+
+// logistic mirrors newLogistic: x in V0 → rh V1, t V3, s1 V4, s2 V5, e V6,
+// u = 1+e V7, p V8, e·p V9, s V10 (V2 scratch); sm follows.
+func (g *gen) logistic() {
+	g.negAbsExp()
+	g.op("VADDPD @one, V6, V7")
+	g.op("VDIVPD V7, ONE, V8")
+	g.setP()
+}
+
+// diff mirrors logistic.diff after logistic: → σ(−x)−σ(x) in V4, with
+// scratch registers a and b.
+func (g *gen) diff(a, b string) {
+	g.expm1("V4", a, b)
 	g.op("VMULPD V8, V4, V4")
-	g.op("VANDPD @signMask, V0, V2")
-	g.op("VXORPD V2, V4, V4")
+	g.op("VANDPD @signMask, V0, %s", b)
+	g.op("VXORPD %s, V4, V4", b)
+}
+
+// split mirrors the choice of c in log1pUnit: u in V7 → j = c−1 in j
+// and c in c (K1 clobbered). The select is formed as (u > √2 ? 1 : 0) + 1,
+// which gives the same values as selecting 2 or 1.
+func (g *gen) split(j, c string) {
+	g.cmp(gt, "V7", "@sqrt2", "K1")
+	g.maskConst("K1", "@one", j)
+	g.op("VADDPD @one, %s, %s", j, c)
 }
 
 // negSixFMA sets dst = FMA(−6d, d, d) for d in register d.
@@ -200,32 +252,37 @@ func (g *gen) negSixFMA(d, dst string) {
 	g.op("VFMADD213PD %s, %s, %s", d, d, dst)
 }
 
-// log1pUnit mirrors log1pUnit(e V6, u V7, p V8) → result in V9 (V1…V5
-// scratch).
+// log1pUnit mirrors log1pUnit(e V6, u V7, p V8) → result in V9 (V1…V5,
+// V10, V11 scratch).
 func (g *gen) log1pUnit() {
-	g.cmp(gt, "V7", "@sqrt2", "K1")
-	g.blend("K1", "@two", "ONE", "V1")  // c
-	g.blend("K1", "@half", "ONE", "V2") // hc
-	g.op("VSUBPD V1, V7, V3")           // num
-	g.op("VADDPD V1, V7, V4")           // u + c
-	g.op("VDIVPD V4, V3, V4")           // s
-	g.op("VMULPD V2, V3, V3")           // f
-	g.op("VSUBPD @one, V1, V1")         // j
-	g.op("VMULPD V4, V4, V5")           // z
-	g.op("VMOVUPD @log6, V2")
-	for c := 5; c >= 0; c-- {
-		g.op("VFMADD213PD @log%d, V5, V2", c)
+	g.split("V1", "V2")
+	g.op("VSUBPD V2, V7, V3") // u − c
+	g.op("VADDPD V2, V7, V4") // u + c
+	g.op("VDIVPD V4, V3, V4") // s
+	g.op("VMOVUPD @threeHalves, V9")
+	g.op("VFMADD231PD @negHalf, V2, V9") // hc = 3/2 − c/2: 1 or 1/2
+	g.op("VMULPD V9, V3, V3")            // f
+	g.op("VMULPD V4, V4, V5")            // z
+	g.op("VMULPD V5, V5, V10")           // z²
+	for i, v := range []string{"V2", "V9", "V11"} {
+		g.op("VMOVUPD @log%d, %s", 2*i+1, v)
+		g.op("VFMADD213PD @log%d, V5, %s", 2*i, v)
 	}
-	g.op("VMULPD V2, V5, V5") // r
-	g.op("VMULPD @half, V3, V2")
-	g.op("VMULPD V3, V2, V2") // hfsq
+	g.op("VFMADD231PD V9, V10, V2") // b0
+	g.op("VMOVUPD @log6, V9")
+	g.op("VFMADD213PD V11, V10, V9") // b1
+	g.op("VMULPD V10, V10, V10")     // z⁴
+	g.op("VFMADD231PD V9, V10, V2")
+	g.op("VMULPD V4, V5, V5") // s·z
+	g.op("VMULPD @half, V3, V10")
+	g.op("VMULPD V3, V10, V10") // hfsq
 	g.op("VSUBPD @one, V7, V9")
 	g.op("VSUBPD V9, V6, V9")
 	g.op("VMULPD V8, V9, V9")          // corr
 	g.op("VFMADD231PD @ln2Lo, V1, V9") // lo
-	g.op("VADDPD V5, V2, V5")          // hfsq + r
-	g.op("VFMADD231PD V5, V4, V9")     // s·(hfsq+r) + lo
-	g.op("VSUBPD V9, V2, V9")
+	g.op("VFMADD231PD V10, V4, V9")
+	g.op("VFMADD231PD V2, V5, V9") // w
+	g.op("VSUBPD V9, V10, V9")
 	g.op("VSUBPD V9, V3, V9")
 	g.op("VFMADD231PD @ln2Hi, V1, V9")
 }
@@ -248,10 +305,11 @@ var kernels = []struct {
 		g.logistic()
 		g.store("V10", f1)
 		g.ifAny(func() {
+			g.sm()
 			g.op("VMULPD V11, V10, V9") // d
 			g.store("V9", f2)
 			g.ifAny(func() {
-				g.diff()
+				g.diff("V10", "V11")
 				g.op("VMULPD V4, V9, V4")
 				g.op("VMOVUPD V4, (%s)(AX*8)", f3)
 			}, f3)
@@ -266,10 +324,11 @@ var kernels = []struct {
 	{"sigmoid", func(g *gen) {
 		g.logistic()
 		g.store("V10", f0)
+		g.sm()
 		g.op("VMULPD V11, V10, V9") // d
 		g.store("V9", f1)
 		g.ifAny(func() {
-			g.diff()
+			g.diff("V12", "V2")
 			g.op("VMULPD V4, V9, V4")
 			g.op("VMOVUPD V4, (%s)(AX*8)", f2)
 		}, f2)
@@ -316,6 +375,7 @@ var kernels = []struct {
 	}},
 	{"silu", func(g *gen) {
 		g.logistic()
+		g.sm()
 		g.op("VMULPD V11, V10, V9") // d
 		g.ifAny(func() {
 			g.op("VMULPD V10, V0, V2")
@@ -327,7 +387,7 @@ var kernels = []struct {
 			g.op("VMOVUPD V2, (%s)(AX*8)", f1)
 		}, f1)
 		g.ifAny(func() {
-			g.diff()
+			g.diff("V12", "V2")
 			g.op("VMULPD V4, V9, V4") // d2
 			g.ifAny(func() {
 				g.op("VADDPD V9, V9, V2")

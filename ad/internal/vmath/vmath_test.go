@@ -84,7 +84,7 @@ func inputs(n int, seed uint64) []float64 {
 	for len(x) < n {
 		switch len(x) % 3 {
 		case 0:
-			x = append(x, 100*r.Float64()-50)
+			x = append(x, float64(100*r.Float64())-50) // never fused
 		case 1:
 			v := math.Ldexp(1+r.Float64(), -1063+r.IntN(1073)) // exact on every GOARCH
 			if r.IntN(2) == 0 {
