@@ -1,6 +1,6 @@
 //go:build ignore
 
-// Asm_gen writes kernel_amd64.s, the AVX2 and AVX-512 kernels of package
+// The asm_gen program writes kernel_amd64.s, the AVX2 and AVX-512 kernels of package
 // vmath, from one description of each kernel: the two instruction sets
 // differ only in the vector registers (Y or Z), the vector width, and how
 // comparisons and selects are written (a mask in a vector register and
@@ -27,15 +27,15 @@ var consts = []struct {
 	bits uint64
 }{
 	{"one", f(1)}, {"two", f(2)}, {"half", f(0.5)}, {"zero", 0},
+	{"threeHalves", f(1.5)}, {"negHalf", f(-0.5)},
 	{"four", f(4)}, {"six", f(6)}, {"three", f(3)}, {"negTwo", f(-2)}, {"negSix", f(-6)},
-	{"signMask", 1 << 63}, {"absMask", 1<<63 - 1}, {"intOne", 1},
+	{"signMask", 1 << 63}, {"absMask", 1<<63 - 1},
 	{"expLo", f(-746)}, {"expHi", f(710)},
 	{"log2e", f(1.4426950408889634)}, {"shifter", f(0x1.8p52)},
 	{"ln2Hi", f(0.6931471805599453)}, {"ln2Lo", f(2.3190468138462996e-17)},
 	{"negLn2Lo", f(-2.3190468138462996e-17)},
-	{"shiftBias", 0x4338000000000000 - 2048},
+	{"bias", 1023 << 52},
 	{"exp2", f(0.5)}, {"exp3", f(0.1666666666666667)}, {"exp4", f(0.04166666666666667)},
-	{"threeHalves", f(1.5)}, {"negHalf", f(-0.5)},
 	{"exp5", f(0.008333333333326136)}, {"exp6", f(0.001388888888888375)},
 	{"exp7", f(0.00019841269874815834)}, {"exp8", f(2.480158732554432e-05)},
 	{"exp9", f(2.7557255406285044e-06)}, {"exp10", f(2.7557273647451087e-07)},
@@ -52,7 +52,6 @@ func f(x float64) uint64 { return math.Float64bits(x) }
 // Predicates of VCMPPD (ordered: false when either operand is NaN, like Go's
 // comparisons).
 const (
-	lt = 0x01
 	ge = 0x0d
 	gt = 0x0e
 )
@@ -66,7 +65,8 @@ type gen struct {
 }
 
 // op appends an instruction. In it, V0…V12 are vector registers, ONE the
-// vector register that holds 1.0, K1 and K2 masks, and @name a constant.
+// vector register that holds 1.0, K1 (and K2 on AVX-512) masks, and @name a
+// constant.
 func (g *gen) op(format string, args ...any) {
 	g.lines = append(g.lines, "\t"+fmt.Sprintf(format, args...))
 }
@@ -158,13 +158,12 @@ func (g *gen) expReduce(clampHi bool) {
 
 // pow2 mirrors pow2: kf in V2 → s1 in V4, s2 in V5.
 func (g *gen) pow2() {
-	g.op("VPSUBQ @shiftBias, V2, V5") // b
-	g.op("VPSRLQ $1, V5, V4")         // h
+	g.op("VPSRLQ $1, V2, V4")
+	g.op("VPSLLQ $52, V4, V4")
+	g.op("VPSLLQ $52, V2, V5")
 	g.op("VPSUBQ V4, V5, V5")
-	g.op("VPSUBQ @intOne, V5, V5")
-	g.op("VPSLLQ $52, V5, V5") // s2
-	g.op("VPSUBQ @intOne, V4, V4")
-	g.op("VPSLLQ $52, V4, V4") // s1
+	g.op("VPADDQ @bias, V4, V4") // s1
+	g.op("VPADDQ @bias, V5, V5") // s2
 }
 
 // exp mirrors exp(a).e: from rh (V1), t (V3), s1 (V4), s2 (V5) → eᵃ in V6
@@ -188,18 +187,9 @@ func (g *gen) expm1(dst, p, q string) {
 	g.op("VFMADD231PD %s, %s, %s", q, p, dst)
 }
 
-// negAbsExp computes e^-|x| for x in V0: rh V1, t V3, s1 V4, s2 V5 and
-// the value in V6 (V2, V7 scratch).
-func (g *gen) negAbsExp() {
-	g.op("VORPD @signMask, V0, V1") // −|x|
-	g.expReduce(false)
-	g.pow2()
-	g.exp()
-}
-
-// setP mirrors logistic.setP: from x V0, e V6 and p V8 → s V10, and e·p
-// in V9 (K2 set). The condition x < 0 is taken as the sign bit of x: they
-// differ only for −0, where e·p = p, and for NaNs.
+// setP mirrors the choice of σ(x) in newLogistic: from x V0, e V6 and p V8
+// → s V10, and e·p in V9 (K2 set). The condition x < 0 is taken as the sign
+// bit of x: they differ only for −0, where e·p = p, and for NaNs.
 func (g *gen) setP() {
 	g.op("VMULPD V8, V6, V9")
 	if g.avx512 {
@@ -222,7 +212,10 @@ func (g *gen) sm() {
 // logistic mirrors newLogistic: x in V0 → rh V1, t V3, s1 V4, s2 V5, e V6,
 // u = 1+e V7, p V8, e·p V9, s V10 (V2 scratch); sm follows.
 func (g *gen) logistic() {
-	g.negAbsExp()
+	g.op("VORPD @signMask, V0, V1") // −|x|
+	g.expReduce(false)
+	g.pow2()
+	g.exp()
 	g.op("VADDPD @one, V6, V7")
 	g.op("VDIVPD V7, ONE, V8")
 	g.setP()
@@ -467,7 +460,7 @@ func text(avx512 bool) string {
 	}
 	vreg := regexp.MustCompile(`\bV(\d+)\b`)
 	creg := regexp.MustCompile(`@(\w+)`)
-	r, masks := "Y", map[string]string{"K1": "Y14", "K2": "Y13"}
+	r, masks := "Y", map[string]string{"K1": "Y14"}
 	if avx512 {
 		r, masks = "Z", map[string]string{"K1": "K1", "K2": "K2"}
 	}
@@ -506,7 +499,7 @@ func main() {
 // reference (reference.go) in the same order. Registers:
 //	SI x, DI R8 R9 R10 the outputs f0…f3 (nil: not computed, not stored)
 //	AX the index, CX the count n (a multiple of the width), DX the function
-//	Y15/Z15 1.0; Y14, Y13 (AVX2) or K1, K2 (AVX-512) comparison masks
+//	Y15/Z15 1.0; Y14 (AVX2) or K1, K2 (AVX-512) comparison masks
 
 `)
 	for i, c := range consts {

@@ -10,7 +10,7 @@
 // reference (reference.go) in the same order. Registers:
 //	SI x, DI R8 R9 R10 the outputs f0…f3 (nil: not computed, not stored)
 //	AX the index, CX the count n (a multiple of the width), DX the function
-//	Y15/Z15 1.0; Y14, Y13 (AVX2) or K1, K2 (AVX-512) comparison masks
+//	Y15/Z15 1.0; Y14 (AVX2) or K1, K2 (AVX-512) comparison masks
 
 // one
 DATA consts<>+0(SB)/8, $0x3ff0000000000000
@@ -48,340 +48,331 @@ DATA consts<>+224(SB)/8, $0x0000000000000000
 DATA consts<>+232(SB)/8, $0x0000000000000000
 DATA consts<>+240(SB)/8, $0x0000000000000000
 DATA consts<>+248(SB)/8, $0x0000000000000000
-// four
-DATA consts<>+256(SB)/8, $0x4010000000000000
-DATA consts<>+264(SB)/8, $0x4010000000000000
-DATA consts<>+272(SB)/8, $0x4010000000000000
-DATA consts<>+280(SB)/8, $0x4010000000000000
-DATA consts<>+288(SB)/8, $0x4010000000000000
-DATA consts<>+296(SB)/8, $0x4010000000000000
-DATA consts<>+304(SB)/8, $0x4010000000000000
-DATA consts<>+312(SB)/8, $0x4010000000000000
-// six
-DATA consts<>+320(SB)/8, $0x4018000000000000
-DATA consts<>+328(SB)/8, $0x4018000000000000
-DATA consts<>+336(SB)/8, $0x4018000000000000
-DATA consts<>+344(SB)/8, $0x4018000000000000
-DATA consts<>+352(SB)/8, $0x4018000000000000
-DATA consts<>+360(SB)/8, $0x4018000000000000
-DATA consts<>+368(SB)/8, $0x4018000000000000
-DATA consts<>+376(SB)/8, $0x4018000000000000
-// three
-DATA consts<>+384(SB)/8, $0x4008000000000000
-DATA consts<>+392(SB)/8, $0x4008000000000000
-DATA consts<>+400(SB)/8, $0x4008000000000000
-DATA consts<>+408(SB)/8, $0x4008000000000000
-DATA consts<>+416(SB)/8, $0x4008000000000000
-DATA consts<>+424(SB)/8, $0x4008000000000000
-DATA consts<>+432(SB)/8, $0x4008000000000000
-DATA consts<>+440(SB)/8, $0x4008000000000000
-// negTwo
-DATA consts<>+448(SB)/8, $0xc000000000000000
-DATA consts<>+456(SB)/8, $0xc000000000000000
-DATA consts<>+464(SB)/8, $0xc000000000000000
-DATA consts<>+472(SB)/8, $0xc000000000000000
-DATA consts<>+480(SB)/8, $0xc000000000000000
-DATA consts<>+488(SB)/8, $0xc000000000000000
-DATA consts<>+496(SB)/8, $0xc000000000000000
-DATA consts<>+504(SB)/8, $0xc000000000000000
-// negSix
-DATA consts<>+512(SB)/8, $0xc018000000000000
-DATA consts<>+520(SB)/8, $0xc018000000000000
-DATA consts<>+528(SB)/8, $0xc018000000000000
-DATA consts<>+536(SB)/8, $0xc018000000000000
-DATA consts<>+544(SB)/8, $0xc018000000000000
-DATA consts<>+552(SB)/8, $0xc018000000000000
-DATA consts<>+560(SB)/8, $0xc018000000000000
-DATA consts<>+568(SB)/8, $0xc018000000000000
-// signMask
-DATA consts<>+576(SB)/8, $0x8000000000000000
-DATA consts<>+584(SB)/8, $0x8000000000000000
-DATA consts<>+592(SB)/8, $0x8000000000000000
-DATA consts<>+600(SB)/8, $0x8000000000000000
-DATA consts<>+608(SB)/8, $0x8000000000000000
-DATA consts<>+616(SB)/8, $0x8000000000000000
-DATA consts<>+624(SB)/8, $0x8000000000000000
-DATA consts<>+632(SB)/8, $0x8000000000000000
-// absMask
-DATA consts<>+640(SB)/8, $0x7fffffffffffffff
-DATA consts<>+648(SB)/8, $0x7fffffffffffffff
-DATA consts<>+656(SB)/8, $0x7fffffffffffffff
-DATA consts<>+664(SB)/8, $0x7fffffffffffffff
-DATA consts<>+672(SB)/8, $0x7fffffffffffffff
-DATA consts<>+680(SB)/8, $0x7fffffffffffffff
-DATA consts<>+688(SB)/8, $0x7fffffffffffffff
-DATA consts<>+696(SB)/8, $0x7fffffffffffffff
-// intOne
-DATA consts<>+704(SB)/8, $0x0000000000000001
-DATA consts<>+712(SB)/8, $0x0000000000000001
-DATA consts<>+720(SB)/8, $0x0000000000000001
-DATA consts<>+728(SB)/8, $0x0000000000000001
-DATA consts<>+736(SB)/8, $0x0000000000000001
-DATA consts<>+744(SB)/8, $0x0000000000000001
-DATA consts<>+752(SB)/8, $0x0000000000000001
-DATA consts<>+760(SB)/8, $0x0000000000000001
-// expLo
-DATA consts<>+768(SB)/8, $0xc087500000000000
-DATA consts<>+776(SB)/8, $0xc087500000000000
-DATA consts<>+784(SB)/8, $0xc087500000000000
-DATA consts<>+792(SB)/8, $0xc087500000000000
-DATA consts<>+800(SB)/8, $0xc087500000000000
-DATA consts<>+808(SB)/8, $0xc087500000000000
-DATA consts<>+816(SB)/8, $0xc087500000000000
-DATA consts<>+824(SB)/8, $0xc087500000000000
-// expHi
-DATA consts<>+832(SB)/8, $0x4086300000000000
-DATA consts<>+840(SB)/8, $0x4086300000000000
-DATA consts<>+848(SB)/8, $0x4086300000000000
-DATA consts<>+856(SB)/8, $0x4086300000000000
-DATA consts<>+864(SB)/8, $0x4086300000000000
-DATA consts<>+872(SB)/8, $0x4086300000000000
-DATA consts<>+880(SB)/8, $0x4086300000000000
-DATA consts<>+888(SB)/8, $0x4086300000000000
-// log2e
-DATA consts<>+896(SB)/8, $0x3ff71547652b82fe
-DATA consts<>+904(SB)/8, $0x3ff71547652b82fe
-DATA consts<>+912(SB)/8, $0x3ff71547652b82fe
-DATA consts<>+920(SB)/8, $0x3ff71547652b82fe
-DATA consts<>+928(SB)/8, $0x3ff71547652b82fe
-DATA consts<>+936(SB)/8, $0x3ff71547652b82fe
-DATA consts<>+944(SB)/8, $0x3ff71547652b82fe
-DATA consts<>+952(SB)/8, $0x3ff71547652b82fe
-// shifter
-DATA consts<>+960(SB)/8, $0x4338000000000000
-DATA consts<>+968(SB)/8, $0x4338000000000000
-DATA consts<>+976(SB)/8, $0x4338000000000000
-DATA consts<>+984(SB)/8, $0x4338000000000000
-DATA consts<>+992(SB)/8, $0x4338000000000000
-DATA consts<>+1000(SB)/8, $0x4338000000000000
-DATA consts<>+1008(SB)/8, $0x4338000000000000
-DATA consts<>+1016(SB)/8, $0x4338000000000000
-// ln2Hi
-DATA consts<>+1024(SB)/8, $0x3fe62e42fefa39ef
-DATA consts<>+1032(SB)/8, $0x3fe62e42fefa39ef
-DATA consts<>+1040(SB)/8, $0x3fe62e42fefa39ef
-DATA consts<>+1048(SB)/8, $0x3fe62e42fefa39ef
-DATA consts<>+1056(SB)/8, $0x3fe62e42fefa39ef
-DATA consts<>+1064(SB)/8, $0x3fe62e42fefa39ef
-DATA consts<>+1072(SB)/8, $0x3fe62e42fefa39ef
-DATA consts<>+1080(SB)/8, $0x3fe62e42fefa39ef
-// ln2Lo
-DATA consts<>+1088(SB)/8, $0x3c7abc9e3b39803f
-DATA consts<>+1096(SB)/8, $0x3c7abc9e3b39803f
-DATA consts<>+1104(SB)/8, $0x3c7abc9e3b39803f
-DATA consts<>+1112(SB)/8, $0x3c7abc9e3b39803f
-DATA consts<>+1120(SB)/8, $0x3c7abc9e3b39803f
-DATA consts<>+1128(SB)/8, $0x3c7abc9e3b39803f
-DATA consts<>+1136(SB)/8, $0x3c7abc9e3b39803f
-DATA consts<>+1144(SB)/8, $0x3c7abc9e3b39803f
-// negLn2Lo
-DATA consts<>+1152(SB)/8, $0xbc7abc9e3b39803f
-DATA consts<>+1160(SB)/8, $0xbc7abc9e3b39803f
-DATA consts<>+1168(SB)/8, $0xbc7abc9e3b39803f
-DATA consts<>+1176(SB)/8, $0xbc7abc9e3b39803f
-DATA consts<>+1184(SB)/8, $0xbc7abc9e3b39803f
-DATA consts<>+1192(SB)/8, $0xbc7abc9e3b39803f
-DATA consts<>+1200(SB)/8, $0xbc7abc9e3b39803f
-DATA consts<>+1208(SB)/8, $0xbc7abc9e3b39803f
-// shiftBias
-DATA consts<>+1216(SB)/8, $0x4337fffffffff800
-DATA consts<>+1224(SB)/8, $0x4337fffffffff800
-DATA consts<>+1232(SB)/8, $0x4337fffffffff800
-DATA consts<>+1240(SB)/8, $0x4337fffffffff800
-DATA consts<>+1248(SB)/8, $0x4337fffffffff800
-DATA consts<>+1256(SB)/8, $0x4337fffffffff800
-DATA consts<>+1264(SB)/8, $0x4337fffffffff800
-DATA consts<>+1272(SB)/8, $0x4337fffffffff800
-// exp2
-DATA consts<>+1280(SB)/8, $0x3fe0000000000000
-DATA consts<>+1288(SB)/8, $0x3fe0000000000000
-DATA consts<>+1296(SB)/8, $0x3fe0000000000000
-DATA consts<>+1304(SB)/8, $0x3fe0000000000000
-DATA consts<>+1312(SB)/8, $0x3fe0000000000000
-DATA consts<>+1320(SB)/8, $0x3fe0000000000000
-DATA consts<>+1328(SB)/8, $0x3fe0000000000000
-DATA consts<>+1336(SB)/8, $0x3fe0000000000000
-// exp3
-DATA consts<>+1344(SB)/8, $0x3fc5555555555557
-DATA consts<>+1352(SB)/8, $0x3fc5555555555557
-DATA consts<>+1360(SB)/8, $0x3fc5555555555557
-DATA consts<>+1368(SB)/8, $0x3fc5555555555557
-DATA consts<>+1376(SB)/8, $0x3fc5555555555557
-DATA consts<>+1384(SB)/8, $0x3fc5555555555557
-DATA consts<>+1392(SB)/8, $0x3fc5555555555557
-DATA consts<>+1400(SB)/8, $0x3fc5555555555557
-// exp4
-DATA consts<>+1408(SB)/8, $0x3fa5555555555556
-DATA consts<>+1416(SB)/8, $0x3fa5555555555556
-DATA consts<>+1424(SB)/8, $0x3fa5555555555556
-DATA consts<>+1432(SB)/8, $0x3fa5555555555556
-DATA consts<>+1440(SB)/8, $0x3fa5555555555556
-DATA consts<>+1448(SB)/8, $0x3fa5555555555556
-DATA consts<>+1456(SB)/8, $0x3fa5555555555556
-DATA consts<>+1464(SB)/8, $0x3fa5555555555556
 // threeHalves
-DATA consts<>+1472(SB)/8, $0x3ff8000000000000
-DATA consts<>+1480(SB)/8, $0x3ff8000000000000
-DATA consts<>+1488(SB)/8, $0x3ff8000000000000
-DATA consts<>+1496(SB)/8, $0x3ff8000000000000
-DATA consts<>+1504(SB)/8, $0x3ff8000000000000
-DATA consts<>+1512(SB)/8, $0x3ff8000000000000
-DATA consts<>+1520(SB)/8, $0x3ff8000000000000
-DATA consts<>+1528(SB)/8, $0x3ff8000000000000
+DATA consts<>+256(SB)/8, $0x3ff8000000000000
+DATA consts<>+264(SB)/8, $0x3ff8000000000000
+DATA consts<>+272(SB)/8, $0x3ff8000000000000
+DATA consts<>+280(SB)/8, $0x3ff8000000000000
+DATA consts<>+288(SB)/8, $0x3ff8000000000000
+DATA consts<>+296(SB)/8, $0x3ff8000000000000
+DATA consts<>+304(SB)/8, $0x3ff8000000000000
+DATA consts<>+312(SB)/8, $0x3ff8000000000000
 // negHalf
-DATA consts<>+1536(SB)/8, $0xbfe0000000000000
-DATA consts<>+1544(SB)/8, $0xbfe0000000000000
-DATA consts<>+1552(SB)/8, $0xbfe0000000000000
-DATA consts<>+1560(SB)/8, $0xbfe0000000000000
-DATA consts<>+1568(SB)/8, $0xbfe0000000000000
-DATA consts<>+1576(SB)/8, $0xbfe0000000000000
-DATA consts<>+1584(SB)/8, $0xbfe0000000000000
-DATA consts<>+1592(SB)/8, $0xbfe0000000000000
+DATA consts<>+320(SB)/8, $0xbfe0000000000000
+DATA consts<>+328(SB)/8, $0xbfe0000000000000
+DATA consts<>+336(SB)/8, $0xbfe0000000000000
+DATA consts<>+344(SB)/8, $0xbfe0000000000000
+DATA consts<>+352(SB)/8, $0xbfe0000000000000
+DATA consts<>+360(SB)/8, $0xbfe0000000000000
+DATA consts<>+368(SB)/8, $0xbfe0000000000000
+DATA consts<>+376(SB)/8, $0xbfe0000000000000
+// four
+DATA consts<>+384(SB)/8, $0x4010000000000000
+DATA consts<>+392(SB)/8, $0x4010000000000000
+DATA consts<>+400(SB)/8, $0x4010000000000000
+DATA consts<>+408(SB)/8, $0x4010000000000000
+DATA consts<>+416(SB)/8, $0x4010000000000000
+DATA consts<>+424(SB)/8, $0x4010000000000000
+DATA consts<>+432(SB)/8, $0x4010000000000000
+DATA consts<>+440(SB)/8, $0x4010000000000000
+// six
+DATA consts<>+448(SB)/8, $0x4018000000000000
+DATA consts<>+456(SB)/8, $0x4018000000000000
+DATA consts<>+464(SB)/8, $0x4018000000000000
+DATA consts<>+472(SB)/8, $0x4018000000000000
+DATA consts<>+480(SB)/8, $0x4018000000000000
+DATA consts<>+488(SB)/8, $0x4018000000000000
+DATA consts<>+496(SB)/8, $0x4018000000000000
+DATA consts<>+504(SB)/8, $0x4018000000000000
+// three
+DATA consts<>+512(SB)/8, $0x4008000000000000
+DATA consts<>+520(SB)/8, $0x4008000000000000
+DATA consts<>+528(SB)/8, $0x4008000000000000
+DATA consts<>+536(SB)/8, $0x4008000000000000
+DATA consts<>+544(SB)/8, $0x4008000000000000
+DATA consts<>+552(SB)/8, $0x4008000000000000
+DATA consts<>+560(SB)/8, $0x4008000000000000
+DATA consts<>+568(SB)/8, $0x4008000000000000
+// negTwo
+DATA consts<>+576(SB)/8, $0xc000000000000000
+DATA consts<>+584(SB)/8, $0xc000000000000000
+DATA consts<>+592(SB)/8, $0xc000000000000000
+DATA consts<>+600(SB)/8, $0xc000000000000000
+DATA consts<>+608(SB)/8, $0xc000000000000000
+DATA consts<>+616(SB)/8, $0xc000000000000000
+DATA consts<>+624(SB)/8, $0xc000000000000000
+DATA consts<>+632(SB)/8, $0xc000000000000000
+// negSix
+DATA consts<>+640(SB)/8, $0xc018000000000000
+DATA consts<>+648(SB)/8, $0xc018000000000000
+DATA consts<>+656(SB)/8, $0xc018000000000000
+DATA consts<>+664(SB)/8, $0xc018000000000000
+DATA consts<>+672(SB)/8, $0xc018000000000000
+DATA consts<>+680(SB)/8, $0xc018000000000000
+DATA consts<>+688(SB)/8, $0xc018000000000000
+DATA consts<>+696(SB)/8, $0xc018000000000000
+// signMask
+DATA consts<>+704(SB)/8, $0x8000000000000000
+DATA consts<>+712(SB)/8, $0x8000000000000000
+DATA consts<>+720(SB)/8, $0x8000000000000000
+DATA consts<>+728(SB)/8, $0x8000000000000000
+DATA consts<>+736(SB)/8, $0x8000000000000000
+DATA consts<>+744(SB)/8, $0x8000000000000000
+DATA consts<>+752(SB)/8, $0x8000000000000000
+DATA consts<>+760(SB)/8, $0x8000000000000000
+// absMask
+DATA consts<>+768(SB)/8, $0x7fffffffffffffff
+DATA consts<>+776(SB)/8, $0x7fffffffffffffff
+DATA consts<>+784(SB)/8, $0x7fffffffffffffff
+DATA consts<>+792(SB)/8, $0x7fffffffffffffff
+DATA consts<>+800(SB)/8, $0x7fffffffffffffff
+DATA consts<>+808(SB)/8, $0x7fffffffffffffff
+DATA consts<>+816(SB)/8, $0x7fffffffffffffff
+DATA consts<>+824(SB)/8, $0x7fffffffffffffff
+// expLo
+DATA consts<>+832(SB)/8, $0xc087500000000000
+DATA consts<>+840(SB)/8, $0xc087500000000000
+DATA consts<>+848(SB)/8, $0xc087500000000000
+DATA consts<>+856(SB)/8, $0xc087500000000000
+DATA consts<>+864(SB)/8, $0xc087500000000000
+DATA consts<>+872(SB)/8, $0xc087500000000000
+DATA consts<>+880(SB)/8, $0xc087500000000000
+DATA consts<>+888(SB)/8, $0xc087500000000000
+// expHi
+DATA consts<>+896(SB)/8, $0x4086300000000000
+DATA consts<>+904(SB)/8, $0x4086300000000000
+DATA consts<>+912(SB)/8, $0x4086300000000000
+DATA consts<>+920(SB)/8, $0x4086300000000000
+DATA consts<>+928(SB)/8, $0x4086300000000000
+DATA consts<>+936(SB)/8, $0x4086300000000000
+DATA consts<>+944(SB)/8, $0x4086300000000000
+DATA consts<>+952(SB)/8, $0x4086300000000000
+// log2e
+DATA consts<>+960(SB)/8, $0x3ff71547652b82fe
+DATA consts<>+968(SB)/8, $0x3ff71547652b82fe
+DATA consts<>+976(SB)/8, $0x3ff71547652b82fe
+DATA consts<>+984(SB)/8, $0x3ff71547652b82fe
+DATA consts<>+992(SB)/8, $0x3ff71547652b82fe
+DATA consts<>+1000(SB)/8, $0x3ff71547652b82fe
+DATA consts<>+1008(SB)/8, $0x3ff71547652b82fe
+DATA consts<>+1016(SB)/8, $0x3ff71547652b82fe
+// shifter
+DATA consts<>+1024(SB)/8, $0x4338000000000000
+DATA consts<>+1032(SB)/8, $0x4338000000000000
+DATA consts<>+1040(SB)/8, $0x4338000000000000
+DATA consts<>+1048(SB)/8, $0x4338000000000000
+DATA consts<>+1056(SB)/8, $0x4338000000000000
+DATA consts<>+1064(SB)/8, $0x4338000000000000
+DATA consts<>+1072(SB)/8, $0x4338000000000000
+DATA consts<>+1080(SB)/8, $0x4338000000000000
+// ln2Hi
+DATA consts<>+1088(SB)/8, $0x3fe62e42fefa39ef
+DATA consts<>+1096(SB)/8, $0x3fe62e42fefa39ef
+DATA consts<>+1104(SB)/8, $0x3fe62e42fefa39ef
+DATA consts<>+1112(SB)/8, $0x3fe62e42fefa39ef
+DATA consts<>+1120(SB)/8, $0x3fe62e42fefa39ef
+DATA consts<>+1128(SB)/8, $0x3fe62e42fefa39ef
+DATA consts<>+1136(SB)/8, $0x3fe62e42fefa39ef
+DATA consts<>+1144(SB)/8, $0x3fe62e42fefa39ef
+// ln2Lo
+DATA consts<>+1152(SB)/8, $0x3c7abc9e3b39803f
+DATA consts<>+1160(SB)/8, $0x3c7abc9e3b39803f
+DATA consts<>+1168(SB)/8, $0x3c7abc9e3b39803f
+DATA consts<>+1176(SB)/8, $0x3c7abc9e3b39803f
+DATA consts<>+1184(SB)/8, $0x3c7abc9e3b39803f
+DATA consts<>+1192(SB)/8, $0x3c7abc9e3b39803f
+DATA consts<>+1200(SB)/8, $0x3c7abc9e3b39803f
+DATA consts<>+1208(SB)/8, $0x3c7abc9e3b39803f
+// negLn2Lo
+DATA consts<>+1216(SB)/8, $0xbc7abc9e3b39803f
+DATA consts<>+1224(SB)/8, $0xbc7abc9e3b39803f
+DATA consts<>+1232(SB)/8, $0xbc7abc9e3b39803f
+DATA consts<>+1240(SB)/8, $0xbc7abc9e3b39803f
+DATA consts<>+1248(SB)/8, $0xbc7abc9e3b39803f
+DATA consts<>+1256(SB)/8, $0xbc7abc9e3b39803f
+DATA consts<>+1264(SB)/8, $0xbc7abc9e3b39803f
+DATA consts<>+1272(SB)/8, $0xbc7abc9e3b39803f
+// bias
+DATA consts<>+1280(SB)/8, $0x3ff0000000000000
+DATA consts<>+1288(SB)/8, $0x3ff0000000000000
+DATA consts<>+1296(SB)/8, $0x3ff0000000000000
+DATA consts<>+1304(SB)/8, $0x3ff0000000000000
+DATA consts<>+1312(SB)/8, $0x3ff0000000000000
+DATA consts<>+1320(SB)/8, $0x3ff0000000000000
+DATA consts<>+1328(SB)/8, $0x3ff0000000000000
+DATA consts<>+1336(SB)/8, $0x3ff0000000000000
+// exp2
+DATA consts<>+1344(SB)/8, $0x3fe0000000000000
+DATA consts<>+1352(SB)/8, $0x3fe0000000000000
+DATA consts<>+1360(SB)/8, $0x3fe0000000000000
+DATA consts<>+1368(SB)/8, $0x3fe0000000000000
+DATA consts<>+1376(SB)/8, $0x3fe0000000000000
+DATA consts<>+1384(SB)/8, $0x3fe0000000000000
+DATA consts<>+1392(SB)/8, $0x3fe0000000000000
+DATA consts<>+1400(SB)/8, $0x3fe0000000000000
+// exp3
+DATA consts<>+1408(SB)/8, $0x3fc5555555555557
+DATA consts<>+1416(SB)/8, $0x3fc5555555555557
+DATA consts<>+1424(SB)/8, $0x3fc5555555555557
+DATA consts<>+1432(SB)/8, $0x3fc5555555555557
+DATA consts<>+1440(SB)/8, $0x3fc5555555555557
+DATA consts<>+1448(SB)/8, $0x3fc5555555555557
+DATA consts<>+1456(SB)/8, $0x3fc5555555555557
+DATA consts<>+1464(SB)/8, $0x3fc5555555555557
+// exp4
+DATA consts<>+1472(SB)/8, $0x3fa5555555555556
+DATA consts<>+1480(SB)/8, $0x3fa5555555555556
+DATA consts<>+1488(SB)/8, $0x3fa5555555555556
+DATA consts<>+1496(SB)/8, $0x3fa5555555555556
+DATA consts<>+1504(SB)/8, $0x3fa5555555555556
+DATA consts<>+1512(SB)/8, $0x3fa5555555555556
+DATA consts<>+1520(SB)/8, $0x3fa5555555555556
+DATA consts<>+1528(SB)/8, $0x3fa5555555555556
 // exp5
-DATA consts<>+1600(SB)/8, $0x3f811111111100dc
-DATA consts<>+1608(SB)/8, $0x3f811111111100dc
-DATA consts<>+1616(SB)/8, $0x3f811111111100dc
-DATA consts<>+1624(SB)/8, $0x3f811111111100dc
-DATA consts<>+1632(SB)/8, $0x3f811111111100dc
-DATA consts<>+1640(SB)/8, $0x3f811111111100dc
-DATA consts<>+1648(SB)/8, $0x3f811111111100dc
-DATA consts<>+1656(SB)/8, $0x3f811111111100dc
+DATA consts<>+1536(SB)/8, $0x3f811111111100dc
+DATA consts<>+1544(SB)/8, $0x3f811111111100dc
+DATA consts<>+1552(SB)/8, $0x3f811111111100dc
+DATA consts<>+1560(SB)/8, $0x3f811111111100dc
+DATA consts<>+1568(SB)/8, $0x3f811111111100dc
+DATA consts<>+1576(SB)/8, $0x3f811111111100dc
+DATA consts<>+1584(SB)/8, $0x3f811111111100dc
+DATA consts<>+1592(SB)/8, $0x3f811111111100dc
 // exp6
-DATA consts<>+1664(SB)/8, $0x3f56c16c16c162d5
-DATA consts<>+1672(SB)/8, $0x3f56c16c16c162d5
-DATA consts<>+1680(SB)/8, $0x3f56c16c16c162d5
-DATA consts<>+1688(SB)/8, $0x3f56c16c16c162d5
-DATA consts<>+1696(SB)/8, $0x3f56c16c16c162d5
-DATA consts<>+1704(SB)/8, $0x3f56c16c16c162d5
-DATA consts<>+1712(SB)/8, $0x3f56c16c16c162d5
-DATA consts<>+1720(SB)/8, $0x3f56c16c16c162d5
+DATA consts<>+1600(SB)/8, $0x3f56c16c16c162d5
+DATA consts<>+1608(SB)/8, $0x3f56c16c16c162d5
+DATA consts<>+1616(SB)/8, $0x3f56c16c16c162d5
+DATA consts<>+1624(SB)/8, $0x3f56c16c16c162d5
+DATA consts<>+1632(SB)/8, $0x3f56c16c16c162d5
+DATA consts<>+1640(SB)/8, $0x3f56c16c16c162d5
+DATA consts<>+1648(SB)/8, $0x3f56c16c16c162d5
+DATA consts<>+1656(SB)/8, $0x3f56c16c16c162d5
 // exp7
-DATA consts<>+1728(SB)/8, $0x3f2a01a01abe78f9
-DATA consts<>+1736(SB)/8, $0x3f2a01a01abe78f9
-DATA consts<>+1744(SB)/8, $0x3f2a01a01abe78f9
-DATA consts<>+1752(SB)/8, $0x3f2a01a01abe78f9
-DATA consts<>+1760(SB)/8, $0x3f2a01a01abe78f9
-DATA consts<>+1768(SB)/8, $0x3f2a01a01abe78f9
-DATA consts<>+1776(SB)/8, $0x3f2a01a01abe78f9
-DATA consts<>+1784(SB)/8, $0x3f2a01a01abe78f9
+DATA consts<>+1664(SB)/8, $0x3f2a01a01abe78f9
+DATA consts<>+1672(SB)/8, $0x3f2a01a01abe78f9
+DATA consts<>+1680(SB)/8, $0x3f2a01a01abe78f9
+DATA consts<>+1688(SB)/8, $0x3f2a01a01abe78f9
+DATA consts<>+1696(SB)/8, $0x3f2a01a01abe78f9
+DATA consts<>+1704(SB)/8, $0x3f2a01a01abe78f9
+DATA consts<>+1712(SB)/8, $0x3f2a01a01abe78f9
+DATA consts<>+1720(SB)/8, $0x3f2a01a01abe78f9
 // exp8
-DATA consts<>+1792(SB)/8, $0x3efa01a01a6d84aa
-DATA consts<>+1800(SB)/8, $0x3efa01a01a6d84aa
-DATA consts<>+1808(SB)/8, $0x3efa01a01a6d84aa
-DATA consts<>+1816(SB)/8, $0x3efa01a01a6d84aa
-DATA consts<>+1824(SB)/8, $0x3efa01a01a6d84aa
-DATA consts<>+1832(SB)/8, $0x3efa01a01a6d84aa
-DATA consts<>+1840(SB)/8, $0x3efa01a01a6d84aa
-DATA consts<>+1848(SB)/8, $0x3efa01a01a6d84aa
+DATA consts<>+1728(SB)/8, $0x3efa01a01a6d84aa
+DATA consts<>+1736(SB)/8, $0x3efa01a01a6d84aa
+DATA consts<>+1744(SB)/8, $0x3efa01a01a6d84aa
+DATA consts<>+1752(SB)/8, $0x3efa01a01a6d84aa
+DATA consts<>+1760(SB)/8, $0x3efa01a01a6d84aa
+DATA consts<>+1768(SB)/8, $0x3efa01a01a6d84aa
+DATA consts<>+1776(SB)/8, $0x3efa01a01a6d84aa
+DATA consts<>+1784(SB)/8, $0x3efa01a01a6d84aa
 // exp9
-DATA consts<>+1856(SB)/8, $0x3ec71de0232f4775
-DATA consts<>+1864(SB)/8, $0x3ec71de0232f4775
-DATA consts<>+1872(SB)/8, $0x3ec71de0232f4775
-DATA consts<>+1880(SB)/8, $0x3ec71de0232f4775
-DATA consts<>+1888(SB)/8, $0x3ec71de0232f4775
-DATA consts<>+1896(SB)/8, $0x3ec71de0232f4775
-DATA consts<>+1904(SB)/8, $0x3ec71de0232f4775
-DATA consts<>+1912(SB)/8, $0x3ec71de0232f4775
+DATA consts<>+1792(SB)/8, $0x3ec71de0232f4775
+DATA consts<>+1800(SB)/8, $0x3ec71de0232f4775
+DATA consts<>+1808(SB)/8, $0x3ec71de0232f4775
+DATA consts<>+1816(SB)/8, $0x3ec71de0232f4775
+DATA consts<>+1824(SB)/8, $0x3ec71de0232f4775
+DATA consts<>+1832(SB)/8, $0x3ec71de0232f4775
+DATA consts<>+1840(SB)/8, $0x3ec71de0232f4775
+DATA consts<>+1848(SB)/8, $0x3ec71de0232f4775
 // exp10
-DATA consts<>+1920(SB)/8, $0x3e927e4db653346e
-DATA consts<>+1928(SB)/8, $0x3e927e4db653346e
-DATA consts<>+1936(SB)/8, $0x3e927e4db653346e
-DATA consts<>+1944(SB)/8, $0x3e927e4db653346e
-DATA consts<>+1952(SB)/8, $0x3e927e4db653346e
-DATA consts<>+1960(SB)/8, $0x3e927e4db653346e
-DATA consts<>+1968(SB)/8, $0x3e927e4db653346e
-DATA consts<>+1976(SB)/8, $0x3e927e4db653346e
+DATA consts<>+1856(SB)/8, $0x3e927e4db653346e
+DATA consts<>+1864(SB)/8, $0x3e927e4db653346e
+DATA consts<>+1872(SB)/8, $0x3e927e4db653346e
+DATA consts<>+1880(SB)/8, $0x3e927e4db653346e
+DATA consts<>+1888(SB)/8, $0x3e927e4db653346e
+DATA consts<>+1896(SB)/8, $0x3e927e4db653346e
+DATA consts<>+1904(SB)/8, $0x3e927e4db653346e
+DATA consts<>+1912(SB)/8, $0x3e927e4db653346e
 // exp11
-DATA consts<>+1984(SB)/8, $0x3e5af4de6a36d4fc
-DATA consts<>+1992(SB)/8, $0x3e5af4de6a36d4fc
-DATA consts<>+2000(SB)/8, $0x3e5af4de6a36d4fc
-DATA consts<>+2008(SB)/8, $0x3e5af4de6a36d4fc
-DATA consts<>+2016(SB)/8, $0x3e5af4de6a36d4fc
-DATA consts<>+2024(SB)/8, $0x3e5af4de6a36d4fc
-DATA consts<>+2032(SB)/8, $0x3e5af4de6a36d4fc
-DATA consts<>+2040(SB)/8, $0x3e5af4de6a36d4fc
+DATA consts<>+1920(SB)/8, $0x3e5af4de6a36d4fc
+DATA consts<>+1928(SB)/8, $0x3e5af4de6a36d4fc
+DATA consts<>+1936(SB)/8, $0x3e5af4de6a36d4fc
+DATA consts<>+1944(SB)/8, $0x3e5af4de6a36d4fc
+DATA consts<>+1952(SB)/8, $0x3e5af4de6a36d4fc
+DATA consts<>+1960(SB)/8, $0x3e5af4de6a36d4fc
+DATA consts<>+1968(SB)/8, $0x3e5af4de6a36d4fc
+DATA consts<>+1976(SB)/8, $0x3e5af4de6a36d4fc
 // exp12
-DATA consts<>+2048(SB)/8, $0x3e21f7301a8efa5c
-DATA consts<>+2056(SB)/8, $0x3e21f7301a8efa5c
-DATA consts<>+2064(SB)/8, $0x3e21f7301a8efa5c
-DATA consts<>+2072(SB)/8, $0x3e21f7301a8efa5c
-DATA consts<>+2080(SB)/8, $0x3e21f7301a8efa5c
-DATA consts<>+2088(SB)/8, $0x3e21f7301a8efa5c
-DATA consts<>+2096(SB)/8, $0x3e21f7301a8efa5c
-DATA consts<>+2104(SB)/8, $0x3e21f7301a8efa5c
+DATA consts<>+1984(SB)/8, $0x3e21f7301a8efa5c
+DATA consts<>+1992(SB)/8, $0x3e21f7301a8efa5c
+DATA consts<>+2000(SB)/8, $0x3e21f7301a8efa5c
+DATA consts<>+2008(SB)/8, $0x3e21f7301a8efa5c
+DATA consts<>+2016(SB)/8, $0x3e21f7301a8efa5c
+DATA consts<>+2024(SB)/8, $0x3e21f7301a8efa5c
+DATA consts<>+2032(SB)/8, $0x3e21f7301a8efa5c
+DATA consts<>+2040(SB)/8, $0x3e21f7301a8efa5c
 // sqrt2
-DATA consts<>+2112(SB)/8, $0x3ff6a09e667f3bcd
-DATA consts<>+2120(SB)/8, $0x3ff6a09e667f3bcd
-DATA consts<>+2128(SB)/8, $0x3ff6a09e667f3bcd
-DATA consts<>+2136(SB)/8, $0x3ff6a09e667f3bcd
-DATA consts<>+2144(SB)/8, $0x3ff6a09e667f3bcd
-DATA consts<>+2152(SB)/8, $0x3ff6a09e667f3bcd
-DATA consts<>+2160(SB)/8, $0x3ff6a09e667f3bcd
-DATA consts<>+2168(SB)/8, $0x3ff6a09e667f3bcd
+DATA consts<>+2048(SB)/8, $0x3ff6a09e667f3bcd
+DATA consts<>+2056(SB)/8, $0x3ff6a09e667f3bcd
+DATA consts<>+2064(SB)/8, $0x3ff6a09e667f3bcd
+DATA consts<>+2072(SB)/8, $0x3ff6a09e667f3bcd
+DATA consts<>+2080(SB)/8, $0x3ff6a09e667f3bcd
+DATA consts<>+2088(SB)/8, $0x3ff6a09e667f3bcd
+DATA consts<>+2096(SB)/8, $0x3ff6a09e667f3bcd
+DATA consts<>+2104(SB)/8, $0x3ff6a09e667f3bcd
 // log0
-DATA consts<>+2176(SB)/8, $0x3fe5555555555558
-DATA consts<>+2184(SB)/8, $0x3fe5555555555558
-DATA consts<>+2192(SB)/8, $0x3fe5555555555558
-DATA consts<>+2200(SB)/8, $0x3fe5555555555558
-DATA consts<>+2208(SB)/8, $0x3fe5555555555558
-DATA consts<>+2216(SB)/8, $0x3fe5555555555558
-DATA consts<>+2224(SB)/8, $0x3fe5555555555558
-DATA consts<>+2232(SB)/8, $0x3fe5555555555558
+DATA consts<>+2112(SB)/8, $0x3fe5555555555558
+DATA consts<>+2120(SB)/8, $0x3fe5555555555558
+DATA consts<>+2128(SB)/8, $0x3fe5555555555558
+DATA consts<>+2136(SB)/8, $0x3fe5555555555558
+DATA consts<>+2144(SB)/8, $0x3fe5555555555558
+DATA consts<>+2152(SB)/8, $0x3fe5555555555558
+DATA consts<>+2160(SB)/8, $0x3fe5555555555558
+DATA consts<>+2168(SB)/8, $0x3fe5555555555558
 // log1
-DATA consts<>+2240(SB)/8, $0x3fd99999999952d8
-DATA consts<>+2248(SB)/8, $0x3fd99999999952d8
-DATA consts<>+2256(SB)/8, $0x3fd99999999952d8
-DATA consts<>+2264(SB)/8, $0x3fd99999999952d8
-DATA consts<>+2272(SB)/8, $0x3fd99999999952d8
-DATA consts<>+2280(SB)/8, $0x3fd99999999952d8
-DATA consts<>+2288(SB)/8, $0x3fd99999999952d8
-DATA consts<>+2296(SB)/8, $0x3fd99999999952d8
+DATA consts<>+2176(SB)/8, $0x3fd99999999952d8
+DATA consts<>+2184(SB)/8, $0x3fd99999999952d8
+DATA consts<>+2192(SB)/8, $0x3fd99999999952d8
+DATA consts<>+2200(SB)/8, $0x3fd99999999952d8
+DATA consts<>+2208(SB)/8, $0x3fd99999999952d8
+DATA consts<>+2216(SB)/8, $0x3fd99999999952d8
+DATA consts<>+2224(SB)/8, $0x3fd99999999952d8
+DATA consts<>+2232(SB)/8, $0x3fd99999999952d8
 // log2
-DATA consts<>+2304(SB)/8, $0x3fd2492492df26ce
-DATA consts<>+2312(SB)/8, $0x3fd2492492df26ce
-DATA consts<>+2320(SB)/8, $0x3fd2492492df26ce
-DATA consts<>+2328(SB)/8, $0x3fd2492492df26ce
-DATA consts<>+2336(SB)/8, $0x3fd2492492df26ce
-DATA consts<>+2344(SB)/8, $0x3fd2492492df26ce
-DATA consts<>+2352(SB)/8, $0x3fd2492492df26ce
-DATA consts<>+2360(SB)/8, $0x3fd2492492df26ce
+DATA consts<>+2240(SB)/8, $0x3fd2492492df26ce
+DATA consts<>+2248(SB)/8, $0x3fd2492492df26ce
+DATA consts<>+2256(SB)/8, $0x3fd2492492df26ce
+DATA consts<>+2264(SB)/8, $0x3fd2492492df26ce
+DATA consts<>+2272(SB)/8, $0x3fd2492492df26ce
+DATA consts<>+2280(SB)/8, $0x3fd2492492df26ce
+DATA consts<>+2288(SB)/8, $0x3fd2492492df26ce
+DATA consts<>+2296(SB)/8, $0x3fd2492492df26ce
 // log3
-DATA consts<>+2368(SB)/8, $0x3fcc71c62e40b94e
-DATA consts<>+2376(SB)/8, $0x3fcc71c62e40b94e
-DATA consts<>+2384(SB)/8, $0x3fcc71c62e40b94e
-DATA consts<>+2392(SB)/8, $0x3fcc71c62e40b94e
-DATA consts<>+2400(SB)/8, $0x3fcc71c62e40b94e
-DATA consts<>+2408(SB)/8, $0x3fcc71c62e40b94e
-DATA consts<>+2416(SB)/8, $0x3fcc71c62e40b94e
-DATA consts<>+2424(SB)/8, $0x3fcc71c62e40b94e
+DATA consts<>+2304(SB)/8, $0x3fcc71c62e40b94e
+DATA consts<>+2312(SB)/8, $0x3fcc71c62e40b94e
+DATA consts<>+2320(SB)/8, $0x3fcc71c62e40b94e
+DATA consts<>+2328(SB)/8, $0x3fcc71c62e40b94e
+DATA consts<>+2336(SB)/8, $0x3fcc71c62e40b94e
+DATA consts<>+2344(SB)/8, $0x3fcc71c62e40b94e
+DATA consts<>+2352(SB)/8, $0x3fcc71c62e40b94e
+DATA consts<>+2360(SB)/8, $0x3fcc71c62e40b94e
 // log4
-DATA consts<>+2432(SB)/8, $0x3fc7462b5152e8a6
-DATA consts<>+2440(SB)/8, $0x3fc7462b5152e8a6
-DATA consts<>+2448(SB)/8, $0x3fc7462b5152e8a6
-DATA consts<>+2456(SB)/8, $0x3fc7462b5152e8a6
-DATA consts<>+2464(SB)/8, $0x3fc7462b5152e8a6
-DATA consts<>+2472(SB)/8, $0x3fc7462b5152e8a6
-DATA consts<>+2480(SB)/8, $0x3fc7462b5152e8a6
-DATA consts<>+2488(SB)/8, $0x3fc7462b5152e8a6
+DATA consts<>+2368(SB)/8, $0x3fc7462b5152e8a6
+DATA consts<>+2376(SB)/8, $0x3fc7462b5152e8a6
+DATA consts<>+2384(SB)/8, $0x3fc7462b5152e8a6
+DATA consts<>+2392(SB)/8, $0x3fc7462b5152e8a6
+DATA consts<>+2400(SB)/8, $0x3fc7462b5152e8a6
+DATA consts<>+2408(SB)/8, $0x3fc7462b5152e8a6
+DATA consts<>+2416(SB)/8, $0x3fc7462b5152e8a6
+DATA consts<>+2424(SB)/8, $0x3fc7462b5152e8a6
 // log5
-DATA consts<>+2496(SB)/8, $0x3fc39fe52a20dc69
-DATA consts<>+2504(SB)/8, $0x3fc39fe52a20dc69
-DATA consts<>+2512(SB)/8, $0x3fc39fe52a20dc69
-DATA consts<>+2520(SB)/8, $0x3fc39fe52a20dc69
-DATA consts<>+2528(SB)/8, $0x3fc39fe52a20dc69
-DATA consts<>+2536(SB)/8, $0x3fc39fe52a20dc69
-DATA consts<>+2544(SB)/8, $0x3fc39fe52a20dc69
-DATA consts<>+2552(SB)/8, $0x3fc39fe52a20dc69
+DATA consts<>+2432(SB)/8, $0x3fc39fe52a20dc69
+DATA consts<>+2440(SB)/8, $0x3fc39fe52a20dc69
+DATA consts<>+2448(SB)/8, $0x3fc39fe52a20dc69
+DATA consts<>+2456(SB)/8, $0x3fc39fe52a20dc69
+DATA consts<>+2464(SB)/8, $0x3fc39fe52a20dc69
+DATA consts<>+2472(SB)/8, $0x3fc39fe52a20dc69
+DATA consts<>+2480(SB)/8, $0x3fc39fe52a20dc69
+DATA consts<>+2488(SB)/8, $0x3fc39fe52a20dc69
 // log6
-DATA consts<>+2560(SB)/8, $0x3fc2b58f4c8d5f63
-DATA consts<>+2568(SB)/8, $0x3fc2b58f4c8d5f63
-DATA consts<>+2576(SB)/8, $0x3fc2b58f4c8d5f63
-DATA consts<>+2584(SB)/8, $0x3fc2b58f4c8d5f63
-DATA consts<>+2592(SB)/8, $0x3fc2b58f4c8d5f63
-DATA consts<>+2600(SB)/8, $0x3fc2b58f4c8d5f63
-DATA consts<>+2608(SB)/8, $0x3fc2b58f4c8d5f63
-DATA consts<>+2616(SB)/8, $0x3fc2b58f4c8d5f63
-GLOBL consts<>(SB), RODATA|NOPTR, $2624
+DATA consts<>+2496(SB)/8, $0x3fc2b58f4c8d5f63
+DATA consts<>+2504(SB)/8, $0x3fc2b58f4c8d5f63
+DATA consts<>+2512(SB)/8, $0x3fc2b58f4c8d5f63
+DATA consts<>+2520(SB)/8, $0x3fc2b58f4c8d5f63
+DATA consts<>+2528(SB)/8, $0x3fc2b58f4c8d5f63
+DATA consts<>+2536(SB)/8, $0x3fc2b58f4c8d5f63
+DATA consts<>+2544(SB)/8, $0x3fc2b58f4c8d5f63
+DATA consts<>+2552(SB)/8, $0x3fc2b58f4c8d5f63
+GLOBL consts<>(SB), RODATA|NOPTR, $2560
 
 // func kernelAVX2(fn, n int, x, f0, f1, f2, f3 *float64)
 TEXT ·kernelAVX2(SB), NOSPLIT, $0-56
@@ -411,43 +402,42 @@ TEXT ·kernelAVX2(SB), NOSPLIT, $0-56
 avx2_exp:
 	VMOVUPD (SI)(AX*8), Y0
 	VMOVAPD Y0, Y1
-	VBROADCASTSD consts<>+768(SB), Y2
-	VMAXPD Y1, Y2, Y1
 	VBROADCASTSD consts<>+832(SB), Y2
+	VMAXPD Y1, Y2, Y1
+	VBROADCASTSD consts<>+896(SB), Y2
 	VMINPD Y1, Y2, Y1
-	VMOVUPD consts<>+960(SB), Y2
-	VFMADD231PD consts<>+896(SB), Y1, Y2
-	VSUBPD consts<>+960(SB), Y2, Y3
-	VFNMADD231PD consts<>+1024(SB), Y3, Y1
-	VMULPD consts<>+1152(SB), Y3, Y3
+	VMOVUPD consts<>+1024(SB), Y2
+	VFMADD231PD consts<>+960(SB), Y1, Y2
+	VSUBPD consts<>+1024(SB), Y2, Y3
+	VFNMADD231PD consts<>+1088(SB), Y3, Y1
+	VMULPD consts<>+1216(SB), Y3, Y3
 	VADDPD Y3, Y1, Y4
 	VMULPD Y4, Y4, Y5
 	VMULPD Y5, Y5, Y6
-	VMOVUPD consts<>+1344(SB), Y7
-	VFMADD213PD consts<>+1280(SB), Y4, Y7
-	VMOVUPD consts<>+1600(SB), Y8
-	VFMADD213PD consts<>+1408(SB), Y4, Y8
-	VMOVUPD consts<>+1728(SB), Y9
-	VFMADD213PD consts<>+1664(SB), Y4, Y9
-	VMOVUPD consts<>+1856(SB), Y10
-	VFMADD213PD consts<>+1792(SB), Y4, Y10
-	VMOVUPD consts<>+1984(SB), Y11
-	VFMADD213PD consts<>+1920(SB), Y4, Y11
+	VMOVUPD consts<>+1408(SB), Y7
+	VFMADD213PD consts<>+1344(SB), Y4, Y7
+	VMOVUPD consts<>+1536(SB), Y8
+	VFMADD213PD consts<>+1472(SB), Y4, Y8
+	VMOVUPD consts<>+1664(SB), Y9
+	VFMADD213PD consts<>+1600(SB), Y4, Y9
+	VMOVUPD consts<>+1792(SB), Y10
+	VFMADD213PD consts<>+1728(SB), Y4, Y10
+	VMOVUPD consts<>+1920(SB), Y11
+	VFMADD213PD consts<>+1856(SB), Y4, Y11
 	VFMADD231PD Y8, Y5, Y7
 	VFMADD231PD Y10, Y5, Y9
-	VMOVUPD consts<>+2048(SB), Y8
+	VMOVUPD consts<>+1984(SB), Y8
 	VFMADD213PD Y11, Y5, Y8
 	VFMADD231PD Y9, Y6, Y7
 	VMULPD Y6, Y6, Y6
 	VFMADD231PD Y8, Y6, Y7
 	VFMADD231PD Y7, Y5, Y3
-	VPSUBQ consts<>+1216(SB), Y2, Y5
-	VPSRLQ $1, Y5, Y4
-	VPSUBQ Y4, Y5, Y5
-	VPSUBQ consts<>+704(SB), Y5, Y5
-	VPSLLQ $52, Y5, Y5
-	VPSUBQ consts<>+704(SB), Y4, Y4
+	VPSRLQ $1, Y2, Y4
 	VPSLLQ $52, Y4, Y4
+	VPSLLQ $52, Y2, Y5
+	VPSUBQ Y4, Y5, Y5
+	VPADDQ consts<>+1280(SB), Y4, Y4
+	VPADDQ consts<>+1280(SB), Y5, Y5
 	VADDPD consts<>+0(SB), Y1, Y6
 	VSUBPD consts<>+0(SB), Y6, Y7
 	VSUBPD Y7, Y1, Y7
@@ -478,42 +468,41 @@ avx2_4:
 
 avx2_softplus:
 	VMOVUPD (SI)(AX*8), Y0
-	VORPD consts<>+576(SB), Y0, Y1
-	VBROADCASTSD consts<>+768(SB), Y2
+	VORPD consts<>+704(SB), Y0, Y1
+	VBROADCASTSD consts<>+832(SB), Y2
 	VMAXPD Y1, Y2, Y1
-	VMOVUPD consts<>+960(SB), Y2
-	VFMADD231PD consts<>+896(SB), Y1, Y2
-	VSUBPD consts<>+960(SB), Y2, Y3
-	VFNMADD231PD consts<>+1024(SB), Y3, Y1
-	VMULPD consts<>+1152(SB), Y3, Y3
+	VMOVUPD consts<>+1024(SB), Y2
+	VFMADD231PD consts<>+960(SB), Y1, Y2
+	VSUBPD consts<>+1024(SB), Y2, Y3
+	VFNMADD231PD consts<>+1088(SB), Y3, Y1
+	VMULPD consts<>+1216(SB), Y3, Y3
 	VADDPD Y3, Y1, Y4
 	VMULPD Y4, Y4, Y5
 	VMULPD Y5, Y5, Y6
-	VMOVUPD consts<>+1344(SB), Y7
-	VFMADD213PD consts<>+1280(SB), Y4, Y7
-	VMOVUPD consts<>+1600(SB), Y8
-	VFMADD213PD consts<>+1408(SB), Y4, Y8
-	VMOVUPD consts<>+1728(SB), Y9
-	VFMADD213PD consts<>+1664(SB), Y4, Y9
-	VMOVUPD consts<>+1856(SB), Y10
-	VFMADD213PD consts<>+1792(SB), Y4, Y10
-	VMOVUPD consts<>+1984(SB), Y11
-	VFMADD213PD consts<>+1920(SB), Y4, Y11
+	VMOVUPD consts<>+1408(SB), Y7
+	VFMADD213PD consts<>+1344(SB), Y4, Y7
+	VMOVUPD consts<>+1536(SB), Y8
+	VFMADD213PD consts<>+1472(SB), Y4, Y8
+	VMOVUPD consts<>+1664(SB), Y9
+	VFMADD213PD consts<>+1600(SB), Y4, Y9
+	VMOVUPD consts<>+1792(SB), Y10
+	VFMADD213PD consts<>+1728(SB), Y4, Y10
+	VMOVUPD consts<>+1920(SB), Y11
+	VFMADD213PD consts<>+1856(SB), Y4, Y11
 	VFMADD231PD Y8, Y5, Y7
 	VFMADD231PD Y10, Y5, Y9
-	VMOVUPD consts<>+2048(SB), Y8
+	VMOVUPD consts<>+1984(SB), Y8
 	VFMADD213PD Y11, Y5, Y8
 	VFMADD231PD Y9, Y6, Y7
 	VMULPD Y6, Y6, Y6
 	VFMADD231PD Y8, Y6, Y7
 	VFMADD231PD Y7, Y5, Y3
-	VPSUBQ consts<>+1216(SB), Y2, Y5
-	VPSRLQ $1, Y5, Y4
-	VPSUBQ Y4, Y5, Y5
-	VPSUBQ consts<>+704(SB), Y5, Y5
-	VPSLLQ $52, Y5, Y5
-	VPSUBQ consts<>+704(SB), Y4, Y4
+	VPSRLQ $1, Y2, Y4
 	VPSLLQ $52, Y4, Y4
+	VPSLLQ $52, Y2, Y5
+	VPSUBQ Y4, Y5, Y5
+	VPADDQ consts<>+1280(SB), Y4, Y4
+	VPADDQ consts<>+1280(SB), Y5, Y5
 	VADDPD consts<>+0(SB), Y1, Y6
 	VSUBPD consts<>+0(SB), Y6, Y7
 	VSUBPD Y7, Y1, Y7
@@ -545,7 +534,7 @@ avx2_7:
 	VSUBPD consts<>+0(SB), Y10, Y4
 	VFMADD231PD Y11, Y10, Y4
 	VMULPD Y8, Y4, Y4
-	VANDPD consts<>+576(SB), Y0, Y11
+	VANDPD consts<>+704(SB), Y0, Y11
 	VXORPD Y11, Y4, Y4
 	VMULPD Y4, Y9, Y4
 	VMOVUPD Y4, (R10)(AX*8)
@@ -553,25 +542,25 @@ avx2_8:
 avx2_6:
 	TESTQ DI, DI
 	JZ avx2_9
-	VCMPPD $0x0e, consts<>+2112(SB), Y7, Y14
+	VCMPPD $0x0e, consts<>+2048(SB), Y7, Y14
 	VANDPD consts<>+0(SB), Y14, Y1
 	VADDPD consts<>+0(SB), Y1, Y2
 	VSUBPD Y2, Y7, Y3
 	VADDPD Y2, Y7, Y4
 	VDIVPD Y4, Y3, Y4
-	VMOVUPD consts<>+1472(SB), Y9
-	VFMADD231PD consts<>+1536(SB), Y2, Y9
+	VMOVUPD consts<>+256(SB), Y9
+	VFMADD231PD consts<>+320(SB), Y2, Y9
 	VMULPD Y9, Y3, Y3
 	VMULPD Y4, Y4, Y5
 	VMULPD Y5, Y5, Y10
-	VMOVUPD consts<>+2240(SB), Y2
-	VFMADD213PD consts<>+2176(SB), Y5, Y2
-	VMOVUPD consts<>+2368(SB), Y9
-	VFMADD213PD consts<>+2304(SB), Y5, Y9
-	VMOVUPD consts<>+2496(SB), Y11
-	VFMADD213PD consts<>+2432(SB), Y5, Y11
+	VMOVUPD consts<>+2176(SB), Y2
+	VFMADD213PD consts<>+2112(SB), Y5, Y2
+	VMOVUPD consts<>+2304(SB), Y9
+	VFMADD213PD consts<>+2240(SB), Y5, Y9
+	VMOVUPD consts<>+2432(SB), Y11
+	VFMADD213PD consts<>+2368(SB), Y5, Y11
 	VFMADD231PD Y9, Y10, Y2
-	VMOVUPD consts<>+2560(SB), Y9
+	VMOVUPD consts<>+2496(SB), Y9
 	VFMADD213PD Y11, Y10, Y9
 	VMULPD Y10, Y10, Y10
 	VFMADD231PD Y9, Y10, Y2
@@ -581,12 +570,12 @@ avx2_6:
 	VSUBPD consts<>+0(SB), Y7, Y9
 	VSUBPD Y9, Y6, Y9
 	VMULPD Y8, Y9, Y9
-	VFMADD231PD consts<>+1088(SB), Y1, Y9
+	VFMADD231PD consts<>+1152(SB), Y1, Y9
 	VFMADD231PD Y10, Y4, Y9
 	VFMADD231PD Y2, Y5, Y9
 	VSUBPD Y9, Y10, Y9
 	VSUBPD Y9, Y3, Y9
-	VFMADD231PD consts<>+1024(SB), Y1, Y9
+	VFMADD231PD consts<>+1088(SB), Y1, Y9
 	VMAXPD consts<>+192(SB), Y0, Y2
 	VADDPD Y9, Y2, Y2
 	VMOVUPD Y2, (DI)(AX*8)
@@ -598,42 +587,41 @@ avx2_9:
 
 avx2_sigmoid:
 	VMOVUPD (SI)(AX*8), Y0
-	VORPD consts<>+576(SB), Y0, Y1
-	VBROADCASTSD consts<>+768(SB), Y2
+	VORPD consts<>+704(SB), Y0, Y1
+	VBROADCASTSD consts<>+832(SB), Y2
 	VMAXPD Y1, Y2, Y1
-	VMOVUPD consts<>+960(SB), Y2
-	VFMADD231PD consts<>+896(SB), Y1, Y2
-	VSUBPD consts<>+960(SB), Y2, Y3
-	VFNMADD231PD consts<>+1024(SB), Y3, Y1
-	VMULPD consts<>+1152(SB), Y3, Y3
+	VMOVUPD consts<>+1024(SB), Y2
+	VFMADD231PD consts<>+960(SB), Y1, Y2
+	VSUBPD consts<>+1024(SB), Y2, Y3
+	VFNMADD231PD consts<>+1088(SB), Y3, Y1
+	VMULPD consts<>+1216(SB), Y3, Y3
 	VADDPD Y3, Y1, Y4
 	VMULPD Y4, Y4, Y5
 	VMULPD Y5, Y5, Y6
-	VMOVUPD consts<>+1344(SB), Y7
-	VFMADD213PD consts<>+1280(SB), Y4, Y7
-	VMOVUPD consts<>+1600(SB), Y8
-	VFMADD213PD consts<>+1408(SB), Y4, Y8
-	VMOVUPD consts<>+1728(SB), Y9
-	VFMADD213PD consts<>+1664(SB), Y4, Y9
-	VMOVUPD consts<>+1856(SB), Y10
-	VFMADD213PD consts<>+1792(SB), Y4, Y10
-	VMOVUPD consts<>+1984(SB), Y11
-	VFMADD213PD consts<>+1920(SB), Y4, Y11
+	VMOVUPD consts<>+1408(SB), Y7
+	VFMADD213PD consts<>+1344(SB), Y4, Y7
+	VMOVUPD consts<>+1536(SB), Y8
+	VFMADD213PD consts<>+1472(SB), Y4, Y8
+	VMOVUPD consts<>+1664(SB), Y9
+	VFMADD213PD consts<>+1600(SB), Y4, Y9
+	VMOVUPD consts<>+1792(SB), Y10
+	VFMADD213PD consts<>+1728(SB), Y4, Y10
+	VMOVUPD consts<>+1920(SB), Y11
+	VFMADD213PD consts<>+1856(SB), Y4, Y11
 	VFMADD231PD Y8, Y5, Y7
 	VFMADD231PD Y10, Y5, Y9
-	VMOVUPD consts<>+2048(SB), Y8
+	VMOVUPD consts<>+1984(SB), Y8
 	VFMADD213PD Y11, Y5, Y8
 	VFMADD231PD Y9, Y6, Y7
 	VMULPD Y6, Y6, Y6
 	VFMADD231PD Y8, Y6, Y7
 	VFMADD231PD Y7, Y5, Y3
-	VPSUBQ consts<>+1216(SB), Y2, Y5
-	VPSRLQ $1, Y5, Y4
-	VPSUBQ Y4, Y5, Y5
-	VPSUBQ consts<>+704(SB), Y5, Y5
-	VPSLLQ $52, Y5, Y5
-	VPSUBQ consts<>+704(SB), Y4, Y4
+	VPSRLQ $1, Y2, Y4
 	VPSLLQ $52, Y4, Y4
+	VPSLLQ $52, Y2, Y5
+	VPSUBQ Y4, Y5, Y5
+	VPADDQ consts<>+1280(SB), Y4, Y4
+	VPADDQ consts<>+1280(SB), Y5, Y5
 	VADDPD consts<>+0(SB), Y1, Y6
 	VSUBPD consts<>+0(SB), Y6, Y7
 	VSUBPD Y7, Y1, Y7
@@ -662,14 +650,14 @@ avx2_11:
 	VSUBPD consts<>+0(SB), Y12, Y4
 	VFMADD231PD Y2, Y12, Y4
 	VMULPD Y8, Y4, Y4
-	VANDPD consts<>+576(SB), Y0, Y2
+	VANDPD consts<>+704(SB), Y0, Y2
 	VXORPD Y2, Y4, Y4
 	VMULPD Y4, Y9, Y4
 	VMOVUPD Y4, (R9)(AX*8)
 avx2_12:
 	TESTQ R10, R10
 	JZ avx2_13
-	VMULPD consts<>+512(SB), Y9, Y2
+	VMULPD consts<>+640(SB), Y9, Y2
 	VFMADD213PD Y9, Y9, Y2
 	VMOVUPD Y2, (R10)(AX*8)
 avx2_13:
@@ -680,56 +668,55 @@ avx2_13:
 
 avx2_tanh:
 	VMOVUPD (SI)(AX*8), Y0
-	VANDPD consts<>+640(SB), Y0, Y1
-	VMULPD consts<>+448(SB), Y1, Y1
-	VBROADCASTSD consts<>+768(SB), Y2
+	VANDPD consts<>+768(SB), Y0, Y1
+	VMULPD consts<>+576(SB), Y1, Y1
+	VBROADCASTSD consts<>+832(SB), Y2
 	VMAXPD Y1, Y2, Y1
-	VMOVUPD consts<>+960(SB), Y2
-	VFMADD231PD consts<>+896(SB), Y1, Y2
-	VSUBPD consts<>+960(SB), Y2, Y3
-	VFNMADD231PD consts<>+1024(SB), Y3, Y1
-	VMULPD consts<>+1152(SB), Y3, Y3
+	VMOVUPD consts<>+1024(SB), Y2
+	VFMADD231PD consts<>+960(SB), Y1, Y2
+	VSUBPD consts<>+1024(SB), Y2, Y3
+	VFNMADD231PD consts<>+1088(SB), Y3, Y1
+	VMULPD consts<>+1216(SB), Y3, Y3
 	VADDPD Y3, Y1, Y4
 	VMULPD Y4, Y4, Y5
 	VMULPD Y5, Y5, Y6
-	VMOVUPD consts<>+1344(SB), Y7
-	VFMADD213PD consts<>+1280(SB), Y4, Y7
-	VMOVUPD consts<>+1600(SB), Y8
-	VFMADD213PD consts<>+1408(SB), Y4, Y8
-	VMOVUPD consts<>+1728(SB), Y9
-	VFMADD213PD consts<>+1664(SB), Y4, Y9
-	VMOVUPD consts<>+1856(SB), Y10
-	VFMADD213PD consts<>+1792(SB), Y4, Y10
-	VMOVUPD consts<>+1984(SB), Y11
-	VFMADD213PD consts<>+1920(SB), Y4, Y11
+	VMOVUPD consts<>+1408(SB), Y7
+	VFMADD213PD consts<>+1344(SB), Y4, Y7
+	VMOVUPD consts<>+1536(SB), Y8
+	VFMADD213PD consts<>+1472(SB), Y4, Y8
+	VMOVUPD consts<>+1664(SB), Y9
+	VFMADD213PD consts<>+1600(SB), Y4, Y9
+	VMOVUPD consts<>+1792(SB), Y10
+	VFMADD213PD consts<>+1728(SB), Y4, Y10
+	VMOVUPD consts<>+1920(SB), Y11
+	VFMADD213PD consts<>+1856(SB), Y4, Y11
 	VFMADD231PD Y8, Y5, Y7
 	VFMADD231PD Y10, Y5, Y9
-	VMOVUPD consts<>+2048(SB), Y8
+	VMOVUPD consts<>+1984(SB), Y8
 	VFMADD213PD Y11, Y5, Y8
 	VFMADD231PD Y9, Y6, Y7
 	VMULPD Y6, Y6, Y6
 	VFMADD231PD Y8, Y6, Y7
 	VFMADD231PD Y7, Y5, Y3
-	VPSUBQ consts<>+1216(SB), Y2, Y5
-	VPSRLQ $1, Y5, Y4
-	VPSUBQ Y4, Y5, Y5
-	VPSUBQ consts<>+704(SB), Y5, Y5
-	VPSLLQ $52, Y5, Y5
-	VPSUBQ consts<>+704(SB), Y4, Y4
+	VPSRLQ $1, Y2, Y4
 	VPSLLQ $52, Y4, Y4
+	VPSLLQ $52, Y2, Y5
+	VPSUBQ Y4, Y5, Y5
+	VPADDQ consts<>+1280(SB), Y4, Y4
+	VPADDQ consts<>+1280(SB), Y5, Y5
 	VMULPD Y5, Y4, Y8
 	VADDPD Y3, Y1, Y9
 	VSUBPD consts<>+0(SB), Y8, Y10
 	VFMADD231PD Y9, Y8, Y10
 	VADDPD consts<>+64(SB), Y10, Y7
 	VDIVPD Y7, Y15, Y8
-	VXORPD consts<>+576(SB), Y10, Y9
+	VXORPD consts<>+704(SB), Y10, Y9
 	VMULPD Y8, Y9, Y9
 	VMOVAPD Y10, Y11
 	VFMADD231PD Y7, Y9, Y11
 	VFNMADD231PD Y8, Y11, Y9
-	VANDPD consts<>+640(SB), Y9, Y9
-	VANDPD consts<>+576(SB), Y0, Y11
+	VANDPD consts<>+768(SB), Y9, Y9
+	VANDPD consts<>+704(SB), Y0, Y11
 	VORPD Y11, Y9, Y9
 	TESTQ DI, DI
 	JZ avx2_14
@@ -746,7 +733,7 @@ avx2_14:
 	VADDPD Y7, Y6, Y6
 	VMULPD Y4, Y6, Y6
 	VMULPD Y5, Y6, Y6
-	VMULPD consts<>+256(SB), Y6, Y6
+	VMULPD consts<>+384(SB), Y6, Y6
 	VMULPD Y8, Y6, Y6
 	VMULPD Y8, Y6, Y6
 	TESTQ R8, R8
@@ -755,14 +742,14 @@ avx2_14:
 avx2_16:
 	TESTQ R9, R9
 	JZ avx2_17
-	VMULPD consts<>+448(SB), Y9, Y2
+	VMULPD consts<>+576(SB), Y9, Y2
 	VMULPD Y6, Y2, Y2
 	VMOVUPD Y2, (R9)(AX*8)
 avx2_17:
 	TESTQ R10, R10
 	JZ avx2_18
-	VMULPD consts<>+320(SB), Y9, Y2
-	VFMADD213PD consts<>+448(SB), Y9, Y2
+	VMULPD consts<>+448(SB), Y9, Y2
+	VFMADD213PD consts<>+576(SB), Y9, Y2
 	VMULPD Y6, Y2, Y2
 	VMOVUPD Y2, (R10)(AX*8)
 avx2_18:
@@ -774,42 +761,41 @@ avx2_15:
 
 avx2_silu:
 	VMOVUPD (SI)(AX*8), Y0
-	VORPD consts<>+576(SB), Y0, Y1
-	VBROADCASTSD consts<>+768(SB), Y2
+	VORPD consts<>+704(SB), Y0, Y1
+	VBROADCASTSD consts<>+832(SB), Y2
 	VMAXPD Y1, Y2, Y1
-	VMOVUPD consts<>+960(SB), Y2
-	VFMADD231PD consts<>+896(SB), Y1, Y2
-	VSUBPD consts<>+960(SB), Y2, Y3
-	VFNMADD231PD consts<>+1024(SB), Y3, Y1
-	VMULPD consts<>+1152(SB), Y3, Y3
+	VMOVUPD consts<>+1024(SB), Y2
+	VFMADD231PD consts<>+960(SB), Y1, Y2
+	VSUBPD consts<>+1024(SB), Y2, Y3
+	VFNMADD231PD consts<>+1088(SB), Y3, Y1
+	VMULPD consts<>+1216(SB), Y3, Y3
 	VADDPD Y3, Y1, Y4
 	VMULPD Y4, Y4, Y5
 	VMULPD Y5, Y5, Y6
-	VMOVUPD consts<>+1344(SB), Y7
-	VFMADD213PD consts<>+1280(SB), Y4, Y7
-	VMOVUPD consts<>+1600(SB), Y8
-	VFMADD213PD consts<>+1408(SB), Y4, Y8
-	VMOVUPD consts<>+1728(SB), Y9
-	VFMADD213PD consts<>+1664(SB), Y4, Y9
-	VMOVUPD consts<>+1856(SB), Y10
-	VFMADD213PD consts<>+1792(SB), Y4, Y10
-	VMOVUPD consts<>+1984(SB), Y11
-	VFMADD213PD consts<>+1920(SB), Y4, Y11
+	VMOVUPD consts<>+1408(SB), Y7
+	VFMADD213PD consts<>+1344(SB), Y4, Y7
+	VMOVUPD consts<>+1536(SB), Y8
+	VFMADD213PD consts<>+1472(SB), Y4, Y8
+	VMOVUPD consts<>+1664(SB), Y9
+	VFMADD213PD consts<>+1600(SB), Y4, Y9
+	VMOVUPD consts<>+1792(SB), Y10
+	VFMADD213PD consts<>+1728(SB), Y4, Y10
+	VMOVUPD consts<>+1920(SB), Y11
+	VFMADD213PD consts<>+1856(SB), Y4, Y11
 	VFMADD231PD Y8, Y5, Y7
 	VFMADD231PD Y10, Y5, Y9
-	VMOVUPD consts<>+2048(SB), Y8
+	VMOVUPD consts<>+1984(SB), Y8
 	VFMADD213PD Y11, Y5, Y8
 	VFMADD231PD Y9, Y6, Y7
 	VMULPD Y6, Y6, Y6
 	VFMADD231PD Y8, Y6, Y7
 	VFMADD231PD Y7, Y5, Y3
-	VPSUBQ consts<>+1216(SB), Y2, Y5
-	VPSRLQ $1, Y5, Y4
-	VPSUBQ Y4, Y5, Y5
-	VPSUBQ consts<>+704(SB), Y5, Y5
-	VPSLLQ $52, Y5, Y5
-	VPSUBQ consts<>+704(SB), Y4, Y4
+	VPSRLQ $1, Y2, Y4
 	VPSLLQ $52, Y4, Y4
+	VPSLLQ $52, Y2, Y5
+	VPSUBQ Y4, Y5, Y5
+	VPADDQ consts<>+1280(SB), Y4, Y4
+	VPADDQ consts<>+1280(SB), Y5, Y5
 	VADDPD consts<>+0(SB), Y1, Y6
 	VSUBPD consts<>+0(SB), Y6, Y7
 	VSUBPD Y7, Y1, Y7
@@ -842,7 +828,7 @@ avx2_20:
 	VSUBPD consts<>+0(SB), Y12, Y4
 	VFMADD231PD Y2, Y12, Y4
 	VMULPD Y8, Y4, Y4
-	VANDPD consts<>+576(SB), Y0, Y2
+	VANDPD consts<>+704(SB), Y0, Y2
 	VXORPD Y2, Y4, Y4
 	VMULPD Y4, Y9, Y4
 	TESTQ R9, R9
@@ -853,9 +839,9 @@ avx2_20:
 avx2_22:
 	TESTQ R10, R10
 	JZ avx2_23
-	VMULPD consts<>+512(SB), Y9, Y2
+	VMULPD consts<>+640(SB), Y9, Y2
 	VFMADD213PD Y9, Y9, Y2
-	VMULPD consts<>+384(SB), Y4, Y5
+	VMULPD consts<>+512(SB), Y4, Y5
 	VFMADD231PD Y2, Y0, Y5
 	VMOVUPD Y5, (R10)(AX*8)
 avx2_23:
@@ -868,43 +854,42 @@ avx2_21:
 avx2_elu:
 	VMOVUPD (SI)(AX*8), Y0
 	VMOVAPD Y0, Y1
-	VBROADCASTSD consts<>+768(SB), Y2
-	VMAXPD Y1, Y2, Y1
 	VBROADCASTSD consts<>+832(SB), Y2
+	VMAXPD Y1, Y2, Y1
+	VBROADCASTSD consts<>+896(SB), Y2
 	VMINPD Y1, Y2, Y1
-	VMOVUPD consts<>+960(SB), Y2
-	VFMADD231PD consts<>+896(SB), Y1, Y2
-	VSUBPD consts<>+960(SB), Y2, Y3
-	VFNMADD231PD consts<>+1024(SB), Y3, Y1
-	VMULPD consts<>+1152(SB), Y3, Y3
+	VMOVUPD consts<>+1024(SB), Y2
+	VFMADD231PD consts<>+960(SB), Y1, Y2
+	VSUBPD consts<>+1024(SB), Y2, Y3
+	VFNMADD231PD consts<>+1088(SB), Y3, Y1
+	VMULPD consts<>+1216(SB), Y3, Y3
 	VADDPD Y3, Y1, Y4
 	VMULPD Y4, Y4, Y5
 	VMULPD Y5, Y5, Y6
-	VMOVUPD consts<>+1344(SB), Y7
-	VFMADD213PD consts<>+1280(SB), Y4, Y7
-	VMOVUPD consts<>+1600(SB), Y8
-	VFMADD213PD consts<>+1408(SB), Y4, Y8
-	VMOVUPD consts<>+1728(SB), Y9
-	VFMADD213PD consts<>+1664(SB), Y4, Y9
-	VMOVUPD consts<>+1856(SB), Y10
-	VFMADD213PD consts<>+1792(SB), Y4, Y10
-	VMOVUPD consts<>+1984(SB), Y11
-	VFMADD213PD consts<>+1920(SB), Y4, Y11
+	VMOVUPD consts<>+1408(SB), Y7
+	VFMADD213PD consts<>+1344(SB), Y4, Y7
+	VMOVUPD consts<>+1536(SB), Y8
+	VFMADD213PD consts<>+1472(SB), Y4, Y8
+	VMOVUPD consts<>+1664(SB), Y9
+	VFMADD213PD consts<>+1600(SB), Y4, Y9
+	VMOVUPD consts<>+1792(SB), Y10
+	VFMADD213PD consts<>+1728(SB), Y4, Y10
+	VMOVUPD consts<>+1920(SB), Y11
+	VFMADD213PD consts<>+1856(SB), Y4, Y11
 	VFMADD231PD Y8, Y5, Y7
 	VFMADD231PD Y10, Y5, Y9
-	VMOVUPD consts<>+2048(SB), Y8
+	VMOVUPD consts<>+1984(SB), Y8
 	VFMADD213PD Y11, Y5, Y8
 	VFMADD231PD Y9, Y6, Y7
 	VMULPD Y6, Y6, Y6
 	VFMADD231PD Y8, Y6, Y7
 	VFMADD231PD Y7, Y5, Y3
-	VPSUBQ consts<>+1216(SB), Y2, Y5
-	VPSRLQ $1, Y5, Y4
-	VPSUBQ Y4, Y5, Y5
-	VPSUBQ consts<>+704(SB), Y5, Y5
-	VPSLLQ $52, Y5, Y5
-	VPSUBQ consts<>+704(SB), Y4, Y4
+	VPSRLQ $1, Y2, Y4
 	VPSLLQ $52, Y4, Y4
+	VPSLLQ $52, Y2, Y5
+	VPSUBQ Y4, Y5, Y5
+	VPADDQ consts<>+1280(SB), Y4, Y4
+	VPADDQ consts<>+1280(SB), Y5, Y5
 	TESTQ DI, DI
 	JZ avx2_24
 	VMULPD Y5, Y4, Y8
@@ -979,43 +964,42 @@ TEXT ·kernelAVX512(SB), NOSPLIT, $0-56
 avx512_exp:
 	VMOVUPD (SI)(AX*8), Z0
 	VMOVAPD Z0, Z1
-	VBROADCASTSD consts<>+768(SB), Z2
-	VMAXPD Z1, Z2, Z1
 	VBROADCASTSD consts<>+832(SB), Z2
+	VMAXPD Z1, Z2, Z1
+	VBROADCASTSD consts<>+896(SB), Z2
 	VMINPD Z1, Z2, Z1
-	VMOVUPD consts<>+960(SB), Z2
-	VFMADD231PD consts<>+896(SB), Z1, Z2
-	VSUBPD consts<>+960(SB), Z2, Z3
-	VFNMADD231PD consts<>+1024(SB), Z3, Z1
-	VMULPD consts<>+1152(SB), Z3, Z3
+	VMOVUPD consts<>+1024(SB), Z2
+	VFMADD231PD consts<>+960(SB), Z1, Z2
+	VSUBPD consts<>+1024(SB), Z2, Z3
+	VFNMADD231PD consts<>+1088(SB), Z3, Z1
+	VMULPD consts<>+1216(SB), Z3, Z3
 	VADDPD Z3, Z1, Z4
 	VMULPD Z4, Z4, Z5
 	VMULPD Z5, Z5, Z6
-	VMOVUPD consts<>+1344(SB), Z7
-	VFMADD213PD consts<>+1280(SB), Z4, Z7
-	VMOVUPD consts<>+1600(SB), Z8
-	VFMADD213PD consts<>+1408(SB), Z4, Z8
-	VMOVUPD consts<>+1728(SB), Z9
-	VFMADD213PD consts<>+1664(SB), Z4, Z9
-	VMOVUPD consts<>+1856(SB), Z10
-	VFMADD213PD consts<>+1792(SB), Z4, Z10
-	VMOVUPD consts<>+1984(SB), Z11
-	VFMADD213PD consts<>+1920(SB), Z4, Z11
+	VMOVUPD consts<>+1408(SB), Z7
+	VFMADD213PD consts<>+1344(SB), Z4, Z7
+	VMOVUPD consts<>+1536(SB), Z8
+	VFMADD213PD consts<>+1472(SB), Z4, Z8
+	VMOVUPD consts<>+1664(SB), Z9
+	VFMADD213PD consts<>+1600(SB), Z4, Z9
+	VMOVUPD consts<>+1792(SB), Z10
+	VFMADD213PD consts<>+1728(SB), Z4, Z10
+	VMOVUPD consts<>+1920(SB), Z11
+	VFMADD213PD consts<>+1856(SB), Z4, Z11
 	VFMADD231PD Z8, Z5, Z7
 	VFMADD231PD Z10, Z5, Z9
-	VMOVUPD consts<>+2048(SB), Z8
+	VMOVUPD consts<>+1984(SB), Z8
 	VFMADD213PD Z11, Z5, Z8
 	VFMADD231PD Z9, Z6, Z7
 	VMULPD Z6, Z6, Z6
 	VFMADD231PD Z8, Z6, Z7
 	VFMADD231PD Z7, Z5, Z3
-	VPSUBQ consts<>+1216(SB), Z2, Z5
-	VPSRLQ $1, Z5, Z4
-	VPSUBQ Z4, Z5, Z5
-	VPSUBQ consts<>+704(SB), Z5, Z5
-	VPSLLQ $52, Z5, Z5
-	VPSUBQ consts<>+704(SB), Z4, Z4
+	VPSRLQ $1, Z2, Z4
 	VPSLLQ $52, Z4, Z4
+	VPSLLQ $52, Z2, Z5
+	VPSUBQ Z4, Z5, Z5
+	VPADDQ consts<>+1280(SB), Z4, Z4
+	VPADDQ consts<>+1280(SB), Z5, Z5
 	VADDPD consts<>+0(SB), Z1, Z6
 	VSUBPD consts<>+0(SB), Z6, Z7
 	VSUBPD Z7, Z1, Z7
@@ -1046,42 +1030,41 @@ avx512_4:
 
 avx512_softplus:
 	VMOVUPD (SI)(AX*8), Z0
-	VORPD consts<>+576(SB), Z0, Z1
-	VBROADCASTSD consts<>+768(SB), Z2
+	VORPD consts<>+704(SB), Z0, Z1
+	VBROADCASTSD consts<>+832(SB), Z2
 	VMAXPD Z1, Z2, Z1
-	VMOVUPD consts<>+960(SB), Z2
-	VFMADD231PD consts<>+896(SB), Z1, Z2
-	VSUBPD consts<>+960(SB), Z2, Z3
-	VFNMADD231PD consts<>+1024(SB), Z3, Z1
-	VMULPD consts<>+1152(SB), Z3, Z3
+	VMOVUPD consts<>+1024(SB), Z2
+	VFMADD231PD consts<>+960(SB), Z1, Z2
+	VSUBPD consts<>+1024(SB), Z2, Z3
+	VFNMADD231PD consts<>+1088(SB), Z3, Z1
+	VMULPD consts<>+1216(SB), Z3, Z3
 	VADDPD Z3, Z1, Z4
 	VMULPD Z4, Z4, Z5
 	VMULPD Z5, Z5, Z6
-	VMOVUPD consts<>+1344(SB), Z7
-	VFMADD213PD consts<>+1280(SB), Z4, Z7
-	VMOVUPD consts<>+1600(SB), Z8
-	VFMADD213PD consts<>+1408(SB), Z4, Z8
-	VMOVUPD consts<>+1728(SB), Z9
-	VFMADD213PD consts<>+1664(SB), Z4, Z9
-	VMOVUPD consts<>+1856(SB), Z10
-	VFMADD213PD consts<>+1792(SB), Z4, Z10
-	VMOVUPD consts<>+1984(SB), Z11
-	VFMADD213PD consts<>+1920(SB), Z4, Z11
+	VMOVUPD consts<>+1408(SB), Z7
+	VFMADD213PD consts<>+1344(SB), Z4, Z7
+	VMOVUPD consts<>+1536(SB), Z8
+	VFMADD213PD consts<>+1472(SB), Z4, Z8
+	VMOVUPD consts<>+1664(SB), Z9
+	VFMADD213PD consts<>+1600(SB), Z4, Z9
+	VMOVUPD consts<>+1792(SB), Z10
+	VFMADD213PD consts<>+1728(SB), Z4, Z10
+	VMOVUPD consts<>+1920(SB), Z11
+	VFMADD213PD consts<>+1856(SB), Z4, Z11
 	VFMADD231PD Z8, Z5, Z7
 	VFMADD231PD Z10, Z5, Z9
-	VMOVUPD consts<>+2048(SB), Z8
+	VMOVUPD consts<>+1984(SB), Z8
 	VFMADD213PD Z11, Z5, Z8
 	VFMADD231PD Z9, Z6, Z7
 	VMULPD Z6, Z6, Z6
 	VFMADD231PD Z8, Z6, Z7
 	VFMADD231PD Z7, Z5, Z3
-	VPSUBQ consts<>+1216(SB), Z2, Z5
-	VPSRLQ $1, Z5, Z4
-	VPSUBQ Z4, Z5, Z5
-	VPSUBQ consts<>+704(SB), Z5, Z5
-	VPSLLQ $52, Z5, Z5
-	VPSUBQ consts<>+704(SB), Z4, Z4
+	VPSRLQ $1, Z2, Z4
 	VPSLLQ $52, Z4, Z4
+	VPSLLQ $52, Z2, Z5
+	VPSUBQ Z4, Z5, Z5
+	VPADDQ consts<>+1280(SB), Z4, Z4
+	VPADDQ consts<>+1280(SB), Z5, Z5
 	VADDPD consts<>+0(SB), Z1, Z6
 	VSUBPD consts<>+0(SB), Z6, Z7
 	VSUBPD Z7, Z1, Z7
@@ -1114,7 +1097,7 @@ avx512_7:
 	VSUBPD consts<>+0(SB), Z10, Z4
 	VFMADD231PD Z11, Z10, Z4
 	VMULPD Z8, Z4, Z4
-	VANDPD consts<>+576(SB), Z0, Z11
+	VANDPD consts<>+704(SB), Z0, Z11
 	VXORPD Z11, Z4, Z4
 	VMULPD Z4, Z9, Z4
 	VMOVUPD Z4, (R10)(AX*8)
@@ -1122,25 +1105,25 @@ avx512_8:
 avx512_6:
 	TESTQ DI, DI
 	JZ avx512_9
-	VCMPPD $0x0e, consts<>+2112(SB), Z7, K1
+	VCMPPD $0x0e, consts<>+2048(SB), Z7, K1
 	VMOVUPD.Z consts<>+0(SB), K1, Z1
 	VADDPD consts<>+0(SB), Z1, Z2
 	VSUBPD Z2, Z7, Z3
 	VADDPD Z2, Z7, Z4
 	VDIVPD Z4, Z3, Z4
-	VMOVUPD consts<>+1472(SB), Z9
-	VFMADD231PD consts<>+1536(SB), Z2, Z9
+	VMOVUPD consts<>+256(SB), Z9
+	VFMADD231PD consts<>+320(SB), Z2, Z9
 	VMULPD Z9, Z3, Z3
 	VMULPD Z4, Z4, Z5
 	VMULPD Z5, Z5, Z10
-	VMOVUPD consts<>+2240(SB), Z2
-	VFMADD213PD consts<>+2176(SB), Z5, Z2
-	VMOVUPD consts<>+2368(SB), Z9
-	VFMADD213PD consts<>+2304(SB), Z5, Z9
-	VMOVUPD consts<>+2496(SB), Z11
-	VFMADD213PD consts<>+2432(SB), Z5, Z11
+	VMOVUPD consts<>+2176(SB), Z2
+	VFMADD213PD consts<>+2112(SB), Z5, Z2
+	VMOVUPD consts<>+2304(SB), Z9
+	VFMADD213PD consts<>+2240(SB), Z5, Z9
+	VMOVUPD consts<>+2432(SB), Z11
+	VFMADD213PD consts<>+2368(SB), Z5, Z11
 	VFMADD231PD Z9, Z10, Z2
-	VMOVUPD consts<>+2560(SB), Z9
+	VMOVUPD consts<>+2496(SB), Z9
 	VFMADD213PD Z11, Z10, Z9
 	VMULPD Z10, Z10, Z10
 	VFMADD231PD Z9, Z10, Z2
@@ -1150,12 +1133,12 @@ avx512_6:
 	VSUBPD consts<>+0(SB), Z7, Z9
 	VSUBPD Z9, Z6, Z9
 	VMULPD Z8, Z9, Z9
-	VFMADD231PD consts<>+1088(SB), Z1, Z9
+	VFMADD231PD consts<>+1152(SB), Z1, Z9
 	VFMADD231PD Z10, Z4, Z9
 	VFMADD231PD Z2, Z5, Z9
 	VSUBPD Z9, Z10, Z9
 	VSUBPD Z9, Z3, Z9
-	VFMADD231PD consts<>+1024(SB), Z1, Z9
+	VFMADD231PD consts<>+1088(SB), Z1, Z9
 	VMAXPD consts<>+192(SB), Z0, Z2
 	VADDPD Z9, Z2, Z2
 	VMOVUPD Z2, (DI)(AX*8)
@@ -1167,42 +1150,41 @@ avx512_9:
 
 avx512_sigmoid:
 	VMOVUPD (SI)(AX*8), Z0
-	VORPD consts<>+576(SB), Z0, Z1
-	VBROADCASTSD consts<>+768(SB), Z2
+	VORPD consts<>+704(SB), Z0, Z1
+	VBROADCASTSD consts<>+832(SB), Z2
 	VMAXPD Z1, Z2, Z1
-	VMOVUPD consts<>+960(SB), Z2
-	VFMADD231PD consts<>+896(SB), Z1, Z2
-	VSUBPD consts<>+960(SB), Z2, Z3
-	VFNMADD231PD consts<>+1024(SB), Z3, Z1
-	VMULPD consts<>+1152(SB), Z3, Z3
+	VMOVUPD consts<>+1024(SB), Z2
+	VFMADD231PD consts<>+960(SB), Z1, Z2
+	VSUBPD consts<>+1024(SB), Z2, Z3
+	VFNMADD231PD consts<>+1088(SB), Z3, Z1
+	VMULPD consts<>+1216(SB), Z3, Z3
 	VADDPD Z3, Z1, Z4
 	VMULPD Z4, Z4, Z5
 	VMULPD Z5, Z5, Z6
-	VMOVUPD consts<>+1344(SB), Z7
-	VFMADD213PD consts<>+1280(SB), Z4, Z7
-	VMOVUPD consts<>+1600(SB), Z8
-	VFMADD213PD consts<>+1408(SB), Z4, Z8
-	VMOVUPD consts<>+1728(SB), Z9
-	VFMADD213PD consts<>+1664(SB), Z4, Z9
-	VMOVUPD consts<>+1856(SB), Z10
-	VFMADD213PD consts<>+1792(SB), Z4, Z10
-	VMOVUPD consts<>+1984(SB), Z11
-	VFMADD213PD consts<>+1920(SB), Z4, Z11
+	VMOVUPD consts<>+1408(SB), Z7
+	VFMADD213PD consts<>+1344(SB), Z4, Z7
+	VMOVUPD consts<>+1536(SB), Z8
+	VFMADD213PD consts<>+1472(SB), Z4, Z8
+	VMOVUPD consts<>+1664(SB), Z9
+	VFMADD213PD consts<>+1600(SB), Z4, Z9
+	VMOVUPD consts<>+1792(SB), Z10
+	VFMADD213PD consts<>+1728(SB), Z4, Z10
+	VMOVUPD consts<>+1920(SB), Z11
+	VFMADD213PD consts<>+1856(SB), Z4, Z11
 	VFMADD231PD Z8, Z5, Z7
 	VFMADD231PD Z10, Z5, Z9
-	VMOVUPD consts<>+2048(SB), Z8
+	VMOVUPD consts<>+1984(SB), Z8
 	VFMADD213PD Z11, Z5, Z8
 	VFMADD231PD Z9, Z6, Z7
 	VMULPD Z6, Z6, Z6
 	VFMADD231PD Z8, Z6, Z7
 	VFMADD231PD Z7, Z5, Z3
-	VPSUBQ consts<>+1216(SB), Z2, Z5
-	VPSRLQ $1, Z5, Z4
-	VPSUBQ Z4, Z5, Z5
-	VPSUBQ consts<>+704(SB), Z5, Z5
-	VPSLLQ $52, Z5, Z5
-	VPSUBQ consts<>+704(SB), Z4, Z4
+	VPSRLQ $1, Z2, Z4
 	VPSLLQ $52, Z4, Z4
+	VPSLLQ $52, Z2, Z5
+	VPSUBQ Z4, Z5, Z5
+	VPADDQ consts<>+1280(SB), Z4, Z4
+	VPADDQ consts<>+1280(SB), Z5, Z5
 	VADDPD consts<>+0(SB), Z1, Z6
 	VSUBPD consts<>+0(SB), Z6, Z7
 	VSUBPD Z7, Z1, Z7
@@ -1232,14 +1214,14 @@ avx512_11:
 	VSUBPD consts<>+0(SB), Z12, Z4
 	VFMADD231PD Z2, Z12, Z4
 	VMULPD Z8, Z4, Z4
-	VANDPD consts<>+576(SB), Z0, Z2
+	VANDPD consts<>+704(SB), Z0, Z2
 	VXORPD Z2, Z4, Z4
 	VMULPD Z4, Z9, Z4
 	VMOVUPD Z4, (R9)(AX*8)
 avx512_12:
 	TESTQ R10, R10
 	JZ avx512_13
-	VMULPD consts<>+512(SB), Z9, Z2
+	VMULPD consts<>+640(SB), Z9, Z2
 	VFMADD213PD Z9, Z9, Z2
 	VMOVUPD Z2, (R10)(AX*8)
 avx512_13:
@@ -1250,56 +1232,55 @@ avx512_13:
 
 avx512_tanh:
 	VMOVUPD (SI)(AX*8), Z0
-	VANDPD consts<>+640(SB), Z0, Z1
-	VMULPD consts<>+448(SB), Z1, Z1
-	VBROADCASTSD consts<>+768(SB), Z2
+	VANDPD consts<>+768(SB), Z0, Z1
+	VMULPD consts<>+576(SB), Z1, Z1
+	VBROADCASTSD consts<>+832(SB), Z2
 	VMAXPD Z1, Z2, Z1
-	VMOVUPD consts<>+960(SB), Z2
-	VFMADD231PD consts<>+896(SB), Z1, Z2
-	VSUBPD consts<>+960(SB), Z2, Z3
-	VFNMADD231PD consts<>+1024(SB), Z3, Z1
-	VMULPD consts<>+1152(SB), Z3, Z3
+	VMOVUPD consts<>+1024(SB), Z2
+	VFMADD231PD consts<>+960(SB), Z1, Z2
+	VSUBPD consts<>+1024(SB), Z2, Z3
+	VFNMADD231PD consts<>+1088(SB), Z3, Z1
+	VMULPD consts<>+1216(SB), Z3, Z3
 	VADDPD Z3, Z1, Z4
 	VMULPD Z4, Z4, Z5
 	VMULPD Z5, Z5, Z6
-	VMOVUPD consts<>+1344(SB), Z7
-	VFMADD213PD consts<>+1280(SB), Z4, Z7
-	VMOVUPD consts<>+1600(SB), Z8
-	VFMADD213PD consts<>+1408(SB), Z4, Z8
-	VMOVUPD consts<>+1728(SB), Z9
-	VFMADD213PD consts<>+1664(SB), Z4, Z9
-	VMOVUPD consts<>+1856(SB), Z10
-	VFMADD213PD consts<>+1792(SB), Z4, Z10
-	VMOVUPD consts<>+1984(SB), Z11
-	VFMADD213PD consts<>+1920(SB), Z4, Z11
+	VMOVUPD consts<>+1408(SB), Z7
+	VFMADD213PD consts<>+1344(SB), Z4, Z7
+	VMOVUPD consts<>+1536(SB), Z8
+	VFMADD213PD consts<>+1472(SB), Z4, Z8
+	VMOVUPD consts<>+1664(SB), Z9
+	VFMADD213PD consts<>+1600(SB), Z4, Z9
+	VMOVUPD consts<>+1792(SB), Z10
+	VFMADD213PD consts<>+1728(SB), Z4, Z10
+	VMOVUPD consts<>+1920(SB), Z11
+	VFMADD213PD consts<>+1856(SB), Z4, Z11
 	VFMADD231PD Z8, Z5, Z7
 	VFMADD231PD Z10, Z5, Z9
-	VMOVUPD consts<>+2048(SB), Z8
+	VMOVUPD consts<>+1984(SB), Z8
 	VFMADD213PD Z11, Z5, Z8
 	VFMADD231PD Z9, Z6, Z7
 	VMULPD Z6, Z6, Z6
 	VFMADD231PD Z8, Z6, Z7
 	VFMADD231PD Z7, Z5, Z3
-	VPSUBQ consts<>+1216(SB), Z2, Z5
-	VPSRLQ $1, Z5, Z4
-	VPSUBQ Z4, Z5, Z5
-	VPSUBQ consts<>+704(SB), Z5, Z5
-	VPSLLQ $52, Z5, Z5
-	VPSUBQ consts<>+704(SB), Z4, Z4
+	VPSRLQ $1, Z2, Z4
 	VPSLLQ $52, Z4, Z4
+	VPSLLQ $52, Z2, Z5
+	VPSUBQ Z4, Z5, Z5
+	VPADDQ consts<>+1280(SB), Z4, Z4
+	VPADDQ consts<>+1280(SB), Z5, Z5
 	VMULPD Z5, Z4, Z8
 	VADDPD Z3, Z1, Z9
 	VSUBPD consts<>+0(SB), Z8, Z10
 	VFMADD231PD Z9, Z8, Z10
 	VADDPD consts<>+64(SB), Z10, Z7
 	VDIVPD Z7, Z15, Z8
-	VXORPD consts<>+576(SB), Z10, Z9
+	VXORPD consts<>+704(SB), Z10, Z9
 	VMULPD Z8, Z9, Z9
 	VMOVAPD Z10, Z11
 	VFMADD231PD Z7, Z9, Z11
 	VFNMADD231PD Z8, Z11, Z9
-	VANDPD consts<>+640(SB), Z9, Z9
-	VANDPD consts<>+576(SB), Z0, Z11
+	VANDPD consts<>+768(SB), Z9, Z9
+	VANDPD consts<>+704(SB), Z0, Z11
 	VORPD Z11, Z9, Z9
 	TESTQ DI, DI
 	JZ avx512_14
@@ -1316,7 +1297,7 @@ avx512_14:
 	VADDPD Z7, Z6, Z6
 	VMULPD Z4, Z6, Z6
 	VMULPD Z5, Z6, Z6
-	VMULPD consts<>+256(SB), Z6, Z6
+	VMULPD consts<>+384(SB), Z6, Z6
 	VMULPD Z8, Z6, Z6
 	VMULPD Z8, Z6, Z6
 	TESTQ R8, R8
@@ -1325,14 +1306,14 @@ avx512_14:
 avx512_16:
 	TESTQ R9, R9
 	JZ avx512_17
-	VMULPD consts<>+448(SB), Z9, Z2
+	VMULPD consts<>+576(SB), Z9, Z2
 	VMULPD Z6, Z2, Z2
 	VMOVUPD Z2, (R9)(AX*8)
 avx512_17:
 	TESTQ R10, R10
 	JZ avx512_18
-	VMULPD consts<>+320(SB), Z9, Z2
-	VFMADD213PD consts<>+448(SB), Z9, Z2
+	VMULPD consts<>+448(SB), Z9, Z2
+	VFMADD213PD consts<>+576(SB), Z9, Z2
 	VMULPD Z6, Z2, Z2
 	VMOVUPD Z2, (R10)(AX*8)
 avx512_18:
@@ -1344,42 +1325,41 @@ avx512_15:
 
 avx512_silu:
 	VMOVUPD (SI)(AX*8), Z0
-	VORPD consts<>+576(SB), Z0, Z1
-	VBROADCASTSD consts<>+768(SB), Z2
+	VORPD consts<>+704(SB), Z0, Z1
+	VBROADCASTSD consts<>+832(SB), Z2
 	VMAXPD Z1, Z2, Z1
-	VMOVUPD consts<>+960(SB), Z2
-	VFMADD231PD consts<>+896(SB), Z1, Z2
-	VSUBPD consts<>+960(SB), Z2, Z3
-	VFNMADD231PD consts<>+1024(SB), Z3, Z1
-	VMULPD consts<>+1152(SB), Z3, Z3
+	VMOVUPD consts<>+1024(SB), Z2
+	VFMADD231PD consts<>+960(SB), Z1, Z2
+	VSUBPD consts<>+1024(SB), Z2, Z3
+	VFNMADD231PD consts<>+1088(SB), Z3, Z1
+	VMULPD consts<>+1216(SB), Z3, Z3
 	VADDPD Z3, Z1, Z4
 	VMULPD Z4, Z4, Z5
 	VMULPD Z5, Z5, Z6
-	VMOVUPD consts<>+1344(SB), Z7
-	VFMADD213PD consts<>+1280(SB), Z4, Z7
-	VMOVUPD consts<>+1600(SB), Z8
-	VFMADD213PD consts<>+1408(SB), Z4, Z8
-	VMOVUPD consts<>+1728(SB), Z9
-	VFMADD213PD consts<>+1664(SB), Z4, Z9
-	VMOVUPD consts<>+1856(SB), Z10
-	VFMADD213PD consts<>+1792(SB), Z4, Z10
-	VMOVUPD consts<>+1984(SB), Z11
-	VFMADD213PD consts<>+1920(SB), Z4, Z11
+	VMOVUPD consts<>+1408(SB), Z7
+	VFMADD213PD consts<>+1344(SB), Z4, Z7
+	VMOVUPD consts<>+1536(SB), Z8
+	VFMADD213PD consts<>+1472(SB), Z4, Z8
+	VMOVUPD consts<>+1664(SB), Z9
+	VFMADD213PD consts<>+1600(SB), Z4, Z9
+	VMOVUPD consts<>+1792(SB), Z10
+	VFMADD213PD consts<>+1728(SB), Z4, Z10
+	VMOVUPD consts<>+1920(SB), Z11
+	VFMADD213PD consts<>+1856(SB), Z4, Z11
 	VFMADD231PD Z8, Z5, Z7
 	VFMADD231PD Z10, Z5, Z9
-	VMOVUPD consts<>+2048(SB), Z8
+	VMOVUPD consts<>+1984(SB), Z8
 	VFMADD213PD Z11, Z5, Z8
 	VFMADD231PD Z9, Z6, Z7
 	VMULPD Z6, Z6, Z6
 	VFMADD231PD Z8, Z6, Z7
 	VFMADD231PD Z7, Z5, Z3
-	VPSUBQ consts<>+1216(SB), Z2, Z5
-	VPSRLQ $1, Z5, Z4
-	VPSUBQ Z4, Z5, Z5
-	VPSUBQ consts<>+704(SB), Z5, Z5
-	VPSLLQ $52, Z5, Z5
-	VPSUBQ consts<>+704(SB), Z4, Z4
+	VPSRLQ $1, Z2, Z4
 	VPSLLQ $52, Z4, Z4
+	VPSLLQ $52, Z2, Z5
+	VPSUBQ Z4, Z5, Z5
+	VPADDQ consts<>+1280(SB), Z4, Z4
+	VPADDQ consts<>+1280(SB), Z5, Z5
 	VADDPD consts<>+0(SB), Z1, Z6
 	VSUBPD consts<>+0(SB), Z6, Z7
 	VSUBPD Z7, Z1, Z7
@@ -1413,7 +1393,7 @@ avx512_20:
 	VSUBPD consts<>+0(SB), Z12, Z4
 	VFMADD231PD Z2, Z12, Z4
 	VMULPD Z8, Z4, Z4
-	VANDPD consts<>+576(SB), Z0, Z2
+	VANDPD consts<>+704(SB), Z0, Z2
 	VXORPD Z2, Z4, Z4
 	VMULPD Z4, Z9, Z4
 	TESTQ R9, R9
@@ -1424,9 +1404,9 @@ avx512_20:
 avx512_22:
 	TESTQ R10, R10
 	JZ avx512_23
-	VMULPD consts<>+512(SB), Z9, Z2
+	VMULPD consts<>+640(SB), Z9, Z2
 	VFMADD213PD Z9, Z9, Z2
-	VMULPD consts<>+384(SB), Z4, Z5
+	VMULPD consts<>+512(SB), Z4, Z5
 	VFMADD231PD Z2, Z0, Z5
 	VMOVUPD Z5, (R10)(AX*8)
 avx512_23:
@@ -1439,43 +1419,42 @@ avx512_21:
 avx512_elu:
 	VMOVUPD (SI)(AX*8), Z0
 	VMOVAPD Z0, Z1
-	VBROADCASTSD consts<>+768(SB), Z2
-	VMAXPD Z1, Z2, Z1
 	VBROADCASTSD consts<>+832(SB), Z2
+	VMAXPD Z1, Z2, Z1
+	VBROADCASTSD consts<>+896(SB), Z2
 	VMINPD Z1, Z2, Z1
-	VMOVUPD consts<>+960(SB), Z2
-	VFMADD231PD consts<>+896(SB), Z1, Z2
-	VSUBPD consts<>+960(SB), Z2, Z3
-	VFNMADD231PD consts<>+1024(SB), Z3, Z1
-	VMULPD consts<>+1152(SB), Z3, Z3
+	VMOVUPD consts<>+1024(SB), Z2
+	VFMADD231PD consts<>+960(SB), Z1, Z2
+	VSUBPD consts<>+1024(SB), Z2, Z3
+	VFNMADD231PD consts<>+1088(SB), Z3, Z1
+	VMULPD consts<>+1216(SB), Z3, Z3
 	VADDPD Z3, Z1, Z4
 	VMULPD Z4, Z4, Z5
 	VMULPD Z5, Z5, Z6
-	VMOVUPD consts<>+1344(SB), Z7
-	VFMADD213PD consts<>+1280(SB), Z4, Z7
-	VMOVUPD consts<>+1600(SB), Z8
-	VFMADD213PD consts<>+1408(SB), Z4, Z8
-	VMOVUPD consts<>+1728(SB), Z9
-	VFMADD213PD consts<>+1664(SB), Z4, Z9
-	VMOVUPD consts<>+1856(SB), Z10
-	VFMADD213PD consts<>+1792(SB), Z4, Z10
-	VMOVUPD consts<>+1984(SB), Z11
-	VFMADD213PD consts<>+1920(SB), Z4, Z11
+	VMOVUPD consts<>+1408(SB), Z7
+	VFMADD213PD consts<>+1344(SB), Z4, Z7
+	VMOVUPD consts<>+1536(SB), Z8
+	VFMADD213PD consts<>+1472(SB), Z4, Z8
+	VMOVUPD consts<>+1664(SB), Z9
+	VFMADD213PD consts<>+1600(SB), Z4, Z9
+	VMOVUPD consts<>+1792(SB), Z10
+	VFMADD213PD consts<>+1728(SB), Z4, Z10
+	VMOVUPD consts<>+1920(SB), Z11
+	VFMADD213PD consts<>+1856(SB), Z4, Z11
 	VFMADD231PD Z8, Z5, Z7
 	VFMADD231PD Z10, Z5, Z9
-	VMOVUPD consts<>+2048(SB), Z8
+	VMOVUPD consts<>+1984(SB), Z8
 	VFMADD213PD Z11, Z5, Z8
 	VFMADD231PD Z9, Z6, Z7
 	VMULPD Z6, Z6, Z6
 	VFMADD231PD Z8, Z6, Z7
 	VFMADD231PD Z7, Z5, Z3
-	VPSUBQ consts<>+1216(SB), Z2, Z5
-	VPSRLQ $1, Z5, Z4
-	VPSUBQ Z4, Z5, Z5
-	VPSUBQ consts<>+704(SB), Z5, Z5
-	VPSLLQ $52, Z5, Z5
-	VPSUBQ consts<>+704(SB), Z4, Z4
+	VPSRLQ $1, Z2, Z4
 	VPSLLQ $52, Z4, Z4
+	VPSLLQ $52, Z2, Z5
+	VPSUBQ Z4, Z5, Z5
+	VPADDQ consts<>+1280(SB), Z4, Z4
+	VPADDQ consts<>+1280(SB), Z5, Z5
 	TESTQ DI, DI
 	JZ avx512_24
 	VMULPD Z5, Z4, Z8
