@@ -230,6 +230,16 @@ func (g *gen) diff(a, b string) {
 	g.op("VXORPD %s, V4, V4", b)
 }
 
+// storeDDiff stores d·(σ(−x)−σ(x)), d in V9, to output p (skipped for
+// nil), with scratch registers a and b.
+func (g *gen) storeDDiff(a, b, p string) {
+	g.ifAny(func() {
+		g.diff(a, b)
+		g.op("VMULPD V4, V9, V4")
+		g.op("VMOVUPD V4, (%s)(AX*8)", p)
+	}, p)
+}
+
 // split mirrors the choice of c in log1pUnit: u in V7 → j = c−1 in j
 // and c in c (K1 clobbered). The select is formed as (u > √2 ? 1 : 0) + 1,
 // which gives the same values as selecting 2 or 1.
@@ -301,11 +311,7 @@ var kernels = []struct {
 			g.sm()
 			g.op("VMULPD V11, V10, V9") // d
 			g.store("V9", f2)
-			g.ifAny(func() {
-				g.diff("V10", "V11")
-				g.op("VMULPD V4, V9, V4")
-				g.op("VMOVUPD V4, (%s)(AX*8)", f3)
-			}, f3)
+			g.storeDDiff("V10", "V11", f3)
 		}, f2, f3)
 		g.ifAny(func() {
 			g.log1pUnit()
@@ -320,11 +326,7 @@ var kernels = []struct {
 		g.sm()
 		g.op("VMULPD V11, V10, V9") // d
 		g.store("V9", f1)
-		g.ifAny(func() {
-			g.diff("V12", "V2")
-			g.op("VMULPD V4, V9, V4")
-			g.op("VMOVUPD V4, (%s)(AX*8)", f2)
-		}, f2)
+		g.storeDDiff("V12", "V2", f2)
 		g.ifAny(func() {
 			g.negSixFMA("V9", "V2")
 			g.op("VMOVUPD V2, (%s)(AX*8)", f3)

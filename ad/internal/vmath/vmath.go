@@ -31,7 +31,8 @@ func Tanh(x, f0, f1, f2, f3 []float64) { apply(fnTanh, x, f0, f1, f2, f3) }
 
 // SiLU sets f0[i] … f3[i] to the swish function x·σ(x) and its first three
 // derivatives σ + xσ′, 2σ′ + xσ″ and 3σ″ + xσ‴ at x = x[i] (see Sigmoid).
-// At x = −Inf the value and first derivative are NaN (−Inf·0).
+// As these formulas say, the derivatives at ±Inf and the value at −Inf are
+// NaN (∞·0).
 func SiLU(x, f0, f1, f2, f3 []float64) { apply(fnSiLU, x, f0, f1, f2, f3) }
 
 // ELU sets f0[i] … f3[i] to the exponential linear unit (α = 1) and its first

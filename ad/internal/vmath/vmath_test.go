@@ -218,3 +218,80 @@ func TestAccuracy(t *testing.T) {
 		t.Logf("%-8s max error (ulps): f0 %.3g, f1 %.3g, f2 %.3g, f3 %.3g", fn.name, worst[0], worst[1], worst[2], worst[3])
 	}
 }
+
+// TestSpecialValues checks exact results at infinities, zeros, NaN, and
+// the ends of the range of eˣ, including the sign of zero values.
+func TestSpecialValues(t *testing.T) {
+	inf, nan, negZero := math.Inf(1), math.NaN(), math.Copysign(0, -1)
+	tests := []struct {
+		fn   func(x, f0, f1, f2, f3 []float64)
+		name string
+		x    float64
+		want [4]float64
+	}{
+		{Exp, "Exp", inf, [4]float64{inf, inf, inf, inf}},
+		{Exp, "Exp", -inf, [4]float64{0, 0, 0, 0}},
+		{Exp, "Exp", nan, [4]float64{nan, nan, nan, nan}},
+		{Exp, "Exp", negZero, [4]float64{1, 1, 1, 1}},
+		{Exp, "Exp", 1, [4]float64{math.E, math.E, math.E, math.E}},
+		{Exp, "Exp", 709.79, [4]float64{inf, inf, inf, inf}},
+		{Exp, "Exp", -745.13, [4]float64{5e-324, 5e-324, 5e-324, 5e-324}},
+		{Exp, "Exp", -745.14, [4]float64{0, 0, 0, 0}},
+		{Exp, "Exp", -740, [4]float64{4.1995579896506e-322, 4.1995579896506e-322, 4.1995579896506e-322, 4.1995579896506e-322}},
+		{Softplus, "Softplus", inf, [4]float64{inf, 1, 0, negZero}},
+		{Softplus, "Softplus", -inf, [4]float64{0, 0, 0, 0}},
+		{Softplus, "Softplus", 0, [4]float64{math.Ln2, 0.5, 0.25, 0}},
+		{Softplus, "Softplus", 800, [4]float64{800, 1, 0, negZero}},
+		{Softplus, "Softplus", -800, [4]float64{0, 0, 0, 0}},
+		{Softplus, "Softplus", nan, [4]float64{nan, nan, nan, nan}},
+		{Sigmoid, "Sigmoid", inf, [4]float64{1, 0, negZero, 0}},
+		{Sigmoid, "Sigmoid", -inf, [4]float64{0, 0, 0, 0}},
+		{Sigmoid, "Sigmoid", 0, [4]float64{0.5, 0.25, 0, -0.125}},
+		{Sigmoid, "Sigmoid", nan, [4]float64{nan, nan, nan, nan}},
+		{Tanh, "Tanh", inf, [4]float64{1, 0, negZero, 0}},
+		{Tanh, "Tanh", -inf, [4]float64{-1, 0, 0, 0}},
+		{Tanh, "Tanh", 0, [4]float64{0, 1, negZero, -2}},
+		{Tanh, "Tanh", negZero, [4]float64{negZero, 1, 0, -2}},
+		{Tanh, "Tanh", 800, [4]float64{1, 0, negZero, 0}},
+		{Tanh, "Tanh", nan, [4]float64{nan, nan, nan, nan}},
+		{SiLU, "SiLU", 0, [4]float64{0, 0.5, 0.5, 0}},
+		{SiLU, "SiLU", negZero, [4]float64{negZero, 0.5, 0.5, 0}},
+		{SiLU, "SiLU", 800, [4]float64{800, 1, 0, 0}},
+		{SiLU, "SiLU", -800, [4]float64{negZero, 0, 0, 0}},
+		{SiLU, "SiLU", inf, [4]float64{inf, nan, nan, nan}},
+		{SiLU, "SiLU", nan, [4]float64{nan, nan, nan, nan}},
+		{ELU, "ELU", 0, [4]float64{0, 1, 1, 1}},
+		{ELU, "ELU", negZero, [4]float64{negZero, 1, 1, 1}},
+		{ELU, "ELU", 2, [4]float64{2, 1, 0, 0}},
+		{ELU, "ELU", inf, [4]float64{inf, 1, 0, 0}},
+		{ELU, "ELU", -inf, [4]float64{-1, 0, 0, 0}},
+		{ELU, "ELU", -800, [4]float64{-1, 0, 0, 0}},
+		{ELU, "ELU", 1e-300, [4]float64{1e-300, 1, 0, 0}},
+		{ELU, "ELU", -1e-300, [4]float64{-1e-300, 1, 1, 1}},
+		{ELU, "ELU", nan, [4]float64{nan, nan, nan, nan}},
+	}
+	for _, i := range implsAvailable() {
+		withImpl(i, func() {
+			for _, tt := range tests {
+				x := make([]float64, 16) // vector loop and tail
+				for j := range x {
+					x[j] = tt.x
+				}
+				var f [4][]float64
+				for k := range f {
+					f[k] = make([]float64, len(x))
+				}
+				tt.fn(x, f[0], f[1], f[2], f[3])
+				for k := range f {
+					for j, got := range f[k] {
+						w := tt.want[k]
+						if !sameBits(got, w) && !(got == w && w != 0) {
+							t.Errorf("%s %s(%v): f%d[%d] = %v, want %v", implNames[i], tt.name, tt.x, k, j, got, w)
+							break
+						}
+					}
+				}
+			}
+		})
+	}
+}
