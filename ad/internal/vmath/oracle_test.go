@@ -18,9 +18,9 @@ func sigmoidsOracle(x float64) (s, sm float64) {
 	return q, p
 }
 
-// mathExp is eˣ to about 2⁻¹⁰⁰ in double-double arithmetic, rounded: the
-// math.Exp of amd64 (an assembly routine) errs by more than 1 ulp at some
-// points and overflows above about 709.43 instead of 709.78.
+// mathExp is eˣ computed in double-double arithmetic (to about 2⁻¹⁰⁰) and
+// rounded: the math.Exp of amd64 (an assembly routine) errs by more than
+// 1 ulp at some points and overflows above about 709.43 instead of 709.78.
 func mathExp(x float64) float64 {
 	switch {
 	case math.IsNaN(x) || x > 710:
@@ -28,18 +28,26 @@ func mathExp(x float64) float64 {
 	case x < -746:
 		return 0
 	}
+	k, s := ddExpParts(x)
+	e := ddAdd(dd{1, 0}, s)
+	return math.Ldexp(e.hi+e.lo, k)
+}
+
+// ddExpParts returns k and eʳ − 1 in double-double arithmetic, where
+// eˣ = 2ᵏ·eʳ and |r| ≤ 0.35 (x finite, |x| < 750).
+func ddExpParts(x float64) (int, dd) {
 	k := math.Round(x / ln2Hi)
 	rh := math.FMA(-k, ln2Hi, x) // exact
 	p := -k * ln2Lo
 	r := ddAdd(dd{rh, 0}, dd{p, math.FMA(-k, ln2Lo, -p)})
-	sum, term := dd{1, 0}, dd{1, 0}
+	sum, term := dd{0, 0}, dd{1, 0}
 	for n := 1.0; n < 27; n++ {
 		term = ddMul(term, r)
 		q := term.hi / n
 		term = fastSum(q, (math.FMA(-q, n, term.hi)+term.lo)/n)
 		sum = ddAdd(sum, term)
 	}
-	return math.Ldexp(sum.hi+sum.lo, int(k))
+	return int(k), sum
 }
 
 // dd is the unevaluated sum hi + lo of two float64s, |lo| ≤ ulp(hi)/2.
