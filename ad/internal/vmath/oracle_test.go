@@ -38,7 +38,7 @@ func mathExp(x float64) float64 {
 func ddExpParts(x float64) (int, dd) {
 	k := math.Round(x / ln2Hi)
 	rh := math.FMA(-k, ln2Hi, x) // exact
-	p := -k * ln2Lo
+	p := float64(-k * ln2Lo)
 	r := ddAdd(dd{rh, 0}, dd{p, math.FMA(-k, ln2Lo, -p)})
 	sum, term := dd{0, 0}, dd{1, 0}
 	for n := 1.0; n < 27; n++ {
@@ -51,6 +51,8 @@ func ddExpParts(x float64) (int, dd) {
 }
 
 // dd is the unevaluated sum hi + lo of two float64s, |lo| ≤ ulp(hi)/2.
+// As in reference.go, products are rounded explicitly with float64(…) so
+// that no architecture fuses them into an addition.
 type dd struct{ hi, lo float64 }
 
 func fastSum(a, b float64) dd {
@@ -66,7 +68,7 @@ func ddAdd(a, b dd) dd {
 }
 
 func ddMul(a, b dd) dd {
-	p := a.hi * b.hi
+	p := float64(a.hi * b.hi)
 	e := math.FMA(a.hi, b.hi, -p)
 	return fastSum(p, e+float64(a.hi*b.lo)+float64(a.lo*b.hi))
 }
