@@ -73,13 +73,29 @@ func (c *WeightCache) transpose(p *Param) Mat {
 func (c *WeightCache) TransposeRange(p *Param, lo, hi int) {
 	e := c.entry(p)
 	r, cols := p.Value.Rows, p.Value.Cols
-	for lo < hi {
-		i, j := lo/cols, lo%cols
-		end := min(hi-lo, cols-j) + j
-		for jj, v := range p.Value.Data[i*cols+j : i*cols+end] {
-			e.t.Data[(j+jj)*r+i] = v
+	src, dst := p.Value.Data, e.t.Data
+	// A partial first row, whole rows in tiles, a partial last row.
+	if j := lo % cols; j != 0 && lo < hi {
+		i, end := lo/cols, min(cols, j+hi-lo)
+		for jj := j; jj < end; jj++ {
+			dst[jj*r+i] = src[i*cols+jj]
 		}
 		lo += end - j
+	}
+	i0, i1 := lo/cols, hi/cols
+	const tile = 16
+	for ib := i0; ib < i1; ib += tile {
+		for jb := 0; jb < cols; jb += tile {
+			for i := ib; i < min(ib+tile, i1); i++ {
+				row := src[i*cols : (i+1)*cols]
+				for j := jb; j < min(jb+tile, cols); j++ {
+					dst[j*r+i] = row[j]
+				}
+			}
+		}
+	}
+	for f := max(lo, i1*cols); f < hi; f++ {
+		dst[(f%cols)*r+i1] = src[f]
 	}
 }
 

@@ -48,7 +48,7 @@ func TestTransposeRange(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 9))
 	p := &Param{Name: "w", Value: randMat(rng, 7, 5, 1)}
 	c := NewWeightCache()
-	for _, cuts := range [][]int{{0, 35}, {0, 3, 4, 17, 35}, {0, 5, 10, 34, 35}} {
+	for _, cuts := range [][]int{{0, 35}, {0, 3, 4, 17, 35}, {0, 5, 10, 34, 35}, {0, 1, 2, 3, 33, 35}, {0, 6, 8, 9, 35}} {
 		c.Invalidate()
 		for k := len(cuts) - 1; k > 0; k-- {
 			c.TransposeRange(p, cuts[k-1], cuts[k])

@@ -30,7 +30,7 @@ func benchStep(b *testing.B, name string, d int) {
 	}
 	const batch = 128
 	data := randMat(rng, batch, d, 1)
-	cfg := Config{Chunks: 4, Optimizer: nn.NewAdam()}
+	cfg := Config{BatchSize: batch, Optimizer: nn.NewAdam()} // the default chunks
 	if err := cfg.defaults(); err != nil {
 		b.Fatal(err)
 	}

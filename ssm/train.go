@@ -22,7 +22,11 @@ type Config struct {
 	// Seed determines the split, the shuffles and every random draw.
 	Seed uint64
 	// Chunks is the fixed number of parallel chunks a batch is split into
-	// (default 4). Results depend on it, never on GOMAXPROCS.
+	// (default: one per 64 rows of BatchSize, rounded up; 2 for the default
+	// batch). Results depend on it, never on GOMAXPROCS: the chunks'
+	// gradients are summed in chunk order. Fewer, larger chunks run the
+	// matrix products faster; there must be at least as many as the cores
+	// to be kept busy.
 	Chunks int
 	// ValFrac is the fraction of the data held out for validation (0: none).
 	ValFrac float64
@@ -269,12 +273,18 @@ func Train(ctx context.Context, obj Objective, data ad.Mat, cfg Config) (*Result
 	return res, nil
 }
 
+// rowsPerChunk sets the default chunk count: chunks of 64 rows run the
+// products of a 256-wide net near the GEMM's full rate (measured with
+// BenchmarkStep: 2 chunks of 64 rows take 10–15% less time per step than 4
+// of 32 on two cores).
+const rowsPerChunk = 64
+
 func (c *Config) defaults() error {
 	if c.BatchSize == 0 {
 		c.BatchSize = 128
 	}
 	if c.Chunks == 0 {
-		c.Chunks = 4
+		c.Chunks = max(1, (c.BatchSize+rowsPerChunk-1)/rowsPerChunk)
 	}
 	if c.Steps == 0 && c.Epochs == 0 {
 		c.Epochs = 1

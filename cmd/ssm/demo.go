@@ -54,7 +54,7 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 	// Train on 8000 samples (a tenth held out for validation).
 	f := &trainFlags{data: *data, n: 8000, model: "mlp:128,128", act: "softplus", kind: nn.KindEnergy,
 		objective: "ssm-vr", projection: "rademacher", m: 1, optimizer: "adam", lr: 2e-3, batch: 256,
-		steps: *steps, seed: *seed, val: 0.1, evalEvery: 100, chunks: 4,
+		steps: *steps, seed: *seed, val: 0.1, evalEvery: 100,
 		out: filepath.Join(*outDir, "model.safetensors")}
 	run, err := f.prepare(e)
 	if err != nil {

@@ -56,7 +56,7 @@ func runTrain(ctx context.Context, e *env, args []string) error {
 	fs.Float64Var(&f.val, "val", 0.1, "fraction of the data held out for validation")
 	fs.IntVar(&f.patience, "patience", 0, "stop after this many validations without improvement (0: never)")
 	fs.IntVar(&f.evalEvery, "eval-every", 0, "steps between validations (0: once per epoch)")
-	fs.IntVar(&f.chunks, "chunks", 4, "parallel chunks per batch (results depend on it, not on the core count)")
+	fs.IntVar(&f.chunks, "chunks", 0, "parallel chunks per batch; 0: one per 64 rows (results depend on it, not on the core count)")
 	fs.StringVar(&f.out, "out", "model.safetensors", "model `file` to write")
 	fs.StringVar(&f.report, "report", "", "write a JSON report with the loss history to this `file`")
 	fs.StringVar(&f.checkpoint, "checkpoint", "", "checkpoint `file`, written atomically during training")
@@ -134,10 +134,11 @@ func (f *trainFlags) prepare(e *env) (*trainRun, error) {
 	r.cfg = ssm.Config{BatchSize: f.batch, Steps: f.steps, Epochs: f.epochs, Seed: f.seed, Chunks: f.chunks,
 		ValFrac: f.val, EvalEvery: f.evalEvery, Patience: f.patience, Optimizer: opt, ClipNorm: f.clip,
 		Checkpoint: e.outPath(f.checkpoint), Resume: f.resume}
-	for name, v := range map[string]int{"batch": f.batch, "chunks": f.chunks} {
-		if v < 1 {
-			return nil, badInput("-%s %d: want at least 1", name, v)
-		}
+	if f.batch < 1 {
+		return nil, badInput("-batch %d: want at least 1", f.batch)
+	}
+	if f.chunks < 0 {
+		return nil, badInput("-chunks %d: want at least 1, or 0 for one per 64 rows", f.chunks)
 	}
 	for name, v := range map[string]int{"steps": f.steps, "epochs": f.epochs, "patience": f.patience, "eval-every": f.evalEvery} {
 		if v < 0 {
