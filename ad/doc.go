@@ -52,11 +52,23 @@
 // 14 units, under 5×. Exact SM costs about D times SSM. HVP costs 2 forward
 // and 2 reverse units, no weight gradient.
 //
+// Two shortcuts cut that without changing a bit. When SecondOrder has made
+// the plain pass at x, the jet takes block 0 of every Linear and Apply from
+// it instead of computing it again (an activation is then asked only for
+// f″ and f‴). And a block known to be zero (the second coefficient of the
+// input) is neither multiplied forward nor added into the weight gradient:
+// the first layer of an SSM-VR step multiplies 2 of its 4 blocks.
+//
 // # Kernels, memory and parallelism
 //
-// Matrix products run on the kernels of ad/internal/gemm: a pure-Go
-// reference and an AVX2/FMA assembly kernel (amd64, unless built with the
-// purego tag), bit-identical to each other; Kernel names the active one.
+// Matrix products run on the kernels of ad/internal/gemm and the
+// activations on those of ad/internal/vmath: each a pure-Go reference and
+// AVX2 and AVX-512 assembly (amd64, unless built with the purego tag),
+// chosen at start-up from the CPU's features and bit-identical to each
+// other; Kernel names the active ones. The environment variable
+// SCOREMATCH_KERNEL=avx2-fma or purego caps the choice, to compare them.
+// A WeightCache shares each weight's transpose among the tapes of a step,
+// so that X·Wᵀ reads Wᵀ in place instead of every product packing W.
 // A Tape keeps its nodes and buffers across Reset, so recording the same
 // ops again allocates nothing. A Pool runs fixed chunks of a batch on worker
 // goroutines, each with its own tapes, and SumChunks reduces their results
@@ -67,6 +79,7 @@
 package ad
 
 import (
+	"scorematch/ad/internal/cpu"
 	"scorematch/ad/internal/gemm"
 	"scorematch/ad/internal/vmath"
 )
@@ -82,4 +95,18 @@ func Kernel() string {
 		return g
 	}
 	return "gemm " + g + ", elementwise " + e
+}
+
+// VectorLanes returns the float64 lanes of the vector instructions the
+// kernels may use: 8 with AVX-512, 4 with AVX2 and FMA, and 1 where only the
+// pure-Go reference runs. Kernels outside this package (the optimisers' in
+// nn) choose by it, so that SCOREMATCH_KERNEL caps them too.
+func VectorLanes() int {
+	switch {
+	case cpu.X86.HasAVX512:
+		return 8
+	case cpu.X86.HasAVX2FMA:
+		return 4
+	}
+	return 1
 }
