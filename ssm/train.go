@@ -398,8 +398,14 @@ func (r paramRanges) Run(c, lo, hi int) {
 				t.bad[c] = fmt.Errorf("gradient of %s has %w", p.Name, err)
 			}
 		case phaseUpdate:
-			t.cfg.Optimizer.Update(i, a, b)
-			t.weights.TransposeRange(p, a, b)
+			// In pieces of 16 rows, so that the transpose reads what the
+			// update wrote from the cache.
+			piece := 16 * p.Value.Cols
+			for lo := a; lo < b; lo += piece {
+				hi := min(lo+piece, b)
+				t.cfg.Optimizer.Update(i, lo, hi)
+				t.weights.TransposeRange(p, lo, hi)
+			}
 		}
 	}
 }
