@@ -2,10 +2,14 @@ package ssm
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
+	"fmt"
+	"hash/fnv"
 	"math"
 	"math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -438,5 +442,67 @@ func TestReduceFindsNonFinite(t *testing.T) {
 	}
 	if first == nil || !errors.Is(first, ErrNonFinite) || !strings.Contains(first.Error(), m.Params()[1].Name) {
 		t.Fatalf("error %v, want ErrNonFinite naming %s", first, m.Params()[1].Name)
+	}
+}
+
+// TestTrainKernels trains in child processes capped at each kernel
+// (SCOREMATCH_KERNEL: the pure-Go reference, AVX2, AVX-512, as far as the
+// CPU goes) and checks that the weights are the same bits. The net is wide
+// enough for the assembly GEMM and activation paths.
+func TestTrainKernels(t *testing.T) {
+	if os.Getenv("SSM_TRAIN_KERNELS_CHILD") != "" {
+		fmt.Printf("kernel %s\n", ad.Kernel())
+		for _, name := range []string{"ssm-vr", "dsm", "sm"} {
+			rng := rand.New(rand.NewPCG(6, 6))
+			m, err := nn.NewEnergyMLP(20, []int{48, 40}, "softplus", rng)
+			if err != nil {
+				t.Fatal(err)
+			}
+			obj, err := New(name, m, Options{Sigma: 0.3})
+			if err != nil {
+				t.Fatal(err)
+			}
+			x, _ := gaussianData(rng, 256, 20)
+			if _, err := Train(context.Background(), obj, x, Config{BatchSize: 128, Steps: 6, Seed: 1}); err != nil {
+				t.Fatal(err)
+			}
+			h := fnv.New64a()
+			for _, p := range m.Params() {
+				for _, v := range p.Value.Data {
+					binary.Write(h, binary.LittleEndian, math.Float64bits(v))
+				}
+			}
+			fmt.Printf("weights %s %016x\n", name, h.Sum64())
+		}
+		return
+	}
+	if testing.Short() {
+		t.Skip("runs three child processes")
+	}
+	var ref string
+	for _, kernel := range []string{"purego", "avx2-fma", "avx512"} {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestTrainKernels$", "-test.count=1")
+		cmd.Env = append(os.Environ(), "SSM_TRAIN_KERNELS_CHILD=1", "SCOREMATCH_KERNEL="+kernel)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", kernel, err, out)
+		}
+		var lines []string
+		for _, l := range strings.Split(string(out), "\n") {
+			if strings.HasPrefix(l, "weights ") {
+				lines = append(lines, l)
+			} else if strings.HasPrefix(l, "kernel ") {
+				t.Logf("SCOREMATCH_KERNEL=%s: %s", kernel, l)
+			}
+		}
+		got := strings.Join(lines, "\n")
+		if len(lines) != 3 {
+			t.Fatalf("%s: child printed %q", kernel, out)
+		}
+		if ref == "" {
+			ref = got
+		} else if got != ref {
+			t.Errorf("SCOREMATCH_KERNEL=%s:\n%s\nwant (purego):\n%s", kernel, got, ref)
+		}
 	}
 }
