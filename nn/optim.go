@@ -5,6 +5,7 @@ import (
 	"math"
 
 	"scorematch/ad"
+	"scorematch/nn/internal/fused"
 )
 
 // An Optimizer updates parameters from their gradients.
@@ -209,20 +210,10 @@ func (o *Adam) Begin(params []*ad.Param, grads []ad.Mat) {
 // Update applies the begun Adam update to elements [lo, hi) of parameter i.
 func (o *Adam) Update(i, lo, hi int) {
 	s := &o.st
-	b1, b2, wd, eps := o.Beta1, o.Beta2, o.WeightDecay, o.Eps
-	stepSize, bc2Sqrt := o.stepSize, o.bc2Sqrt
-	pv, g := s.params[i].Value.Data[lo:hi], s.grads[i].Data[lo:hi]
-	m, v := s.buf[0][i].Data[lo:hi], s.buf[1][i].Data[lo:hi]
-	for j := range pv {
-		gj := g[j]
-		if wd != 0 {
-			gj += float64(wd * pv[j])
-		}
-		m[j] = float64(m[j]*b1) + float64((1-b1)*gj)
-		v[j] = float64(v[j]*b2) + float64((1-b2)*gj*gj)
-		denom := math.Sqrt(v[j])/bc2Sqrt + eps
-		pv[j] += -stepSize * m[j] / denom
-	}
+	b1, b2 := o.Beta1, o.Beta2
+	fused.Adam(s.params[i].Value.Data[lo:hi], s.grads[i].Data[lo:hi], s.buf[0][i].Data[lo:hi], s.buf[1][i].Data[lo:hi],
+		fused.AdamCoeffs{B1: b1, B2: b2, OneMinusB1: 1 - b1, OneMinusB2: 1 - b2, WeightDecay: o.WeightDecay,
+			StepSize: o.stepSize, BC2Sqrt: o.bc2Sqrt, Eps: o.Eps})
 }
 
 // State returns the optimiser's state (see Optimizer).
