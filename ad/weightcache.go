@@ -85,12 +85,12 @@ func (c *WeightCache) TransposeRange(p *Param, lo, hi int) {
 	i0, i1 := lo/cols, hi/cols
 	const tile = 16
 	for ib := i0; ib < i1; ib += tile {
-		for jb := 0; jb < cols; jb += tile {
-			for i := ib; i < min(ib+tile, i1); i++ {
-				row := src[i*cols : (i+1)*cols]
-				for j := jb; j < min(jb+tile, cols); j++ {
-					dst[j*r+i] = row[j]
-				}
+		ie := min(ib+tile, i1)
+		for j := 0; j < cols; j++ {
+			// Column j of the tile's rows: a contiguous run of dst.
+			out := dst[j*r+ib : j*r+ie]
+			for k := range out {
+				out[k] = src[(ib+k)*cols+j]
 			}
 		}
 	}
