@@ -270,8 +270,8 @@ func parseEntry(name string, val json.RawMessage) (entry, error) {
 			}
 			e.shape = make([]int, len(dims))
 			for i, d := range dims {
-				if d > math.MaxInt {
-					return fmt.Errorf("shape %s has an absurd dimension", v)
+				if d > math.MaxInt32 { // the same bound on 32- and 64-bit platforms
+					return fmt.Errorf("shape %s has an absurd dimension (over 2³¹−1)", v)
 				}
 				e.shape[i] = int(d)
 			}

@@ -61,8 +61,8 @@ func TestReadWriteFiles(t *testing.T) {
 		"z.csv":    gz([]byte("a,b\n1,2\n")),
 		"z.npy.gz": gz(npyBytes(1, "{'descr': '<f8', 'fortran_order': False, 'shape': (1, 2), }", f8(1, 2))),
 		"z.csv.gz": []byte("1,2\n"),
-		"z.gz":     gz(idxBytes([]int{1, 2}, []byte{0, 255})),
-		"z-ubyte":  idxBytes([]int{2}, []byte{1, 2}),
+		"z.gz":     gz(idxBytes([]uint32{1, 2}, []byte{0, 255})),
+		"z-ubyte":  idxBytes([]uint32{2}, []byte{1, 2}),
 	} {
 		path := filepath.Join(dir, name)
 		if err := os.WriteFile(path, content, 0o644); err != nil {

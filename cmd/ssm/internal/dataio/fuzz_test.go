@@ -126,7 +126,7 @@ func csvSeeds() map[string][]byte {
 		"semicolons":         []byte("1;2\n3;4\n"),
 		"truncated-gzip":     gz([]byte("x,y\n1,2\n3,4\n"))[:12],
 		"mislabelled-npy":    npyBytes(1, "{'descr': '<f8', 'fortran_order': False, 'shape': (1,), }", f8(1)),
-		"mislabelled-binary": idxBytes([]int{2}, []byte{1, 2}),
+		"mislabelled-binary": idxBytes([]uint32{2}, []byte{1, 2}),
 	}
 }
 
@@ -160,24 +160,24 @@ func npySeeds() map[string][]byte {
 		"version-9":         append([]byte("\x93NUMPY\x09\x00"), valid[8:]...),
 		"truncated-gzip":    gz(valid)[:40],
 		"mislabelled-csv":   []byte("1,2\n3,4\n"),
-		"mislabelled-idx":   idxBytes([]int{2}, []byte{1, 2}),
+		"mislabelled-idx":   idxBytes([]uint32{2}, []byte{1, 2}),
 		"header-len-beyond": []byte("\x93NUMPY\x01\x00\xff\xff{}"),
 	}
 }
 
 // idxSeeds are valid IDX files and broken variants of them.
 func idxSeeds() map[string][]byte {
-	images := idxBytes([]int{2, 3, 3}, []byte{0, 1, 2, 3, 4, 5, 6, 7, 8, 255, 254, 253, 252, 251, 250, 249, 248, 247})
+	images := idxBytes([]uint32{2, 3, 3}, []byte{0, 1, 2, 3, 4, 5, 6, 7, 8, 255, 254, 253, 252, 251, 250, 249, 248, 247})
 	return map[string][]byte{
 		"valid-images":      images,
-		"valid-labels":      idxBytes([]int{5}, []byte{0, 9, 3, 3, 1}),
+		"valid-labels":      idxBytes([]uint32{5}, []byte{0, 9, 3, 3, 1}),
 		"valid-gzip":        gz(images),
-		"valid-4d":          idxBytes([]int{1, 1, 2, 2}, []byte{1, 2, 3, 4}),
+		"valid-4d":          idxBytes([]uint32{1, 1, 2, 2}, []byte{1, 2, 3, 4}),
 		"truncated-data":    images[:len(images)-3],
 		"truncated-header":  images[:9],
 		"trailing-data":     append(bytes.Clone(images), 7),
-		"zero-dim":          idxBytes([]int{0, 28, 28}, nil),
-		"huge-dims":         idxBytes([]int{1 << 31, 1 << 31, 1 << 31}, nil),
+		"zero-dim":          idxBytes([]uint32{0, 28, 28}, nil),
+		"huge-dims":         idxBytes([]uint32{1 << 31, 1 << 31, 1 << 31}, nil),
 		"float-type":        {0, 0, 0x0d, 1, 0, 0, 0, 1, 0, 0, 0x80, 0x3f},
 		"no-dims":           {0, 0, 8, 0},
 		"bad-magic":         append([]byte{1, 0}, images[2:]...),

@@ -64,10 +64,10 @@ func seq(n int) []float64 {
 
 // idxBytes builds an IDX stream of unsigned bytes with the given
 // dimensions followed by data.
-func idxBytes(dims []int, data []byte) []byte {
+func idxBytes(dims []uint32, data []byte) []byte {
 	b := []byte{0, 0, 0x08, byte(len(dims))}
 	for _, d := range dims {
-		b = binary.BigEndian.AppendUint32(b, uint32(d))
+		b = binary.BigEndian.AppendUint32(b, d)
 	}
 	return append(b, data...)
 }

@@ -19,12 +19,12 @@ func TestReadIDX(t *testing.T) {
 		in   []byte
 		want ad.Mat
 	}{
-		{"images", idxBytes([]int{2, 2, 3}, img), imgWant},
-		{"images gzip", gz(idxBytes([]int{2, 2, 3}, img)), imgWant},
-		{"labels", idxBytes([]int{4}, []byte{9, 0, 3, 255}), ad.MatOf(4, 1, []float64{9, 0, 3, 255})},
-		{"labels gzip", gz(idxBytes([]int{4}, []byte{9, 0, 3, 255})), ad.MatOf(4, 1, []float64{9, 0, 3, 255})},
-		{"matrix", idxBytes([]int{3, 1}, []byte{0, 255, 51}), ad.MatOf(3, 1, []float64{0, 1, 0.2})},
-		{"4-D", idxBytes([]int{1, 2, 1, 2}, []byte{0, 51, 102, 255}), ad.MatOf(1, 4, []float64{0, 0.2, 0.4, 1})},
+		{"images", idxBytes([]uint32{2, 2, 3}, img), imgWant},
+		{"images gzip", gz(idxBytes([]uint32{2, 2, 3}, img)), imgWant},
+		{"labels", idxBytes([]uint32{4}, []byte{9, 0, 3, 255}), ad.MatOf(4, 1, []float64{9, 0, 3, 255})},
+		{"labels gzip", gz(idxBytes([]uint32{4}, []byte{9, 0, 3, 255})), ad.MatOf(4, 1, []float64{9, 0, 3, 255})},
+		{"matrix", idxBytes([]uint32{3, 1}, []byte{0, 255, 51}), ad.MatOf(3, 1, []float64{0, 1, 0.2})},
+		{"4-D", idxBytes([]uint32{1, 2, 1, 2}, []byte{0, 51, 102, 255}), ad.MatOf(1, 4, []float64{0, 0.2, 0.4, 1})},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -38,7 +38,7 @@ func TestReadIDX(t *testing.T) {
 }
 
 func TestReadIDXErrors(t *testing.T) {
-	good := idxBytes([]int{2, 2, 3}, make([]byte, 12))
+	good := idxBytes([]uint32{2, 2, 3}, make([]byte, 12))
 	tests := []struct {
 		name string
 		in   []byte
@@ -51,8 +51,8 @@ func TestReadIDXErrors(t *testing.T) {
 		{"unknown type", []byte{0, 0, 0x42, 1, 0, 0, 0, 1, 0}, []string{"element type 0x42 (unknown)"}},
 		{"no dims", []byte{0, 0, 8, 0}, []string{"0 dimensions"}},
 		{"truncated dims", good[:10], []string{"truncated header: have 6 of the 12 bytes of 3 dimensions"}},
-		{"zero dim", idxBytes([]int{2, 0, 3}, nil), []string{"dimension 2 of 2×0×3 is 0"}},
-		{"too large", idxBytes([]int{1 << 30, 1 << 30, 1 << 30}, nil), []string{"dimensions 1073741824×1073741824×1073741824 are too large"}},
+		{"zero dim", idxBytes([]uint32{2, 0, 3}, nil), []string{"dimension 2 of 2×0×3 is 0"}},
+		{"too large", idxBytes([]uint32{1 << 30, 1 << 30, 1 << 30}, nil), []string{"dimensions 1073741824×1073741824×1073741824 are too large"}},
 		{"truncated data", good[:len(good)-5], []string{"truncated: have 7 bytes of data, want 12 for dimensions 2×2×3"}},
 		{"trailing data", append(bytes.Clone(good), 0), []string{"1 bytes after the data: have 13 bytes of data, want 12 for dimensions 2×2×3"}},
 		{"truncated gzip", gz(good)[:20], []string{"gzip data is truncated"}},

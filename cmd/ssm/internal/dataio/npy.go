@@ -22,8 +22,9 @@ const npyMagic = "\x93NUMPY"
 const maxNPYHeader = 1 << 20
 
 // maxElements bounds the element count of an array, so that sizes computed
-// from a header cannot overflow.
-const maxElements = 1 << 50
+// from a header cannot overflow: 2⁵⁰, or what a byte count of 8-byte
+// elements leaves on a 32-bit platform.
+const maxElements = min(1<<50, math.MaxInt/8)
 
 // ReadNPY reads a matrix from a NumPy .npy stream. name is used in error
 // messages, normally the file's path.
