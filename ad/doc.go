@@ -67,8 +67,6 @@
 // chosen at start-up from the CPU's features and bit-identical to each
 // other; Kernel names the active ones. The environment variable
 // SCOREMATCH_KERNEL=avx2-fma or purego caps the choice, to compare them.
-// A WeightCache shares each weight's transpose among the tapes of a step,
-// so that X·Wᵀ reads Wᵀ in place instead of every product packing W.
 // A Tape keeps its nodes and buffers across Reset, so recording the same
 // ops again allocates nothing. A Pool runs fixed chunks of a batch on worker
 // goroutines, each with its own tapes, and SumChunks reduces their results

@@ -64,20 +64,12 @@ func (t *Tape) linearT(o op, x, w, b *Node) *Node {
 		cleared = 1
 	}
 	clear(y.val.Data[cleared*rows*n:])
-	var wt Mat // Wᵀ from the weight cache, read in place by NN
-	if t.cache != nil && w.op == opParam && from < y.blocks {
-		wt = t.cache.transpose(w.param)
-	}
 	for blk := from; blk < y.blocks; {
 		lo, hi := nextRun(y.zero, blk, y.blocks)
 		if lo == y.blocks {
 			break
 		}
-		if wt.Data != nil {
-			t.gemmNN((hi-lo)*rows, n, k, x.val.Data[lo*rows*k:], k, wt.Data, n, y.val.Data[lo*rows*n:], n)
-		} else {
-			t.gemmNT((hi-lo)*rows, n, k, x.val.Data[lo*rows*k:], k, w.val.Data, k, y.val.Data[lo*rows*n:], n)
-		}
+		t.gemmNT((hi-lo)*rows, n, k, x.val.Data[lo*rows*k:], k, w.val.Data, k, y.val.Data[lo*rows*n:], n)
 		blk = hi
 	}
 	return y

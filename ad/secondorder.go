@@ -50,14 +50,6 @@ func NewSecondOrder() *SecondOrder {
 	return &SecondOrder{pre: NewTape(), side: NewTape(), jet: NewTape()}
 }
 
-// UseWeightCache makes every tape of s take weight transposes from c (see
-// WeightCache; nil: none).
-func (s *SecondOrder) UseWeightCache(c *WeightCache) {
-	for _, t := range []*Tape{s.pre, s.side, s.jet} {
-		t.UseWeightCache(c)
-	}
-}
-
 // Tape returns the jet tape of the last evaluation, whose nodes (the ones
 // the losses built) stay readable until the next one.
 func (s *SecondOrder) Tape() *Tape { return s.jet }

@@ -46,8 +46,6 @@ type Tape struct {
 	// at the same inputs: node i of this tape may take its block 0 from
 	// node i of primal instead of computing it (see primalOf).
 	primal *Tape
-
-	cache *WeightCache // shared weight transposes, or nil
 }
 
 // NewTape returns an empty tape with no jet directions.

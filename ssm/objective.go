@@ -79,12 +79,6 @@ func newWorker(m nn.Model) *Worker {
 	return w
 }
 
-// useWeightCache makes the worker's tapes share c (see ad.WeightCache).
-func (w *Worker) useWeightCache(c *ad.WeightCache) {
-	w.so.UseWeightCache(c)
-	w.tape.UseWeightCache(c)
-}
-
 // Eval evaluates the objective on b and returns the SUM over samples of the
 // per-sample loss. With grad set, Grads holds the gradient of that sum with
 // respect to the model's parameters afterwards.

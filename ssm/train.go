@@ -102,10 +102,9 @@ type trainer struct {
 	step   uint64 // the stream's step (validation uses a fixed one)
 	grad   bool
 
-	weights *ad.WeightCache // shared by the workers' tapes; the update phase refreshes it
-	offsets []int           // offsets[i]: flat index of parameter i's first element
-	update  phase           // the running phase of the parameter update
-	bad     []error         // per range: the first non-finite gradient found
+	offsets []int   // offsets[i]: flat index of parameter i's first element
+	update  phase   // the running phase of the parameter update
+	bad     []error // per range: the first non-finite gradient found
 }
 
 // chunkJob is the per-chunk state of a step.
@@ -209,7 +208,6 @@ func Train(ctx context.Context, obj Objective, data ad.Mat, cfg Config) (*Result
 		return saveCheckpoint(cfg.Checkpoint, obj, cfg.Optimizer, st, res)
 	}
 
-	t.weights.Invalidate() // the parameters may have been loaded from the checkpoint
 	res.Stopped = "steps"
 	var perm []int
 	permEpoch := -1
@@ -317,12 +315,9 @@ type runState struct {
 }
 
 func newTrainer(obj Objective, data ad.Mat, cfg Config) *trainer {
-	t := &trainer{obj: obj, cfg: cfg, data: data, params: obj.Model().Params(), pool: ad.NewPool(cfg.Chunks),
-		weights: ad.NewWeightCache()}
+	t := &trainer{obj: obj, cfg: cfg, data: data, params: obj.Model().Params(), pool: ad.NewPool(cfg.Chunks)}
 	for range cfg.Chunks {
-		w := obj.NewWorker()
-		w.useWeightCache(t.weights)
-		t.jobs = append(t.jobs, &chunkJob{t: t, worker: w, stream: NewStream()})
+		t.jobs = append(t.jobs, &chunkJob{t: t, worker: obj.NewWorker(), stream: NewStream()})
 	}
 	t.parts = make([][]ad.Mat, cfg.Chunks)
 	t.bad = make([]error, cfg.Chunks)
@@ -367,7 +362,6 @@ func (t *trainer) trainStep(seed, step uint64) (float64, error) {
 	}
 	t.cfg.Optimizer.Begin(t.params, t.grads)
 	t.byRange(phaseUpdate)
-	t.weights.Validate() // the update phase refreshed every transpose
 	return loss, nil
 }
 
@@ -398,14 +392,7 @@ func (r paramRanges) Run(c, lo, hi int) {
 				t.bad[c] = fmt.Errorf("gradient of %s has %w", p.Name, err)
 			}
 		case phaseUpdate:
-			// In pieces of 16 rows, so that the transpose reads what the
-			// update wrote from the cache.
-			piece := 16 * p.Value.Cols
-			for lo := a; lo < b; lo += piece {
-				hi := min(lo+piece, b)
-				t.cfg.Optimizer.Update(i, lo, hi)
-				t.weights.TransposeRange(p, lo, hi)
-			}
+			t.cfg.Optimizer.Update(i, a, b)
 		}
 	}
 }
