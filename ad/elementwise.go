@@ -5,25 +5,28 @@ import "fmt"
 // Binary element-wise ops, scaling, sums and derivative extraction. Operands
 // of a binary op have equal shapes and are both jet nodes or both plain.
 
-type addOp struct{ sign float64 } // a + sign·b
+// addOp is y = ca·a + cb·b with the node's constants ca (scalar) and cb
+// (scalar2); Add and Sub are ca = 1 and cb = ±1, for which the products are
+// exact.
+type addOp struct{}
 
-var (
-	opAdd op = &addOp{1}
-	opSub op = &addOp{-1}
-)
+var opAdd op = &addOp{}
 
 // Add records a + b.
-func (t *Tape) Add(a, b *Node) *Node { return t.addSub(opAdd, a, b) }
+func (t *Tape) Add(a, b *Node) *Node { return t.AddScaled(1, a, 1, b) }
 
 // Sub records a − b.
-func (t *Tape) Sub(a, b *Node) *Node { return t.addSub(opSub, a, b) }
+func (t *Tape) Sub(a, b *Node) *Node { return t.AddScaled(1, a, -1, b) }
 
-func (t *Tape) addSub(o op, a, b *Node) *Node {
-	checkBinary("Add/Sub", a, b)
-	y := t.node(o, a.rows, a.val.Cols, a.blocks)
-	s := o.(*addOp).sign
+// AddScaled records ca·a + cb·b for constants ca and cb, in one pass:
+// Scale, Scale and Add in one op, with their bits.
+func (t *Tape) AddScaled(ca float64, a *Node, cb float64, b *Node) *Node {
+	checkBinary("Add/Sub/AddScaled", a, b)
+	y := t.node(opAdd, a.rows, a.val.Cols, a.blocks)
+	y.scalar, y.scalar2 = ca, cb
+	bv := b.val.Data[:len(a.val.Data)]
 	for i, v := range a.val.Data {
-		y.val.Data[i] = v + s*b.val.Data[i]
+		y.val.Data[i] = float64(ca*v) + float64(cb*bv[i])
 	}
 	return record(y, a, b)
 }
@@ -31,13 +34,20 @@ func (t *Tape) addSub(o op, a, b *Node) *Node {
 func (o *addOp) backward(y *Node, nb int) {
 	n := nb * len(y.ablk(0))
 	g := y.adj.Data[:n]
-	if y.a.needGrad {
-		addTo(y.a.adj.Data[:n], g)
-	}
-	if b := y.b; b.needGrad {
-		ab := b.adj.Data[:n]
+	for _, in := range [...]struct {
+		x *Node
+		c float64
+	}{{y.a, y.scalar}, {y.b, y.scalar2}} {
+		if !in.x.needGrad {
+			continue
+		}
+		if in.c == 1 {
+			addTo(in.x.adj.Data[:n], g)
+			continue
+		}
+		ax := in.x.adj.Data[:n]
 		for i, v := range g {
-			ab[i] += o.sign * v
+			ax[i] += float64(in.c * v)
 		}
 	}
 }
@@ -228,6 +238,119 @@ func (o *sumOp) backward(y *Node, nb int) {
 }
 
 func (o *sumOp) dual(y *Node) { o.backward(y, 2) }
+
+// halfSqNormOp is y_b = ½‖x_b‖² per row, block by block.
+type halfSqNormOp struct{}
+
+var opHalfSqNorm op = &halfSqNormOp{}
+
+// HalfSquaredNorm records ½‖x_b‖² for every row b of x: a B×1 node with
+// x's blocks, whose Taylor coefficients along a direction are those of
+// ½‖x(t)‖² (Σ x₀x₁ and Σ x₀x₂ + ½x₁², normalised). It is
+// Scale(0.5, SumRows(Apply(Square, x))) in one op, with the same bits: the
+// squared-score terms of the objectives.
+func (t *Tape) HalfSquaredNorm(x *Node) *Node {
+	sameTape(t, x)
+	y := t.node(opHalfSqNorm, x.rows, 1, x.blocks)
+	c := x.val.Cols
+	x0, y0 := x.blk(0), y.blk(0)
+	for r := range x.rows {
+		s := 0.0
+		for _, v := range x0[r*c : (r+1)*c] {
+			s += float64(v * v)
+		}
+		y0[r] = 0.5 * s
+	}
+	if x.blocks > 1 {
+		// Square's coefficients, 2x₀x₁ and 2x₀x₂ + x₁², summed and halved.
+		for d, o := range t.orders {
+			k := t.first[d]
+			x1, y1 := x.blk(k), y.blk(k)
+			for r := range x.rows {
+				s := 0.0
+				for j := r * c; j < (r+1)*c; j++ {
+					s += float64(2 * x0[j] * x1[j])
+				}
+				y1[r] = 0.5 * s
+			}
+			if o == 2 {
+				x2, y2 := x.blk(k+1), y.blk(k+1)
+				for r := range x.rows {
+					s := 0.0
+					for j := r * c; j < (r+1)*c; j++ {
+						s += float64(2*x0[j]*x2[j]) + float64(0.5*2*x1[j]*x1[j])
+					}
+					y2[r] = 0.5 * s
+				}
+			}
+		}
+	}
+	return record(y, x, nil)
+}
+
+// backward is Scale's, SumRows' and Square's rules in turn: each row's
+// adjoint ȳ becomes g = ½ȳ on every element, pulled back through x² (f′ =
+// 2x₀, f″ = 2, f‴ = 0), with the same operations as those ops.
+func (*halfSqNormOp) backward(y *Node, nb int) {
+	x := y.a
+	if !x.needGrad {
+		return
+	}
+	t, c := y.tape, x.val.Cols
+	x0, a0 := x.blk(0), x.ablk(0)
+	for r := range y.rows {
+		g0 := 0.5 * y.ablk(0)[r]
+		for j := r * c; j < (r+1)*c; j++ {
+			a0[j] += g0 * (2 * x0[j])
+		}
+	}
+	if nb == 1 {
+		return
+	}
+	for d, o := range t.orders {
+		k := t.first[d]
+		x1, a1 := x.blk(k), x.ablk(k)
+		if o == 1 {
+			for r := range y.rows {
+				g1 := 0.5 * y.ablk(k)[r]
+				for j := r * c; j < (r+1)*c; j++ {
+					a0[j] += g1 * 2 * x1[j]
+					a1[j] += g1 * (2 * x0[j])
+				}
+			}
+			continue
+		}
+		x2, a2 := x.blk(k+1), x.ablk(k+1)
+		for r := range y.rows {
+			g1, g2 := 0.5*y.ablk(k)[r], 0.5*y.ablk(k + 1)[r]
+			for j := r * c; j < (r+1)*c; j++ {
+				a0[j] += float64(g1*2*x1[j]) + float64(g2*(float64(2*x2[j])+float64(0.5*0*x1[j]*x1[j])))
+				a1[j] += float64(g1*(2*x0[j])) + float64(g2*2*x1[j])
+				a2[j] += g2 * (2 * x0[j])
+			}
+		}
+	}
+}
+
+// dual: x̄ += ȳx (Square's f′ = 2x times ½), and its tangent
+// x̄' += ½ȳ'·2x + ½ȳ·2x'.
+func (*halfSqNormOp) dual(y *Node) {
+	x := y.a
+	if !x.needGrad {
+		return
+	}
+	c := x.val.Cols
+	x0, xt := x.blk(0), x.blk(1)
+	a, at := x.ablk(0), x.ablk(1)
+	g, gt := y.ablk(0), y.ablk(1)
+	for r := range y.rows {
+		gr, gtr := 0.5*g[r], 0.5*gt[r]
+		for j := r * c; j < (r+1)*c; j++ {
+			a[j] += gr * (2 * x0[j])
+			at[j] += float64(gtr*(2*x0[j])) + float64(gr*2*xt[j])
+		}
+	}
+}
 
 // derivOp extracts a directional derivative as a plain node.
 type derivOp struct{}

@@ -119,6 +119,12 @@ func opCases() []opCase {
 			return t.ScaleRows(t.Apply(Tanh, z1), t.Apply(Softplus, t.Param(p.wc1)))
 		}},
 		{"log", func(t *Tape, z1, z2 *Node, p *opParams) *Node { return t.Apply(Log, t.Apply(Softplus, z2)) }},
+		{"addscaled", func(t *Tape, z1, z2 *Node, p *opParams) *Node {
+			return t.AddScaled(-0.7, t.Apply(Tanh, z1), 1.9, t.Apply(Softplus, z2))
+		}},
+		{"halfsquarednorm", func(t *Tape, z1, z2 *Node, p *opParams) *Node {
+			return t.HalfSquaredNorm(t.Mul(t.Apply(Tanh, z1), z2))
+		}},
 	}
 	for _, f := range []*Elementwise{Square, Exp, Sigmoid, Softplus, Tanh, SiLU, ELU} {
 		cases = append(cases, opCase{f.Name, func(t *Tape, z1, z2 *Node, p *opParams) *Node { return t.Apply(f, z1) }})
@@ -243,6 +249,35 @@ func TestDerivative(t *testing.T) {
 					t.Errorf("%s at %g: unknown derivatives are %v, want NaN", df.Name, x, got[2:])
 				}
 			}
+		}
+	}
+}
+
+// TestFusedOpsBits checks that HalfSquaredNorm and AddScaled give the bits of
+// the ops they fuse, in values, jets and adjoints.
+func TestFusedOpsBits(t *testing.T) {
+	rng := rand.New(rand.NewPCG(2, 7))
+	x, v, c := randMat(rng, 6, 9, 1), randMat(rng, 6, 9, 1), randMat(rng, 6, 9, 1)
+	run := func(fused bool) []float64 {
+		tp := NewTape()
+		tp.Reset(2, 1)
+		in := tp.Input(x, true, v, c)
+		h, e := tp.Apply(Tanh, in), tp.Apply(Sigmoid, in)
+		var r, y *Node
+		if fused {
+			r = tp.AddScaled(0.3, e, -0.09, h)
+			y = tp.HalfSquaredNorm(r)
+		} else {
+			r = tp.Sub(tp.Scale(0.3, e), tp.Scale(0.09, h))
+			y = tp.Scale(0.5, tp.SumRows(tp.Apply(Square, r)))
+		}
+		tp.Backward(tp.Sum(tp.Add(tp.Deriv(y, 0, 2), tp.Add(tp.Deriv(y, 1, 1), tp.Deriv(y, 0, 0)))))
+		return append(append([]float64(nil), y.val.Data...), in.adj.Data...)
+	}
+	got, want := run(true), run(false)
+	for i := range got {
+		if math.Float64bits(got[i]) != math.Float64bits(want[i]) {
+			t.Fatalf("element %d: fused %v, composed %v", i, got[i], want[i])
 		}
 	}
 }

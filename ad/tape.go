@@ -107,7 +107,8 @@ type Node struct {
 	a, b, c  *Node // inputs
 	param    *Param
 	fn       *Elementwise // Apply's function
-	scalar   float64      // op parameter (Scale factor, Deriv factor)
+	scalar   float64      // op parameter (Scale factor, Deriv factor, AddScaled's a)
+	scalar2  float64      // op parameter (AddScaled's b)
 	dir, ord int          // op parameters (Deriv)
 	rows     int          // rows per block
 	blocks   int          // number of stacked blocks
@@ -176,7 +177,7 @@ func (t *Tape) next(o op, rows, blocks int) *Node {
 	n.idx = t.n
 	t.n++
 	n.tape, n.op, n.a, n.b, n.c, n.param, n.fn = t, o, nil, nil, nil, nil, nil
-	n.scalar, n.dir, n.ord, n.zero = 0, 0, 0, 0
+	n.scalar, n.scalar2, n.dir, n.ord, n.zero = 0, 0, 0, 0, 0
 	n.rows, n.blocks, n.needGrad = rows, blocks, false
 	return n
 }

@@ -59,7 +59,7 @@ func (g *Gaussian) Energy(t *ad.Tape, x *ad.Node) *ad.Node {
 	d := t.AddBias(x, t.Scale(-1, t.Param(g.mu)))
 	l := t.Mul(t.Param(g.l), t.Const(g.mask))
 	z := t.MatMul(d, l)
-	return t.Scale(0.5, t.SumRows(t.Apply(ad.Square, z)))
+	return t.HalfSquaredNorm(z)
 }
 
 // Precision returns a new D×D matrix holding Λ = LLᵀ, computed from the

@@ -1,9 +1,6 @@
 package ssm
 
-import (
-	"scorematch/ad"
-	"scorematch/nn"
-)
+import "scorematch/nn"
 
 // condObjective is an annealed (NCSN) objective for a noise-conditional
 // score net h(x, σ): each sample gets a level σ drawn uniformly from the
@@ -28,7 +25,7 @@ func (o *condObjective) NewWorker() *Worker {
 			t.Reset()
 			h := o.score.CondScore(t, t.Input(xt, false), b.Sigma)
 			r := t.Add(t.ScaleRows(h, t.Const(b.Sigma)), t.Const(b.Eps))
-			w.l1 = t.Scale(0.5, t.SumRows(t.Apply(ad.Square, r)))
+			w.l1 = t.HalfSquaredNorm(r)
 			return w.finish(b.X.Rows, 1, t.Sum(w.l1), grad, w.l1)
 		}
 	case "ncsn-sse-vr":
@@ -45,7 +42,7 @@ func (o *condObjective) NewWorker() *Worker {
 			t.Reset(1)
 			h := o.score.CondScore(t, t.Input(w.xr, false, w.vr), w.sr)
 			s2 := t.Const(w.aux)
-			w.l1 = t.ScaleRows(t.Scale(0.5, t.SumRows(t.Apply(ad.Square, t.Deriv(h, 0, 0)))), s2)
+			w.l1 = t.ScaleRows(t.HalfSquaredNorm(t.Deriv(h, 0, 0)), s2)
 			w.l2 = t.ScaleRows(t.SumRows(t.Mul(t.Deriv(h, 0, 1), t.Const(w.vr))), s2)
 			root := t.Scale(1/m, t.Sum(t.Add(w.l1, w.l2)))
 			return w.finish(n, o.opts.M, root, grad, w.l1, w.l2)

@@ -155,7 +155,7 @@ func (o *baseline) NewWorker() *Worker {
 		default: // a single linear layer has zero Hessian
 			tr = t.Scale(0, t.SumRows(g))
 		}
-		w.l1 = t.Scale(0.5, t.SumRows(t.Apply(ad.Square, g)))
+		w.l1 = t.HalfSquaredNorm(g)
 		w.l2 = t.Scale(-1, tr)
 		root := t.Scale(1/float64(m), t.Sum(t.Add(w.l1, w.l2)))
 		return w.finish(b.X.Rows, m, root, grad, w.l1, w.l2)

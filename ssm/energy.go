@@ -28,7 +28,7 @@ func (o *energyObjective) NewWorker() *Worker {
 	m := float64(o.opts.M)
 	var batch *Batch
 	halfNorm := func(t *ad.Tape, g *ad.Node) *ad.Node {
-		w.l1 = t.Scale(0.5, t.SumRows(t.Apply(ad.Square, g)))
+		w.l1 = t.HalfSquaredNorm(g)
 		return t.Scale(1/m, t.Sum(w.l1))
 	}
 	switch o.name {
@@ -90,8 +90,8 @@ func (o *energyObjective) NewWorker() *Worker {
 	case "dsm":
 		sigma := o.opts.Sigma
 		gradLoss := func(t *ad.Tape, g *ad.Node) *ad.Node {
-			r := t.Sub(t.Scale(sigma, t.Const(batch.Eps)), t.Scale(sigma*sigma, g))
-			w.l1 = t.Scale(0.5, t.SumRows(t.Apply(ad.Square, r)))
+			r := t.AddScaled(sigma, t.Const(batch.Eps), -sigma*sigma, g)
+			w.l1 = t.HalfSquaredNorm(r)
 			return t.Sum(w.l1)
 		}
 		w.eval = func(b *Batch, grad bool) float64 {

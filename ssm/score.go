@@ -32,7 +32,7 @@ func (o *scoreObjective) NewWorker() *Worker {
 			h0 := t.Deriv(h, 0, 0)
 			w.l2 = t.SumRows(t.Mul(t.Deriv(h, 0, 1), v))
 			if vr {
-				w.l1 = t.Scale(0.5, t.SumRows(t.Apply(ad.Square, h0)))
+				w.l1 = t.HalfSquaredNorm(h0)
 			} else {
 				w.l1 = t.Scale(0.5, t.Apply(ad.Square, t.SumRows(t.Mul(h0, v))))
 			}
@@ -55,7 +55,7 @@ func (o *scoreObjective) NewWorker() *Worker {
 				}
 				root := t.Sum(tr)
 				if first {
-					w.l1 = t.Scale(0.5, t.SumRows(t.Apply(ad.Square, t.Deriv(h, 0, 0))))
+					w.l1 = t.HalfSquaredNorm(t.Deriv(h, 0, 0))
 					root = t.Add(root, t.Sum(w.l1))
 				}
 				if grad {
@@ -71,8 +71,8 @@ func (o *scoreObjective) NewWorker() *Worker {
 			xt := w.noisy(b.X, b.Eps, sigma, ad.Mat{})
 			t.Reset()
 			h := o.score.Score(t, t.Input(xt, false))
-			r := t.Add(t.Scale(sigma*sigma, h), t.Scale(sigma, t.Const(b.Eps)))
-			w.l1 = t.Scale(0.5, t.SumRows(t.Apply(ad.Square, r)))
+			r := t.AddScaled(sigma*sigma, h, sigma, t.Const(b.Eps))
+			w.l1 = t.HalfSquaredNorm(r)
 			return w.finish(b.X.Rows, 1, t.Sum(w.l1), grad, w.l1)
 		}
 	}
