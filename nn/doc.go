@@ -32,7 +32,10 @@
 // and defaults (torch.optim as documented for 1.13 and 2.x). Their state,
 // step counts included, can be exported and restored (Optimizer.State,
 // Optimizer.SetState), so that a run resumed from a checkpoint takes
-// bit-identical steps. ClipGradNorm is torch.nn.utils.clip_grad_norm_.
+// bit-identical steps. A step is Begin and then Update over ranges of each
+// parameter, which a trainer may split across goroutines with the same
+// bits; Adam's update is a vectorised kernel (nn/internal/fused).
+// ClipGradNorm is torch.nn.utils.clip_grad_norm_.
 //
 // # Weight files
 //

@@ -33,7 +33,9 @@
 // # Training
 //
 // Train splits the data, shuffles it per epoch, evaluates each batch in a
-// fixed number of chunks on goroutines and reduces the chunks in order.
+// fixed number of chunks on goroutines (one per 64 rows unless set), then
+// sums the chunks' gradients in chunk order and takes the optimiser step
+// with every worker on its own range of the parameters.
 // Every random number comes from a stream derived from (seed, step,
 // sample), so the result is bit-identical for any GOMAXPROCS and after a
 // stop and resume from a checkpoint.
