@@ -216,9 +216,20 @@ func pack(along bool, w, cnt, kc int, src []float64, ld, i0, p0 int, dst []float
 }
 
 // packAcross packs the h ≤ w rows of one panel from src with X[r,p] =
-// src[r*ld+p] into d[p*w+r]. It reads four rows at a time so that each
-// step p writes four adjacent elements.
+// src[r*ld+p] into d[p*w+r]. A full panel (h == w) is transposed by
+// packFull when this build and machine have assembly for w; otherwise, and
+// for partial panels, packAcrossGo does the work. Both copy, so they give
+// the same bits.
 func packAcross(w, h, kc int, src []float64, ld int, d []float64) {
+	if h == w && packFull(w, kc, src, ld, d) {
+		return
+	}
+	packAcrossGo(w, h, kc, src, ld, d)
+}
+
+// packAcrossGo is packAcross in Go, the reference for packFull. It reads
+// four rows at a time so that each step p writes four adjacent elements.
+func packAcrossGo(w, h, kc int, src []float64, ld int, d []float64) {
 	r := 0
 	for ; r+4 <= h; r += 4 {
 		o := r * ld

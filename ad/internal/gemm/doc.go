@@ -34,7 +34,10 @@
 // 16 zmm accumulators, and an AVX2+FMA kernel that computes a 6×8 tile in 12
 // ymm accumulators. Cache blocking over m, n and k (k blocks are processed
 // in increasing order and partial sums are written back into C), packing
-// and edge handling are done in Go; the assembly computes one tile C +=
+// and edge handling are done in Go, except that full panels whose rows run
+// across k (B for NT, A for NN and NT) are transposed into place with
+// assembly (8×8 blocks with AVX-512, 4×4 with AVX2), a copy that changes no
+// bits; the assembly computes one tile C +=
 // Ap·Bp for a slice of k, vectorised across the columns j, so each vector
 // lane is one output element. The AVX-512 kernel takes the strides of its
 // panels, so an operand whose rows run along k (B for NN and TN, A for TN)

@@ -76,3 +76,57 @@ func axpyRows256(n, k int, x []float64, incx int, b []float64, ldb int, y []floa
 //
 //go:noescape
 func dotRows8(k int, a []float64, lda int, x []float64, y *[8]float64)
+
+// packFull packs a full panel of w rows for packAcross (d[p*w+r] =
+// src[r*ld+p] for r < w, p < kc) with the assembly transposes this machine
+// runs, and reports whether it did: w = 16 and w = 8 with AVX-512 (8×8
+// blocks), w = 8 with AVX2 (4×4 blocks). The steps p beyond the last whole
+// block are packed by packAcrossGo.
+func packFull(w, kc int, src []float64, ld int, d []float64) bool {
+	step := 8
+	switch {
+	case w == 16 && cpu.X86.HasAVX512, w == 8 && cpu.X86.HasAVX512:
+	case w == 8 && cpu.X86.HasAVX2FMA:
+		step = 4
+	default:
+		return false
+	}
+	n := kc / step
+	if n == 0 {
+		return false
+	}
+	_ = src[(w-1)*ld+kc-1]
+	_ = d[kc*w-1]
+	switch {
+	case w == 16:
+		packRows16x8(n, src, ld, d)
+	case step == 8:
+		packRows8x8(n, src, ld, d)
+	default:
+		packRows8x4(n, src, ld, d)
+	}
+	if done := n * step; done < kc {
+		packAcrossGo(w, w, kc-done, src[done:], ld, d[done*w:])
+	}
+	return true
+}
+
+// packRows16x8 sets d[p*16+r] = src[r*ld+p] for r < 16 and p < 8*n with
+// AVX-512, transposing 8×8 blocks in zmm registers. The caller guarantees
+// n > 0, len(src) ≥ 15*ld+8*n and len(d) ≥ 128*n.
+//
+//go:noescape
+func packRows16x8(n int, src []float64, ld int, d []float64)
+
+// packRows8x8 is packRows16x8 for 8 rows: d[p*8+r] = src[r*ld+p] for r < 8
+// and p < 8*n; len(src) ≥ 7*ld+8*n and len(d) ≥ 64*n.
+//
+//go:noescape
+func packRows8x8(n int, src []float64, ld int, d []float64)
+
+// packRows8x4 is packRows8x8 with AVX2, transposing 4×4 blocks in ymm
+// registers: d[p*8+r] = src[r*ld+p] for r < 8 and p < 4*n; len(src) ≥
+// 7*ld+4*n and len(d) ≥ 32*n.
+//
+//go:noescape
+func packRows8x4(n int, src []float64, ld int, d []float64)
