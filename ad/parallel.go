@@ -85,11 +85,18 @@ func Chunk(n, chunks, c int) (lo, hi int) {
 // as zero. Every dst[i] must already have its shape.
 func SumChunks(dst []Mat, parts [][]Mat) {
 	for i := range dst {
-		clear(dst[i].Data)
-		for _, p := range parts {
-			if i < len(p) && len(p[i].Data) > 0 {
-				addTo(dst[i].Data, p[i].Data)
-			}
+		SumChunkRange(dst[i].Data, parts, i, 0)
+	}
+}
+
+// SumChunkRange is SumChunks for elements [lo, lo+len(dst)) of the i-th
+// matrices: dst[j] is the sum over chunks, in chunk order, of
+// parts[c][i].Data[lo+j]. Workers may sum disjoint ranges at once.
+func SumChunkRange(dst []float64, parts [][]Mat, i, lo int) {
+	clear(dst)
+	for _, p := range parts {
+		if i < len(p) && len(p[i].Data) > 0 {
+			addTo(dst, p[i].Data[lo:lo+len(dst)])
 		}
 	}
 }

@@ -14,7 +14,7 @@ import (
 // activations of the package (Exp, Softplus, Sigmoid, Tanh, SiLU, ELU)
 // have vectorised kernels that give the same bits on every platform: a
 // pure-Go reference in explicit fused multiply-adds, and AVX2 or AVX-512
-// assembly chosen at start-up (see Kernels); each is accurate to a few ulps
+// assembly chosen at start-up (see Kernel); each is accurate to a few ulps
 // and never calls a platform-dependent math function. Three
 // derivatives are what a reverse sweep over second-order Taylor
 // coefficients needs.

@@ -293,8 +293,8 @@ func (c *Config) defaults() error {
 	switch {
 	case c.BatchSize < 1:
 		return fmt.Errorf("ssm: batch size %d, want at least 1", c.BatchSize)
-	case c.Chunks < 1:
-		return fmt.Errorf("ssm: %d chunks, want at least 1", c.Chunks)
+	case c.Chunks < 1 || c.Chunks > c.BatchSize:
+		return fmt.Errorf("ssm: %d chunks, want 1 to the batch size (%d)", c.Chunks, c.BatchSize)
 	case c.Steps < 0 || c.Epochs < 0:
 		return fmt.Errorf("ssm: steps %d and epochs %d must not be negative", c.Steps, c.Epochs)
 	case !(c.ValFrac >= 0 && c.ValFrac < 1):
@@ -414,15 +414,7 @@ func (t *trainer) reduce(i, a, b int) error {
 	for lo := a; lo < b; lo += piece {
 		hi := min(lo+piece, b)
 		dst := t.grads[i].Data[lo:hi]
-		clear(dst)
-		for _, part := range t.parts {
-			if i < len(part) && len(part[i].Data) > 0 {
-				src := part[i].Data[lo:hi]
-				for j, v := range src {
-					dst[j] += v
-				}
-			}
-		}
+		ad.SumChunkRange(dst, t.parts, i, lo)
 		for j, v := range dst {
 			if scale != 0 {
 				v *= scale

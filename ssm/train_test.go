@@ -506,3 +506,25 @@ func TestTrainKernels(t *testing.T) {
 		}
 	}
 }
+
+// TestConfigChunks checks the default chunk count and the bounds on it.
+func TestConfigChunks(t *testing.T) {
+	for _, c := range []struct {
+		batch, chunks, want int
+		ok                  bool
+	}{
+		{0, 0, 2, true}, // the default batch of 128
+		{64, 0, 1, true},
+		{65, 0, 2, true},
+		{1000, 0, 16, true},
+		{8, 8, 8, true},
+		{8, 9, 0, false},
+		{8, -1, 0, false},
+	} {
+		cfg := Config{BatchSize: c.batch, Chunks: c.chunks}
+		err := cfg.defaults()
+		if (err == nil) != c.ok || c.ok && cfg.Chunks != c.want {
+			t.Errorf("batch %d, chunks %d: got %d chunks, error %v; want %d, ok %v", c.batch, c.chunks, cfg.Chunks, err, c.want, c.ok)
+		}
+	}
+}

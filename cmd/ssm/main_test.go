@@ -163,6 +163,8 @@ func TestFailures(t *testing.T) {
 		{"unknown flag", []string{"train", "-nope"}, []string{"nope"}},
 		{"unknown dataset", []string{"train", "-data", "spiral", "-out", out}, []string{"spiral"}},
 		{"missing kind", []string{"loss", "-model", model, "-x", filepath.Join(golden, "x.npy")}, []string{"-kind"}},
+		{"negative chunks", []string{"train", "-chunks", "-1", "-out", out}, []string{"-chunks -1"}},
+		{"more chunks than rows", []string{"train", "-batch", "8", "-chunks", "100000", "-out", out}, []string{"-chunks 100000", "batch size (8)"}},
 	} {
 		code, stdout, stderr := ssmRun(t, dir, c.args...)
 		if code != 2 {

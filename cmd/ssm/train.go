@@ -137,8 +137,8 @@ func (f *trainFlags) prepare(e *env) (*trainRun, error) {
 	if f.batch < 1 {
 		return nil, badInput("-batch %d: want at least 1", f.batch)
 	}
-	if f.chunks < 0 {
-		return nil, badInput("-chunks %d: want at least 1, or 0 for one per 64 rows", f.chunks)
+	if f.chunks < 0 || f.chunks > f.batch {
+		return nil, badInput("-chunks %d: want 1 to the batch size (%d), or 0 for one per 64 rows", f.chunks, f.batch)
 	}
 	for name, v := range map[string]int{"steps": f.steps, "epochs": f.epochs, "patience": f.patience, "eval-every": f.evalEvery} {
 		if v < 0 {
