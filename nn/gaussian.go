@@ -1,10 +1,12 @@
 package nn
 
 import (
+	"errors"
 	"fmt"
 	"math"
 
 	"scorematch/ad"
+	"scorematch/ad/linalg"
 )
 
 // A Gaussian is the energy of a multivariate normal distribution in its
@@ -114,25 +116,14 @@ func (g *Gaussian) SetPrecision(p ad.Mat) error {
 			}
 		}
 	}
-	l := ad.NewMat(n, n)
-	for j := range n {
-		s := p.At(j, j)
-		for k := range j {
-			s -= l.At(j, k) * l.At(j, k)
+	l := make([]float64, n*n)
+	if err := linalg.Cholesky(l, p.Data, n); err != nil {
+		var npd *linalg.NotPositiveDefiniteError
+		if errors.As(err, &npd) {
+			return fmt.Errorf("nn: Gaussian.SetPrecision: precision is not positive definite (pivot %d is %g)", npd.Pivot, npd.Value)
 		}
-		if !(s > 0) || math.IsInf(s, 0) {
-			return fmt.Errorf("nn: Gaussian.SetPrecision: precision is not positive definite (pivot %d is %g)", j, s)
-		}
-		d := math.Sqrt(s)
-		l.Set(j, j, d)
-		for i := j + 1; i < n; i++ {
-			s := p.At(i, j)
-			for k := range j {
-				s -= l.At(i, k) * l.At(j, k)
-			}
-			l.Set(i, j, s/d)
-		}
+		return fmt.Errorf("nn: Gaussian.SetPrecision: %w", err)
 	}
-	copy(g.l.Value.Data, l.Data)
+	copy(g.l.Value.Data, l)
 	return nil
 }

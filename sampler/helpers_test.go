@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"scorematch/ad"
+	"scorematch/ad/linalg"
 )
 
 // newRand returns a test generator.
@@ -66,7 +67,7 @@ func corrGaussian(t testing.TB, d int) *Mixture {
 func invert(t testing.TB, a ad.Mat) (ad.Mat, float64) {
 	n := a.Rows
 	l := make([]float64, n*n)
-	if !cholesky(l, a.Data, n) {
+	if linalg.Cholesky(l, a.Data, n) != nil {
 		t.Fatal("invert: not positive definite")
 	}
 	inv := ad.NewMat(n, n)
@@ -74,13 +75,13 @@ func invert(t testing.TB, a ad.Mat) (ad.Mat, float64) {
 	for j := range n {
 		clear(col)
 		col[j] = 1
-		forwardSolve(col, l, col, n)
-		backSolveT(col, l, col, n)
+		linalg.SolveLower(col, l, col, n)
+		linalg.SolveLowerT(col, l, col, n)
 		for i := range n {
 			inv.Set(i, j, col[i])
 		}
 	}
-	return inv, logDetChol(l, n)
+	return inv, linalg.LogDetCholesky(l, n)
 }
 
 // quadEnergy is the unnormalised Gaussian log p̃ = −½(x−μ)ᵀΛ(x−μ), an

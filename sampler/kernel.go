@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	"scorematch/ad"
+	"scorematch/ad/linalg"
 )
 
 // Kernel-based score estimators and two-sample statistics. They all use the
@@ -136,7 +137,7 @@ func (s Stein) factor(samples ad.Mat) (k, b ad.Mat, h, eta float64) {
 	for i := range m {
 		k.Data[i*m+i] += eta
 	}
-	if !cholesky(k.Data, k.Data, m) {
+	if linalg.Cholesky(k.Data, k.Data, m) != nil {
 		panic("sampler: Stein: kernel matrix not positive definite; increase Eta")
 	}
 	return k, b, h, eta
@@ -154,8 +155,8 @@ func (s Stein) EstimateAtSamples(dst, samples ad.Mat) {
 		for i := range m {
 			col[i] = b.At(i, t)
 		}
-		forwardSolve(col, k.Data, col, m)
-		backSolveT(col, k.Data, col, m)
+		linalg.SolveLower(col, k.Data, col, m)
+		linalg.SolveLowerT(col, k.Data, col, m)
 		for i := range m {
 			dst.Set(i, t, -col[i])
 		}
@@ -186,12 +187,12 @@ func (s Stein) Estimate(dst, x, samples ad.Mat) {
 		for i := range m {
 			ks[i] = math.Exp(-sqDist(samples.Row(i), xq) * inv)
 		}
-		forwardSolve(v, k.Data, ks, m)
+		linalg.SolveLower(v, k.Data, ks, m)
 		schur := 1 + eta
 		for i := range m {
 			schur -= v[i] * v[i]
 		}
-		backSolveT(v, k.Data, v, m)
+		linalg.SolveLowerT(v, k.Data, v, m)
 		clear(out)
 		for i := range m {
 			xi, bi := samples.Row(i), b.Row(i)
@@ -245,7 +246,7 @@ func (s SSGE) Estimate(dst, x, samples ad.Mat) {
 	k, b := gram(samples, h)
 	m, d := samples.Rows, samples.Cols
 	vals, vecs := make([]float64, m), make([]float64, m*m)
-	symEigen(vals, vecs, k.Data, m)
+	linalg.SymEigen(vals, vecs, k.Data, m)
 	trace := 0.0
 	for _, l := range vals {
 		trace += math.Max(l, 0)

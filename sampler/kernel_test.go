@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"scorematch/ad"
+	"scorematch/ad/linalg"
 )
 
 // gaussianSamples returns m draws of N(μ, σ²I) in 2-D.
@@ -48,7 +49,7 @@ func TestSSGENystrom(t *testing.T) {
 
 	k, _ := gram(s, h)
 	vals, vecs := make([]float64, m), make([]float64, m*m)
-	symEigen(vals, vecs, k.Data, m)
+	linalg.SymEigen(vals, vecs, k.Data, m)
 	kern := func(x, y []float64) float64 { return math.Exp(-sqDist(x, y) / (2 * h * h)) }
 	psi := func(e int, x []float64) (v float64, grad [2]float64) {
 		c := math.Sqrt(m) / vals[e]

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 
 	"scorematch/ad"
+	"scorematch/ad/linalg"
 )
 
 // A Component is one Gaussian of a mixture: weight, mean and covariance.
@@ -47,10 +48,10 @@ func (f *gaussFactor) factor(cov []float64, s2 float64, d int) bool {
 	for i := range d {
 		f.l[i*d+i] += s2
 	}
-	if !cholesky(f.l, f.l, d) {
+	if linalg.Cholesky(f.l, f.l, d) != nil {
 		return false
 	}
-	f.logNorm = -0.5*float64(d)*math.Log(2*math.Pi) - 0.5*logDetChol(f.l, d)
+	f.logNorm = -0.5*float64(d)*math.Log(2*math.Pi) - 0.5*linalg.LogDetCholesky(f.l, d)
 	return true
 }
 
@@ -257,14 +258,14 @@ func (e *mixEval) eval(fs []gaussFactor, x, score []float64) float64 {
 			e.diff[i] = x[i] - m.mean[k][i]
 		}
 		u := e.prec[k*d : (k+1)*d]
-		forwardSolve(u, f.l, e.diff, d)
+		linalg.SolveLower(u, f.l, e.diff, d)
 		q := 0.0
 		for _, v := range u {
 			q += v * v
 		}
 		e.logs[k] = m.logw[k] + f.logNorm - 0.5*q
 		if score != nil {
-			backSolveT(u, f.l, u, d)
+			linalg.SolveLowerT(u, f.l, u, d)
 		}
 	}
 	lse := e.logs[0]
@@ -342,4 +343,22 @@ func checkLogDensity(name string, logp []float64, score, x ad.Mat, dim int) {
 	if x.Cols != dim || len(logp) != x.Rows || len(score.Data) > 0 && !score.SameShape(x) {
 		panic(fmt.Sprintf("sampler: %s: x is %d×%d, logp has %d entries, score is %d×%d, dimension %d", name, x.Rows, x.Cols, len(logp), score.Rows, score.Cols, dim))
 	}
+}
+
+// logSumExp returns log Σ exp(v[i]), or −Inf for an empty v.
+func logSumExp(v []float64) float64 {
+	m := math.Inf(-1)
+	for _, x := range v {
+		if x > m {
+			m = x
+		}
+	}
+	if math.IsInf(m, 0) {
+		return m
+	}
+	s := 0.0
+	for _, x := range v {
+		s += math.Exp(x - m)
+	}
+	return m + math.Log(s)
 }

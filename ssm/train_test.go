@@ -16,6 +16,7 @@ import (
 	"testing"
 
 	"scorematch/ad"
+	"scorematch/ad/linalg"
 	"scorematch/nn"
 )
 
@@ -34,18 +35,8 @@ func gaussianData(rng *rand.Rand, n, d int) (x, c ad.Mat) {
 		}
 		c.Set(i, i, c.At(i, i)+0.5)
 	}
-	for i := range d { // Cholesky of C
-		for j := 0; j <= i; j++ {
-			s := c.At(i, j)
-			for k := range j {
-				s -= chol.At(i, k) * chol.At(j, k)
-			}
-			if i == j {
-				chol.Set(i, i, math.Sqrt(s))
-			} else {
-				chol.Set(i, j, s/chol.At(j, j))
-			}
-		}
+	if err := linalg.Cholesky(chol.Data, c.Data, d); err != nil {
+		panic(err)
 	}
 	x = ad.NewMat(n, d)
 	z := make([]float64, d)

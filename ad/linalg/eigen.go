@@ -1,83 +1,26 @@
-package sampler
+package linalg
 
 import "math"
 
-// Small dense linear algebra on row-major n×n slices, enough for the
-// analytic distributions and the kernel estimators.
-
-// cholesky sets l to the lower-triangular Cholesky factor of the symmetric
-// n×n matrix a (a = l·lᵀ; only a's lower triangle is read) and zeroes l's
-// strict upper triangle. l and a may be the same slice. It reports false,
-// leaving l unspecified, if a is not numerically positive definite.
-func cholesky(l, a []float64, n int) bool {
-	for j := range n {
-		d := a[j*n+j]
-		for k := range j {
-			d -= l[j*n+k] * l[j*n+k]
-		}
-		if !(d > 0) || math.IsInf(d, 0) {
-			return false
-		}
-		d = math.Sqrt(d)
-		l[j*n+j] = d
-		for i := j + 1; i < n; i++ {
-			s := a[i*n+j]
-			for k := range j {
-				s -= l[i*n+k] * l[j*n+k]
-			}
-			l[i*n+j] = s / d
-		}
-	}
-	for i := range n {
-		clear(l[i*n+i+1 : i*n+n])
-	}
-	return true
-}
-
-// forwardSolve sets u to l⁻¹b for a lower-triangular n×n l. u and b may be
-// the same slice.
-func forwardSolve(u, l, b []float64, n int) {
-	for i := range n {
-		s := b[i]
-		row := l[i*n : i*n+i]
-		for k, lik := range row {
-			s -= lik * u[k]
-		}
-		u[i] = s / l[i*n+i]
-	}
-}
-
-// backSolveT sets w to l⁻ᵀu for a lower-triangular n×n l. w and u may be the
-// same slice.
-func backSolveT(w, l, u []float64, n int) {
-	for i := n - 1; i >= 0; i-- {
-		s := u[i]
-		for k := i + 1; k < n; k++ {
-			s -= l[k*n+i] * w[k]
-		}
-		w[i] = s / l[i*n+i]
-	}
-}
-
-// logDetChol returns log det(l·lᵀ) for a Cholesky factor l.
-func logDetChol(l []float64, n int) float64 {
-	s := 0.0
-	for i := range n {
-		s += math.Log(l[i*n+i])
-	}
-	return 2 * s
-}
-
-// symEigen computes the eigen-decomposition a = Σⱼ vals[j]·vⱼvⱼᵀ of the
+// SymEigen computes the eigen-decomposition a = Σⱼ vals[j]·vⱼvⱼᵀ of the
 // symmetric n×n matrix a, destroying a. On return vals holds the eigenvalues
 // in decreasing order and row j of the n×n matrix vecs, vecs[j*n:(j+1)*n],
-// the unit eigenvector vⱼ of vals[j].
+// the unit eigenvector vⱼ of vals[j]. For n = 0 it does nothing.
 //
 // Method: Householder reduction to a tridiagonal T = QᵀAQ, then the QL
 // algorithm with implicit Wilkinson shifts on T, applying every Givens
 // rotation to the rows of Qᵀ. Both phases cost O(n³) (about 4n³/3 + 3n³
-// flops for the vectors) and work on contiguous rows.
-func symEigen(vals, vecs, a []float64, n int) {
+// flops for the vectors) and work on contiguous rows. An eigenvalue that
+// has not converged after 60 QL iterations is left as it stands.
+//
+// It panics if len(vals) is not n or len(vecs) or len(a) is not n*n.
+func SymEigen(vals, vecs, a []float64, n int) {
+	checkLen("SymEigen", "vals", vals, n)
+	checkLen("SymEigen", "vecs", vecs, n*n)
+	checkLen("SymEigen", "a", a, n*n)
+	if n == 0 {
+		return
+	}
 	d := vals
 	e := make([]float64, n)
 	qt := vecs // Qᵀ, then the eigenvectors as rows
@@ -228,22 +171,4 @@ func symEigen(vals, vecs, a []float64, n int) {
 			}
 		}
 	}
-}
-
-// logSumExp returns log Σ exp(v[i]), or −Inf for an empty v.
-func logSumExp(v []float64) float64 {
-	m := math.Inf(-1)
-	for _, x := range v {
-		if x > m {
-			m = x
-		}
-	}
-	if math.IsInf(m, 0) {
-		return m
-	}
-	s := 0.0
-	for _, x := range v {
-		s += math.Exp(x - m)
-	}
-	return m + math.Log(s)
 }
