@@ -39,24 +39,33 @@ type LayeredEnergy interface {
 // exact gradient of each baseline's own loss.
 type baseline struct {
 	objective
+	cp     bool // curvature propagation (else approximate backprop)
 	energy LayeredEnergy
 	w, b   []*ad.Param
 	act    *ad.Elementwise
 	d1, d2 *ad.Elementwise // f′ and f″ as differentiable functions
 }
 
-func newBaseline(base objective, e nn.Energy) (Objective, error) {
-	le, ok := e.(LayeredEnergy)
+func newApproxBP(base objective) (Objective, error) {
+	base.opts.M = 1 // deterministic: one copy is the estimate
+	return newBaseline(base, false)
+}
+
+func newCurvatureProp(base objective) (Objective, error) { return newBaseline(base, true) }
+
+func newBaseline(base objective, cp bool) (Objective, error) {
+	le, ok := base.model.(LayeredEnergy)
 	if !ok {
-		return nil, fmt.Errorf("ssm: %s needs an MLP energy net, not a %T", base.name, e)
+		return nil, fmt.Errorf("ssm: %s needs an MLP energy net, not a %T", base.name, base.model)
 	}
-	o := &baseline{objective: base, energy: le}
+	o := &baseline{objective: base, cp: cp, energy: le}
 	o.w, o.b, o.act = le.Layers()
-	for _, w := range o.w[:len(o.w)-1] {
-		o.hidden = append(o.hidden, w.Value.Rows)
-	}
-	if base.name == "approx-bp" {
-		o.opts.M = 1 // deterministic: one copy is the estimate
+	if cp {
+		var hidden []int
+		for _, w := range o.w[:len(o.w)-1] {
+			hidden = append(hidden, w.Value.Rows)
+		}
+		o.needs = Needs{Hidden: hidden, Copies: o.opts.M}
 	}
 	o.d1, o.d2 = ad.Derivative(o.act, 1), ad.Derivative(o.act, 2)
 	return o, nil
@@ -84,83 +93,86 @@ func sqrtDerivs(v float64, signed bool) (f0, f1, f2, f3 float64) {
 	return r, s / (2 * r), -1 / (4 * r * a), 3 * s / (8 * r * a * a)
 }
 
-func (o *baseline) NewWorker() *Worker {
-	w := newWorker(o.model)
-	t := w.tape
+type baselineWorker struct {
+	work
+	o    *baseline
+	z, h []*ad.Node // pre-activations; layer inputs, h[0] = x
+}
+
+func (o *baseline) NewWorker() Worker {
+	return &baselineWorker{work: newWork(o.model), o: o, z: make([]*ad.Node, len(o.w)), h: make([]*ad.Node, len(o.w))}
+}
+
+func (w *baselineWorker) Eval(b *Batch, grad bool) float64 {
+	o, t, z, h := w.o, w.tape, w.z, w.h
 	layers := len(o.w)
-	z := make([]*ad.Node, layers) // pre-activations
-	h := make([]*ad.Node, layers) // layer inputs: h[0] = x
-	w.eval = func(b *Batch, grad bool) float64 {
-		m := o.opts.M
-		if o.name == "cp" {
-			w.replicate(b.X, make2(b.X, m, &w.dirs))
-		} else {
-			resize(&w.xr, b.X.Rows, b.X.Cols)
-			copy(w.xr.Data, b.X.Data)
-		}
-		n := w.xr.Rows
-		t.Reset()
-		h[0] = t.Input(w.xr, false)
-		for l := range layers {
-			z[l] = t.Linear(h[l], t.Param(o.w[l]), t.Param(o.b[l]))
-			if l+1 < layers {
-				h[l+1] = t.Apply(o.act, z[l])
-			}
-		}
-		resize(&w.aux, n, 1)
-		for i := range w.aux.Data {
-			w.aux.Data[i] = 1
-		}
-		g := t.Const(w.aux) // ∂E/∂z_L
-		var d, u, ut *ad.Node
-		for l := layers - 1; l >= 0; l-- {
-			wl := t.Param(o.w[l])
-			gh := t.MatMul(g, wl)
-			switch {
-			case o.name == "approx-bp" && d != nil:
-				d = t.MatMul(d, t.Mul(wl, wl))
-			case u != nil:
-				u, ut = t.MatMul(u, wl), t.MatMul(ut, wl)
-			}
-			if l == 0 {
-				g = gh
-				break
-			}
-			fp := t.Apply(o.d1, z[l-1])
-			dz := t.Mul(t.Apply(o.d2, z[l-1]), gh) // f″(z)∘g_h
-			g = t.Mul(fp, gh)
-			switch o.name {
-			case "approx-bp":
-				if d == nil {
-					d = dz
-				} else {
-					d = t.Add(dz, t.Mul(t.Apply(ad.Square, fp), d))
-				}
-			case "cp":
-				r := t.Const(b.R[l-1])
-				su, sut := t.Mul(t.Apply(sqrtAbs, dz), r), t.Mul(t.Apply(signSqrt, dz), r)
-				if u == nil {
-					u, ut = su, sut
-				} else {
-					u, ut = t.Add(t.Mul(fp, u), su), t.Add(t.Mul(fp, ut), sut)
-				}
-			}
-		}
-		var tr *ad.Node
-		switch {
-		case o.name == "approx-bp" && d != nil:
-			tr = t.SumRows(d)
-		case o.name == "cp" && u != nil:
-			tr = t.SumRows(t.Mul(u, ut))
-		default: // a single linear layer has zero Hessian
-			tr = t.Scale(0, t.SumRows(g))
-		}
-		w.l1 = t.HalfSquaredNorm(g)
-		w.l2 = t.Scale(-1, tr)
-		root := t.Scale(1/float64(m), t.Sum(t.Add(w.l1, w.l2)))
-		return w.finish(b.X.Rows, m, root, grad, w.l1, w.l2)
+	m := o.opts.M
+	if o.cp {
+		w.replicate(b.X, make2(b.X, m, &w.dirs))
+	} else {
+		resize(&w.xr, b.X.Rows, b.X.Cols)
+		copy(w.xr.Data, b.X.Data)
 	}
-	return w
+	n := w.xr.Rows
+	t.Reset()
+	h[0] = t.Input(w.xr, false)
+	for l := range layers {
+		z[l] = t.Linear(h[l], t.Param(o.w[l]), t.Param(o.b[l]))
+		if l+1 < layers {
+			h[l+1] = t.Apply(o.act, z[l])
+		}
+	}
+	resize(&w.aux, n, 1)
+	for i := range w.aux.Data {
+		w.aux.Data[i] = 1
+	}
+	g := t.Const(w.aux) // ∂E/∂z_L
+	var d, u, ut *ad.Node
+	for l := layers - 1; l >= 0; l-- {
+		wl := t.Param(o.w[l])
+		gh := t.MatMul(g, wl)
+		switch {
+		case !o.cp && d != nil:
+			d = t.MatMul(d, t.Mul(wl, wl))
+		case u != nil:
+			u, ut = t.MatMul(u, wl), t.MatMul(ut, wl)
+		}
+		if l == 0 {
+			g = gh
+			break
+		}
+		fp := t.Apply(o.d1, z[l-1])
+		dz := t.Mul(t.Apply(o.d2, z[l-1]), gh) // f″(z)∘g_h
+		g = t.Mul(fp, gh)
+		if !o.cp {
+			if d == nil {
+				d = dz
+			} else {
+				d = t.Add(dz, t.Mul(t.Apply(ad.Square, fp), d))
+			}
+		} else {
+			r := t.Const(b.R[l-1])
+			su, sut := t.Mul(t.Apply(sqrtAbs, dz), r), t.Mul(t.Apply(signSqrt, dz), r)
+			if u == nil {
+				u, ut = su, sut
+			} else {
+				u, ut = t.Add(t.Mul(fp, u), su), t.Add(t.Mul(fp, ut), sut)
+			}
+		}
+	}
+	var tr *ad.Node
+	switch {
+	case !o.cp && d != nil:
+		tr = t.SumRows(d)
+	case o.cp && u != nil:
+		tr = t.SumRows(t.Mul(u, ut))
+	default: // a single linear layer has zero Hessian
+		tr = t.Scale(0, t.SumRows(g))
+	}
+	l1 := t.HalfSquaredNorm(g)
+	l2 := t.Scale(-1, tr)
+	root := t.Scale(1/float64(m), t.Sum(t.Add(l1, l2)))
+	return w.finish(b.X.Rows, m, root, grad, l1, l2)
 }
 
 // make2 returns m matrices shaped like x (reusing *buf's backing array for

@@ -1,9 +1,7 @@
 package ssm
 
 import (
-	"fmt"
 	"math/rand/v2"
-	"strings"
 
 	"scorematch/ad"
 	"scorematch/nn"
@@ -49,50 +47,26 @@ type Objective interface {
 	// Fill draws the randomness of sample row of b from r.
 	Fill(b *Batch, row int, r *rand.Rand)
 	// NewWorker returns the per-goroutine state for evaluating the objective.
-	NewWorker() *Worker
+	NewWorker() Worker
 }
 
 // A Worker evaluates one objective on batches with reusable buffers. It is
 // not safe for concurrent use: give each goroutine its own.
-type Worker struct {
-	params []*ad.Param
-	grads  []ad.Mat // gradient of the summed loss, per parameter: own or a tape's
-	own    []ad.Mat // the worker's gradient storage
-	terms  ad.Mat   // per-sample terms
-	eval   func(b *Batch, grad bool) float64
-
-	so         *ad.SecondOrder
-	tape       *ad.Tape
-	l1, l2     *ad.Node // per-row loss terms of the last pass
-	xr, xt, vr ad.Mat   // replicated data, noisy data, stacked projections
-	sr, aux    ad.Mat   // replicated noise levels, scratch
-	dirs       []ad.Mat // projection or basis directions of one pass
-	orders     []int
+type Worker interface {
+	// Eval evaluates the objective on b and returns the SUM over samples of
+	// the per-sample loss. With grad set, Grads holds the gradient of that
+	// sum with respect to the model's parameters afterwards.
+	Eval(b *Batch, grad bool) float64
+	// Terms returns the per-sample terms of the last Eval: B×2 [loss1,
+	// loss2] (loss1 the squared-score term, loss2 the derivative term, as
+	// in the reference implementation) or B×1 for DSM-type objectives.
+	Terms() ad.Mat
+	// Grads returns the gradients of the last Eval, one per model parameter
+	// in Model().Params() order. They may share storage with the worker's
+	// tapes: they are valid until the next Eval, and the caller must not
+	// modify them.
+	Grads() []ad.Mat
 }
-
-func newWorker(m nn.Model) *Worker {
-	w := &Worker{params: m.Params(), so: ad.NewSecondOrder(), tape: ad.NewTape()}
-	for _, p := range w.params {
-		w.own = append(w.own, ad.NewMat(p.Value.Rows, p.Value.Cols))
-	}
-	w.grads = append([]ad.Mat(nil), w.own...)
-	return w
-}
-
-// Eval evaluates the objective on b and returns the SUM over samples of the
-// per-sample loss. With grad set, Grads holds the gradient of that sum with
-// respect to the model's parameters afterwards.
-func (w *Worker) Eval(b *Batch, grad bool) float64 { return w.eval(b, grad) }
-
-// Terms returns the per-sample terms of the last Eval: B×2 [loss1, loss2]
-// (loss1 the squared-score term, loss2 the derivative term, as in the
-// reference implementation) or B×1 for DSM-type objectives.
-func (w *Worker) Terms() ad.Mat { return w.terms }
-
-// Grads returns the gradients of the last Eval, one per model parameter in
-// Model().Params() order. They may share storage with the worker's tapes:
-// they are valid until the next Eval, and the caller must not modify them.
-func (w *Worker) Grads() []ad.Mat { return w.grads }
 
 // Options configure an objective.
 type Options struct {
@@ -109,104 +83,22 @@ type Options struct {
 	Group int
 }
 
-// Names lists the objectives New accepts.
-var Names = []string{"ssm", "ssm-vr", "sm", "dsm", "sse", "sse-vr", "ncsn", "ncsn-sse-vr", "approx-bp", "cp", "grad"}
-
-// New returns the objective called name for model m: "ssm", "ssm-vr",
-// "approx-bp", "cp" and "grad" (the mean energy, a plain gradient step for
-// comparing costs) need an nn.Energy; "sse", "sse-vr" an nn.Score;
-// "sm" and "dsm" either; "ncsn" (annealed DSM) and "ncsn-sse-vr" an
-// nn.CondScore.
-func New(name string, m nn.Model, o Options) (Objective, error) {
-	if o.M == 0 {
-		o.M = 1
-	}
-	if o.Group == 0 {
-		o.Group = 16
-	}
-	if o.M < 0 || o.Group < 0 {
-		return nil, fmt.Errorf("ssm: %s: M = %d and Group = %d must be positive", name, o.M, o.Group)
-	}
-	needSigma := name == "dsm"
-	if needSigma && !(o.Sigma > 0) {
-		return nil, fmt.Errorf("ssm: %s needs a noise level σ > 0, have %g", name, o.Sigma)
-	}
-	if name == "ncsn" || name == "ncsn-sse-vr" {
-		if len(o.Sigmas) == 0 {
-			return nil, fmt.Errorf("ssm: %s needs a noise schedule", name)
-		}
-		for i, s := range o.Sigmas {
-			if !(s > 0) || i > 0 && s >= o.Sigmas[i-1] {
-				return nil, fmt.Errorf("ssm: %s: the schedule must be positive and decreasing, have %v", name, o.Sigmas)
-			}
-		}
-	}
-	base := objective{name: name, model: m, opts: o}
-	energy, isEnergy := m.(nn.Energy)
-	score, isScore := m.(nn.Score)
-	switch name {
-	case "ssm", "ssm-vr", "approx-bp", "cp", "grad":
-		if !isEnergy {
-			return nil, fmt.Errorf("ssm: %s needs an energy model, not a %T", name, m)
-		}
-		if name == "approx-bp" || name == "cp" {
-			return newBaseline(base, energy)
-		}
-		return &energyObjective{objective: base, energy: energy, f: energy.Energy}, nil
-	case "sm", "dsm":
-		switch {
-		case isEnergy:
-			return &energyObjective{objective: base, energy: energy, f: energy.Energy}, nil
-		case isScore:
-			return &scoreObjective{objective: base, score: score}, nil
-		}
-		return nil, fmt.Errorf("ssm: %s needs an energy or score model, not a %T", name, m)
-	case "sse", "sse-vr":
-		if !isScore {
-			return nil, fmt.Errorf("ssm: %s needs a score model, not a %T", name, m)
-		}
-		return &scoreObjective{objective: base, score: score}, nil
-	case "ncsn", "ncsn-sse-vr":
-		c, ok := m.(nn.CondScore)
-		if !ok {
-			return nil, fmt.Errorf("ssm: %s needs a noise-conditional score model, not a %T", name, m)
-		}
-		return &condObjective{objective: base, score: c}, nil
-	}
-	return nil, fmt.Errorf("ssm: unknown objective %q (want one of %s)", name, strings.Join(Names, ", "))
-}
-
-// objective holds what every objective has.
+// objective holds what every objective has; the concrete types embed it.
 type objective struct {
-	name   string
-	model  nn.Model
-	opts   Options
-	hidden []int // hidden widths (cp)
+	name  string
+	model nn.Model
+	opts  Options
+	needs Needs
 }
 
 func (o *objective) Name() string    { return o.name }
 func (o *objective) Model() nn.Model { return o.model }
-
-func (o *objective) Needs() Needs {
-	switch o.name {
-	case "ssm", "ssm-vr", "sse", "sse-vr":
-		return Needs{Projections: o.opts.M}
-	case "cp":
-		return Needs{Hidden: o.hidden, Copies: o.opts.M}
-	case "ncsn-sse-vr":
-		return Needs{Projections: o.opts.M, Eps: true, Sigma: true}
-	case "dsm":
-		return Needs{Eps: true}
-	case "ncsn":
-		return Needs{Eps: true, Sigma: true}
-	}
-	return Needs{}
-}
+func (o *objective) Needs() Needs    { return o.needs }
 
 // Fill draws, in this order: a noise level index, the noise ε, then the M
 // projections, each from r.
 func (o *objective) Fill(b *Batch, row int, r *rand.Rand) {
-	n := o.Needs()
+	n := o.needs
 	if n.Sigma {
 		b.Sigma.Data[row] = o.opts.Sigmas[r.IntN(len(o.opts.Sigmas))]
 	}
@@ -223,116 +115,6 @@ func (o *objective) Fill(b *Batch, row int, r *rand.Rand) {
 			o.opts.Projection.Draw(b.R[l].Row(m*b.X.Rows+row), r)
 		}
 	}
-}
-
-// replicate sets w.xr to M copies of x stacked, and w.vr to V[0..M) stacked.
-func (w *Worker) replicate(x ad.Mat, v []ad.Mat) {
-	m := len(v)
-	resize(&w.xr, m*x.Rows, x.Cols)
-	resize(&w.vr, m*x.Rows, x.Cols)
-	for i := range m {
-		copy(w.xr.Data[i*len(x.Data):], x.Data)
-		if !v[i].SameShape(x) {
-			panic(fmt.Sprintf("ssm: projection %d is %d×%d, data %d×%d", i, v[i].Rows, v[i].Cols, x.Rows, x.Cols))
-		}
-		copy(w.vr.Data[i*len(x.Data):], v[i].Data)
-	}
-}
-
-// averageTerms sets w.terms (B×k) to the mean over the M stacked copies of
-// each per-row node (k = 1 or 2 nodes of M·B rows).
-func (w *Worker) averageTerms(b, m int, nodes ...*ad.Node) {
-	resize(&w.terms, b, len(nodes))
-	clear(w.terms.Data)
-	for j, n := range nodes {
-		for r, v := range n.Primal().Data {
-			w.terms.Data[(r%b)*len(nodes)+j] += v / float64(m)
-		}
-	}
-}
-
-// setGrads makes w.grads the gradients held by grad: views of a tape's
-// storage, valid until the tape's next pass.
-func (w *Worker) setGrads(grad func(*ad.Param) ad.Mat) {
-	for i, p := range w.params {
-		if g := grad(p); len(g.Data) > 0 {
-			w.grads[i] = g
-		} else {
-			clear(w.own[i].Data)
-			w.grads[i] = w.own[i]
-		}
-	}
-}
-
-// sumGrads sets (first) or adds to w.grads the gradients held by grad, in
-// the worker's own storage: for objectives of several passes on one tape.
-func (w *Worker) sumGrads(grad func(*ad.Param) ad.Mat, first bool) {
-	for i, p := range w.params {
-		g, own := grad(p), w.own[i]
-		w.grads[i] = own
-		if first {
-			clear(own.Data)
-		}
-		for j, v := range g.Data {
-			own.Data[j] += v
-		}
-	}
-}
-
-// noisy sets w.xt = x + σ∘ε with σ a scalar (sigma) or per row (rows).
-func (w *Worker) noisy(x, eps ad.Mat, sigma float64, rows ad.Mat) ad.Mat {
-	resize(&w.xt, x.Rows, x.Cols)
-	for r := 0; r < x.Rows; r++ {
-		s := sigma
-		if len(rows.Data) > 0 {
-			s = rows.Data[r]
-		}
-		xr, er, tr := x.Row(r), eps.Row(r), w.xt.Row(r)
-		for j := range xr {
-			tr[j] = xr[j] + s*er[j]
-		}
-	}
-	return w.xt
-}
-
-// basis sets w.dirs to the unit directions e_lo, …, e_hi−1 as B×D matrices
-// (reusing w.aux as storage) with the given order.
-func (w *Worker) basis(b, d, lo, hi, order int) {
-	resize(&w.aux, (hi-lo)*b, d)
-	clear(w.aux.Data)
-	w.dirs, w.orders = w.dirs[:0], w.orders[:0]
-	for i := lo; i < hi; i++ {
-		e := w.aux.RowRange((i-lo)*b, (i-lo+1)*b)
-		for r := range b {
-			e.Set(r, i, 1)
-		}
-		w.dirs = append(w.dirs, e)
-		w.orders = append(w.orders, order)
-	}
-}
-
-// groups evaluates exact score matching in groups of at most size basis
-// directions of the given order: for each group it sets w.dirs and w.orders
-// and calls pass, which returns the group's loss and its per-row nodes of
-// loss1 (read from the first group only) and of its part of loss2 (summed
-// over groups). It returns the total loss and fills w.terms.
-func (w *Worker) groups(b *Batch, size, order int, pass func(first bool) (loss float64, l1, l2 *ad.Node)) float64 {
-	n, dim := b.X.Rows, b.X.Cols
-	resize(&w.terms, n, 2)
-	clear(w.terms.Data)
-	total := 0.0
-	for lo := 0; lo < dim; lo += size {
-		w.basis(n, dim, lo, min(dim, lo+size), order)
-		loss, l1, l2 := pass(lo == 0)
-		total += loss
-		for r := range n {
-			if lo == 0 {
-				w.terms.Data[2*r] = l1.Primal().Data[r]
-			}
-			w.terms.Data[2*r+1] += l2.Primal().Data[r]
-		}
-	}
-	return total
 }
 
 // resize makes m an r×c matrix, reusing its storage when large enough.

@@ -96,6 +96,7 @@ func objectiveCases(t *testing.T) []struct {
 		{"ncsn-sse-vr", condMLP{score("softplus")}, Options{Sigmas: sig, Projection: Gaussian, M: 2}},
 		{"ncsn", ncsn("tanh"), Options{Sigmas: sig}},
 		{"ncsn-sse-vr", ncsn("softplus"), Options{Sigmas: sig, M: 2}},
+		{"grad", energy("elu"), Options{}},
 	}
 }
 

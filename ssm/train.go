@@ -110,7 +110,7 @@ type trainer struct {
 // chunkJob is the per-chunk state of a step.
 type chunkJob struct {
 	t      *trainer
-	worker *Worker
+	worker Worker
 	batch  Batch
 	stream *Stream
 	loss   float64

@@ -69,8 +69,8 @@ func runBench(ctx context.Context, e *env, args []string) error {
 				continue
 			}
 			spec := ms
-			if name == "sse" || name == "sse-vr" {
-				spec.kind = nn.KindScore
+			if o, ok := ssm.Lookup(name); ok && o.Models&ssm.EnergyModel == 0 {
+				spec.kind = nn.KindScore // the score-net objectives
 			}
 			t, err := timeStep(ctx, spec, name, d, *batch, *steps)
 			if err != nil {

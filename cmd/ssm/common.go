@@ -14,6 +14,7 @@ import (
 	"scorematch/cmd/ssm/internal/dataio"
 	"scorematch/nn"
 	"scorematch/sampler"
+	"scorematch/ssm"
 )
 
 // loadData returns the data named by spec: a built-in dataset (n samples
@@ -185,4 +186,24 @@ func fmtDuration(sec float64) string {
 		return fmt.Sprintf("%.0fs", sec)
 	}
 	return fmt.Sprintf("%dm%02ds", int(sec)/60, int(sec)%60)
+}
+
+// reads reports whether the objective called name reads the options r; an
+// unknown name reads nothing (ssm.New reports it).
+func reads(name string, r ssm.Reads) bool {
+	spec, ok := ssm.Lookup(name)
+	return ok && spec.Reads&r != 0
+}
+
+// fitObjectives lists the objectives that measure the fit of model: eval's
+// default, in the registry's order.
+func fitObjectives(model nn.Model) []string {
+	var names []string
+	kind := ssm.KindOf(model)
+	for _, s := range ssm.Specs() {
+		if s.Fit && s.Models&kind != 0 {
+			names = append(names, s.Name)
+		}
+	}
+	return names
 }

@@ -7,7 +7,6 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"scorematch/nn"
 	"scorematch/sampler"
 	"scorematch/ssm"
 )
@@ -45,20 +44,13 @@ func runEval(ctx context.Context, e *env, args []string) error {
 	}
 	names := strings.Split(*objectives, ",")
 	if *objectives == "" {
-		switch model.(type) {
-		case nn.Energy:
-			names = []string{"ssm", "ssm-vr", "sm", "dsm"}
-		case nn.Score:
-			names = []string{"sse", "sse-vr", "sm", "dsm"}
-		default:
-			names = []string{"ncsn"}
-		}
+		names = fitObjectives(model)
 	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "held-out rows\t%d\n", x.Rows)
 	for _, name := range names {
 		opts := ssm.Options{Sigma: *sigma}
-		if name == "ncsn" || name == "ncsn-sse-vr" {
+		if reads(strings.TrimSpace(name), ssm.ReadsSigmas) {
 			opts.Sigmas = sampler.GeometricSigmas(1, 0.01, 10)
 		}
 		obj, err := ssm.New(strings.TrimSpace(name), model, opts)

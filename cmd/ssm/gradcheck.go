@@ -24,11 +24,11 @@ func runGradcheck(ctx context.Context, e *env, args []string) error {
 	dim := fs.Int("dim", 4, "dimension of a built model")
 	data := fs.String("data", "", "data `file` or dataset (default: standard normal rows)")
 	rows := fs.Int("n", 8, "rows to check on")
-	objective := fs.String("objective", "ssm", "objective")
+	objective := objectiveFlag(fs, "ssm", 0)
 	projection := fs.String("projection", "rademacher", "projection")
 	m := fs.Int("m", 1, "projections per sample")
 	sigma := fs.Float64("sigma", 0.1, "DSM noise level")
-	h := fs.Float64("h", ad.FDStep, "relative finite-difference step")
+	h := fs.Float64("step", ad.FDStep, "relative finite-difference step")
 	tol := fs.Float64("tol", 1e-6, "fail (exit 1) above this relative error")
 	seed := fs.Uint64("seed", 1, "random seed")
 	if err := parse(fs, args); err != nil {
@@ -70,7 +70,7 @@ func runGradcheck(ctx context.Context, e *env, args []string) error {
 		return badInput("-projection: %v", err)
 	}
 	opts := ssm.Options{Projection: proj, M: *m, Sigma: *sigma}
-	if *objective == "ncsn" || *objective == "ncsn-sse-vr" {
+	if reads(*objective, ssm.ReadsSigmas) {
 		opts.Sigmas = []float64{1, 0.5, 0.25}
 	}
 	obj, err := ssm.New(*objective, model, opts)

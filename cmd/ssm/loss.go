@@ -25,7 +25,7 @@ func runLoss(ctx context.Context, e *env, args []string) error {
 	vPath := fs.String("v", "", "projections `file`, one row per sample (sliced objectives)")
 	epsPath := fs.String("eps", "", "standard normal noise `file`, one row per sample (DSM)")
 	sigma := fs.Float64("sigma", 0, "DSM noise level σ")
-	objName := fs.String("objective", "ssm", "objective: ssm, ssm-vr, sm, dsm, sse, sse-vr, approx-bp")
+	objName := objectiveFlag(fs, "ssm", ssm.EnergyModel|ssm.ScoreModel)
 	withGrad := fs.Bool("grad", false, "also print the gradient of the mean loss for every parameter")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -49,6 +49,9 @@ func runLoss(ctx context.Context, e *env, args []string) error {
 		return badInput("-objective: %v", err)
 	}
 	needs := obj.Needs()
+	if len(needs.Hidden) > 0 {
+		return badInput("-objective %s draws random vectors inside the model, which loss cannot read from files", *objName)
+	}
 	b := &ssm.Batch{X: x}
 	readLike := func(flagName, path string) (ad.Mat, error) {
 		if path == "" {

@@ -11,9 +11,9 @@ import (
 	"strings"
 
 	"scorematch/ad"
-	"scorematch/cmd/ssm/internal/atomicfile"
 	"scorematch/cmd/ssm/internal/dataio"
 	"scorematch/nn"
+	"scorematch/nn/atomicfile"
 	"scorematch/ssm"
 )
 
@@ -40,7 +40,7 @@ func runTrain(ctx context.Context, e *env, args []string) error {
 	fs.StringVar(&f.model, "model", "mlp:128,128", "model: mlp:W,W,... (hidden widths), ncsn:W,W,... or gaussian")
 	fs.StringVar(&f.act, "act", nn.DefaultActivation, "activation: softplus, tanh, silu, elu, sigmoid (relu for score nets only)")
 	fs.StringVar(&f.kind, "kind", nn.KindEnergy, "mlp kind: energy (E: R^D→R) or score (h: R^D→R^D)")
-	fs.StringVar(&f.objective, "objective", "ssm-vr", "objective: ssm, ssm-vr, sm, dsm, sse, sse-vr, ncsn, ncsn-sse-vr, approx-bp, cp")
+	objective := objectiveFlag(fs, "ssm-vr", 0)
 	fs.StringVar(&f.projection, "projection", "rademacher", "projection: rademacher, gaussian or sphere")
 	fs.IntVar(&f.m, "m", 1, "projections per sample")
 	fs.Float64Var(&f.sigma, "sigma", 0.1, "DSM noise level σ")
@@ -64,6 +64,7 @@ func runTrain(ctx context.Context, e *env, args []string) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
+	f.objective = *objective
 	run, err := f.prepare(e)
 	if err != nil {
 		return err
@@ -116,7 +117,7 @@ func (f *trainFlags) prepare(e *env) (*trainRun, error) {
 		return nil, badInput("-projection: %v", err)
 	}
 	opts := ssm.Options{Projection: proj, M: f.m, Sigma: f.sigma}
-	if f.objective == "ncsn" || f.objective == "ncsn-sse-vr" {
+	if reads(f.objective, ssm.ReadsSigmas) {
 		if opts.Sigmas, err = parseSigmas(f.sigmas); err != nil {
 			return nil, err
 		}

@@ -1,0 +1,156 @@
+package ssm
+
+import (
+	"fmt"
+	"strings"
+
+	"scorematch/nn"
+)
+
+// A Spec is one row of the objective registry: everything the package, the
+// tool's help and its validation know about an objective.
+type Spec struct {
+	// Name is the objective's name as New and the tool spell it.
+	Name string
+	// Models are the kinds of model the objective trains.
+	Models ModelKind
+	// Reads are the Options the objective reads beyond the projection;
+	// ReadsSigma and ReadsSigmas are required.
+	Reads Reads
+	// Fit is true when the loss measures how well the model fits the data
+	// (up to a data constant), so that held-out values compare models; false
+	// for the biased baselines and the cost reference.
+	Fit bool
+	// Doc is a one-line description.
+	Doc string
+
+	build func(base objective) (Objective, error)
+}
+
+// A ModelKind is a set of model kinds, by the interface of package nn that
+// the objective calls.
+type ModelKind uint8
+
+// The model kinds.
+const (
+	EnergyModel    ModelKind = 1 << iota // nn.Energy: E(x), score −∇ₓE
+	ScoreModel                           // nn.Score: a score net h(x)
+	CondScoreModel                       // nn.CondScore: a noise-conditional score net h(x, σ)
+)
+
+// KindOf returns the kinds m implements.
+func KindOf(m nn.Model) ModelKind {
+	var k ModelKind
+	if _, ok := m.(nn.Energy); ok {
+		k |= EnergyModel
+	}
+	if _, ok := m.(nn.Score); ok {
+		k |= ScoreModel
+	}
+	if _, ok := m.(nn.CondScore); ok {
+		k |= CondScoreModel
+	}
+	return k
+}
+
+// String names the kinds in a set: "an energy or score model".
+func (k ModelKind) String() string {
+	var names []string
+	for i, n := range []string{"energy", "score", "noise-conditional score"} {
+		if k&(1<<i) != 0 {
+			names = append(names, n)
+		}
+	}
+	if len(names) == 0 {
+		return "no model"
+	}
+	article := "a"
+	if k&EnergyModel != 0 {
+		article = "an"
+	}
+	return article + " " + strings.Join(names, " or ") + " model"
+}
+
+// Reads is a set of Options fields an objective reads.
+type Reads uint8
+
+// The Options an objective may read.
+const (
+	ReadsM      Reads = 1 << iota // M projections (or random copies) per sample
+	ReadsSigma                    // the DSM noise level Sigma (required)
+	ReadsSigmas                   // the noise schedule Sigmas (required)
+	ReadsGroup                    // Group, the directions per pass of exact SM
+)
+
+// registry is the table of objectives, in the order Names lists them.
+// Adding an objective is one file with its type and one row here.
+var registry = []Spec{
+	{"ssm", EnergyModel, ReadsM, true, "sliced score matching: ½(vᵀs)² + vᵀ(∇s)v", newSSM},
+	{"ssm-vr", EnergyModel, ReadsM, true, "sliced score matching, variance-reduced: ½‖s‖² + vᵀ(∇s)v", newSSMVR},
+	{"sm", EnergyModel | ScoreModel, ReadsGroup, true, "exact score matching: ½‖s‖² + tr(∇s), D directions", newExact},
+	{"dsm", EnergyModel | ScoreModel, ReadsSigma, true, "denoising score matching at noise level σ", newDenoising},
+	{"sse", ScoreModel, ReadsM, true, "sliced score estimation of a score net: ½(vᵀh)² + vᵀ(∇h)v", newSSE},
+	{"sse-vr", ScoreModel, ReadsM, true, "sliced score estimation, variance-reduced: ½‖h‖² + vᵀ(∇h)v", newSSEVR},
+	{"ncsn", CondScoreModel, ReadsSigmas, true, "annealed denoising score matching over a σ schedule", newNCSN},
+	{"ncsn-sse-vr", CondScoreModel, ReadsM | ReadsSigmas, true, "annealed SSE-VR over a σ schedule", newNCSNSSEVR},
+	{"approx-bp", EnergyModel, 0, false, "exact SM with the Hessian diagonal by approximate backprop (MLP)", newApproxBP},
+	{"cp", EnergyModel, ReadsM, false, "exact SM with the Hessian diagonal by curvature propagation (MLP)", newCurvatureProp},
+	{"grad", EnergyModel, 0, false, "the mean energy: a plain gradient step, for cost comparisons", newMeanEnergy},
+}
+
+// Specs returns the registry: every objective New accepts, in order.
+func Specs() []Spec { return append([]Spec(nil), registry...) }
+
+// Names lists the objectives New accepts.
+func Names() []string {
+	names := make([]string, len(registry))
+	for i, s := range registry {
+		names[i] = s.Name
+	}
+	return names
+}
+
+// Lookup returns the registry row of the objective called name.
+func Lookup(name string) (Spec, bool) {
+	for _, s := range registry {
+		if s.Name == name {
+			return s, true
+		}
+	}
+	return Spec{}, false
+}
+
+// New returns the objective called name (see Names and Specs) for model m.
+// Options the objective does not read are ignored.
+func New(name string, m nn.Model, o Options) (Objective, error) {
+	spec, ok := Lookup(name)
+	if !ok {
+		return nil, fmt.Errorf("ssm: unknown objective %q (want one of %s)", name, strings.Join(Names(), ", "))
+	}
+	if o.M == 0 {
+		o.M = 1
+	}
+	if o.Group == 0 {
+		o.Group = 16
+	}
+	if o.M < 0 || o.Group < 0 {
+		return nil, fmt.Errorf("ssm: %s: M = %d and Group = %d must be positive", name, o.M, o.Group)
+	}
+	if spec.Reads&ReadsSigma != 0 && !(o.Sigma > 0) {
+		return nil, fmt.Errorf("ssm: %s needs a noise level σ > 0, have %g", name, o.Sigma)
+	}
+	if spec.Reads&ReadsSigmas != 0 {
+		if len(o.Sigmas) == 0 {
+			return nil, fmt.Errorf("ssm: %s needs a noise schedule", name)
+		}
+		for i, s := range o.Sigmas {
+			if !(s > 0) || i > 0 && s >= o.Sigmas[i-1] {
+				return nil, fmt.Errorf("ssm: %s: the schedule must be positive and decreasing, have %v", name, o.Sigmas)
+			}
+		}
+	}
+	if KindOf(m)&spec.Models == 0 {
+		return nil, fmt.Errorf("ssm: %s needs %v, not a %T", name, spec.Models, m)
+	}
+	return spec.build(objective{name: name, model: m, opts: o})
+}
