@@ -10,10 +10,11 @@ import (
 	"io"
 	"math"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"unicode/utf8"
+
+	"scorematch/nn/atomicfile"
 )
 
 // maxHeaderLen is the largest JSON header a safetensors file may have, the
@@ -359,7 +360,7 @@ func WriteSafetensors(path string, tensors []Tensor, metadata map[string]string)
 	if err := encodeSafetensors(&buf, tensors, metadata); err != nil {
 		return fmt.Errorf("nn: write %s: %w", path, err)
 	}
-	if err := writeFileAtomic(path, buf.Bytes()); err != nil {
+	if err := atomicfile.WriteBytes(path, buf.Bytes()); err != nil {
 		return fmt.Errorf("nn: write %s: %w", path, err)
 	}
 	return nil
@@ -446,46 +447,4 @@ func encodeSafetensors(w io.Writer, tensors []Tensor, metadata map[string]string
 		}
 	}
 	return bw.Flush()
-}
-
-// writeFileAtomic writes data to path through a synced temporary file in the
-// same directory and a rename, removing the temporary file on error.
-func writeFileAtomic(path string, data []byte) (err error) {
-	dir, base := filepath.Split(path)
-	if dir == "" {
-		dir = "."
-	}
-	f, err := os.CreateTemp(dir, "."+base+".tmp-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
-	if _, err = f.Write(data); err != nil {
-		return err
-	}
-	if err = f.Chmod(0o644); err != nil {
-		return err
-	}
-	if err = f.Sync(); err != nil {
-		return err
-	}
-	if err = f.Close(); err != nil {
-		return err
-	}
-	if err = os.Rename(tmp, path); err != nil {
-		return err
-	}
-	// Make the rename durable; a failure here leaves a complete file in
-	// place, so it is not reported.
-	if d, derr := os.Open(dir); derr == nil {
-		d.Sync()
-		d.Close()
-	}
-	return nil
 }

@@ -36,7 +36,7 @@ import (
 	"strings"
 
 	"scorematch/ad"
-	"scorematch/cmd/ssm/internal/atomicfile"
+	"scorematch/nn/atomicfile"
 )
 
 // format is a file format known to Read and Write.

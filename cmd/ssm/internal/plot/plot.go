@@ -31,7 +31,7 @@ import (
 	"strings"
 
 	"scorematch/ad"
-	"scorematch/cmd/ssm/internal/atomicfile"
+	"scorematch/nn/atomicfile"
 )
 
 // Figure describes a figure of one or more panels placed side by side,

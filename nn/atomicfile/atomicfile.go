@@ -1,6 +1,10 @@
 // Package atomicfile writes files so that an interrupted or failed write
 // never leaves a half-written file: the data goes to a temporary file in the
 // same directory, which is synced and renamed over the target.
+//
+// It is the one atomic writer of the module: nn writes weight files (and
+// ssm its checkpoints, through nn) with it, and so does the ssm tool for
+// its reports, data files and figures.
 package atomicfile
 
 import (
