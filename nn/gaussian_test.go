@@ -123,13 +123,13 @@ func TestGaussianSetPrecision(t *testing.T) {
 	}
 	got := g.Precision()
 	for i := range lam.Data {
-		if !relClose(got.Data[i], lam.Data[i], 1e-13) && abs(got.Data[i]-lam.Data[i]) > 1e-14 {
+		if !relClose(got.Data[i], lam.Data[i], 1e-13) && math.Abs(got.Data[i]-lam.Data[i]) > 1e-14 {
 			t.Errorf("Precision()[%d] = %g, want %g", i, got.Data[i], lam.Data[i])
 		}
 	}
 	// The factor is src's L up to rounding (Cholesky with a positive diagonal is unique).
 	for i, v := range g.Params()[0].Value.Data {
-		if w := src.Params()[0].Value.Data[i]; abs(v-w) > 1e-12 {
+		if w := src.Params()[0].Value.Data[i]; math.Abs(v-w) > 1e-12 {
 			t.Errorf("L[%d] = %g, want %g", i, v, w)
 		}
 	}
@@ -158,13 +158,6 @@ func TestGaussianSetPrecision(t *testing.T) {
 	mustPanic(t, "precision is 3×3, want 2×2", func() { NewGaussian(2).SetPrecision(ad.NewMat(3, 3)) })
 	mustPanic(t, "3 values for dimension 2", func() { NewGaussian(2).SetMean(make([]float64, 3)) })
 	mustPanic(t, "dimension must be ≥ 1", func() { NewGaussian(0) })
-}
-
-func abs(x float64) float64 {
-	if x < 0 {
-		return -x
-	}
-	return x
 }
 
 func nan() float64 { return math.NaN() }

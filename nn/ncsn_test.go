@@ -127,10 +127,10 @@ func TestNCSNDerivatives(t *testing.T) {
 	for i := range d1v.Data {
 		num1 := ad.CentralDiff(func(s float64) float64 { return plain(s).Data[i] }, 0, 1e-3)
 		num2 := ad.CentralDiff(func(s float64) float64 { return firstAt(s).Data[i] }, 0, 1e-3)
-		if !relClose(d1v.Data[i], num1, 1e-7) && abs(d1v.Data[i]-num1) > 1e-9 {
+		if !relClose(d1v.Data[i], num1, 1e-7) && math.Abs(d1v.Data[i]-num1) > 1e-9 {
 			t.Errorf("vᵀ∇h[%d] = %g, finite difference %g", i, d1v.Data[i], num1)
 		}
-		if !relClose(d2v.Data[i], num2, 1e-7) && abs(d2v.Data[i]-num2) > 1e-9 {
+		if !relClose(d2v.Data[i], num2, 1e-7) && math.Abs(d2v.Data[i]-num2) > 1e-9 {
 			t.Errorf("vᵀ∇²h v[%d] = %g, finite difference %g", i, d2v.Data[i], num2)
 		}
 	}

@@ -3,6 +3,7 @@ package nn
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -140,10 +141,7 @@ func readSafetensors(name string, r io.ReaderAt, size int64) ([]Tensor, map[stri
 		order[i] = &entries[i]
 	}
 	slices.SortStableFunc(order, func(a, b *entry) int {
-		if a.begin != b.begin {
-			return cmpU64(a.begin, b.begin)
-		}
-		return cmpU64(a.end, b.end)
+		return cmp.Or(cmp.Compare(a.begin, b.begin), cmp.Compare(a.end, b.end))
 	})
 	var pos uint64
 	var prev string
@@ -181,7 +179,7 @@ func readSafetensors(name string, r io.ReaderAt, size int64) ([]Tensor, map[stri
 		}
 		tensors[i] = t
 	}
-	slices.SortFunc(tensors, func(a, b Tensor) int { return cmpString(a.Name, b.Name) })
+	slices.SortFunc(tensors, func(a, b Tensor) int { return cmp.Compare(a.Name, b.Name) })
 	return tensors, meta, nil
 }
 
@@ -193,26 +191,6 @@ func byteCount(shape []int, sz int) string {
 		return "too many"
 	}
 	return strconv.Itoa(n * sz)
-}
-
-func cmpU64(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}
-
-func cmpString(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // parseHeader decodes the JSON header. Problems with one tensor are
@@ -381,7 +359,7 @@ func encodeSafetensors(w io.Writer, tensors []Tensor, metadata map[string]string
 			return fmt.Errorf("tensor %q has shape %v and %d values", t.Name, t.Shape, len(t.Data))
 		}
 	}
-	slices.SortFunc(order, func(a, b int) int { return cmpString(tensors[a].Name, tensors[b].Name) })
+	slices.SortFunc(order, func(a, b int) int { return cmp.Compare(tensors[a].Name, tensors[b].Name) })
 	for i := 1; i < len(order); i++ {
 		if tensors[order[i]].Name == tensors[order[i-1]].Name {
 			return fmt.Errorf("tensor name %q appears twice", tensors[order[i]].Name)

@@ -3,6 +3,7 @@ package sampler
 import (
 	"fmt"
 	"math"
+	"slices"
 	"testing"
 
 	"scorematch/ad"
@@ -57,7 +58,7 @@ func TestMALAGaussian(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("MALA acceptance %.3f (target 0.574), step sizes %.3f–%.3f", st.AcceptRate, minOf(st.StepSize), maxOf(st.StepSize))
+	t.Logf("MALA acceptance %.3f (target 0.574), step sizes %.3f–%.3f", st.AcceptRate, slices.Min(st.StepSize), slices.Max(st.StepSize))
 	if math.Abs(st.AcceptRate-0.574) > 0.1 {
 		t.Errorf("acceptance %.3f, adaptation aimed at 0.574", st.AcceptRate)
 	}
@@ -71,7 +72,7 @@ func TestHMCGaussian(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("HMC acceptance %.3f (target 0.8), step sizes %.3f–%.3f", st.AcceptRate, minOf(st.StepSize), maxOf(st.StepSize))
+	t.Logf("HMC acceptance %.3f (target 0.8), step sizes %.3f–%.3f", st.AcceptRate, slices.Min(st.StepSize), slices.Max(st.StepSize))
 	if math.Abs(st.AcceptRate-0.8) > 0.1 {
 		t.Errorf("acceptance %.3f, adaptation aimed at 0.8", st.AcceptRate)
 	}
@@ -119,20 +120,4 @@ func TestESS(t *testing.T) {
 	if e := short.ESS()[0]; !math.IsNaN(e) {
 		t.Errorf("ESS of 3 draws = %v, want NaN", e)
 	}
-}
-
-func minOf(v []float64) float64 {
-	m := math.Inf(1)
-	for _, x := range v {
-		m = math.Min(m, x)
-	}
-	return m
-}
-
-func maxOf(v []float64) float64 {
-	m := math.Inf(-1)
-	for _, x := range v {
-		m = math.Max(m, x)
-	}
-	return m
 }

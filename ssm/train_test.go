@@ -327,18 +327,16 @@ func TestTrainErrors(t *testing.T) {
 	g := nn.NewGaussian(2)
 	obj, _ := New("sm", g, Options{})
 	bad := ad.MatOf(2, 2, []float64{1, 2, math.NaN(), 4})
-	if _, err := Train(context.Background(), obj, bad, Config{}); err == nil || !contains(err.Error(), "row 2, column 1") {
+	if _, err := Train(context.Background(), obj, bad, Config{}); err == nil || !strings.Contains(err.Error(), "row 2, column 1") {
 		t.Errorf("NaN data: %v", err)
 	}
-	if _, err := Train(context.Background(), obj, ad.NewMat(3, 3), Config{}); err == nil || !contains(err.Error(), "3 columns") {
+	if _, err := Train(context.Background(), obj, ad.NewMat(3, 3), Config{}); err == nil || !strings.Contains(err.Error(), "3 columns") {
 		t.Errorf("wrong dimension: %v", err)
 	}
 	if _, err := Train(context.Background(), obj, ad.NewMat(3, 2), Config{ValFrac: 1.5}); err == nil {
 		t.Error("validation fraction 1.5 accepted")
 	}
 }
-
-func contains(s, sub string) bool { return strings.Contains(s, sub) }
 
 // TestMLPReachesOptimum trains an MLP energy net with SSM-VR on samples of
 // N(0, Σ), D = 8, and checks that its exact score-matching loss on held-out
