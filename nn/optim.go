@@ -14,7 +14,9 @@ import (
 // params[i].Value). The first Step binds the optimiser to the parameters'
 // names and shapes and allocates its state; later steps must pass the same
 // parameters in the same order, and allocate nothing. Step panics if the
-// gradients do not match the parameters or a hyperparameter is invalid.
+// gradients do not match the parameters or a hyperparameter is invalid:
+// call Validate first, which reports an invalid hyperparameter as a
+// *ConfigError.
 //
 // Begin and Update are Step in two parts, so that the update can be split
 // across goroutines: Begin checks, binds and advances the step count, and
@@ -35,11 +37,54 @@ import (
 // the next Step checks that and panics on a mismatch. Hyperparameters are
 // not part of the state.
 type Optimizer interface {
+	Validate() error
 	Step(params []*ad.Param, grads []ad.Mat)
 	Begin(params []*ad.Param, grads []ad.Mat)
 	Update(i, lo, hi int)
 	State() []Tensor
 	SetState(state []Tensor) error
+}
+
+// A ConfigError reports a setting outside its valid range: the field of
+// the configured type, the value given and what is expected. Programs
+// that take settings from users match it with errors.As to name their own
+// flag or key.
+type ConfigError struct {
+	Type  string // the configured type, such as "Adam"
+	Field string // its field, such as "LR"
+	Value any    // the value given
+	Want  string // what is expected, such as "≥ 0"
+}
+
+func (e *ConfigError) Error() string {
+	return fmt.Sprintf("nn: %s: %s = %v, want %s", e.Type, e.Field, e.Value, e.Want)
+}
+
+// Setting returns "Type.Field", the setting at fault.
+func (e *ConfigError) Setting() string { return e.Type + "." + e.Field }
+
+// atLeast0 returns a *ConfigError unless v ≥ 0 (NaN is not).
+func atLeast0(typ, field string, v float64) error {
+	if v >= 0 && !math.IsInf(v, 1) {
+		return nil
+	}
+	return &ConfigError{Type: typ, Field: field, Value: v, Want: "finite and ≥ 0"}
+}
+
+// in01 returns a *ConfigError unless v is in [0, 1).
+func in01(typ, field string, v float64) error {
+	if v >= 0 && v < 1 {
+		return nil
+	}
+	return &ConfigError{Type: typ, Field: field, Value: v, Want: "in [0, 1)"}
+}
+
+// mustValidate panics with o's validation error, if any: Begin's check
+// for callers that skipped Validate.
+func mustValidate(o Optimizer) {
+	if err := o.Validate(); err != nil {
+		panic(err)
+	}
 }
 
 // step is Optimizer.Step in terms of Begin and Update.
@@ -93,17 +138,22 @@ func NewSGD(lr float64) *SGD {
 	return &SGD{LR: lr, st: optState{opt: "SGD", kinds: []string{"momentum_buffer"}, required: []bool{false}}}
 }
 
-func (o *SGD) check() {
-	switch {
-	case !(o.LR >= 0):
-		panic(fmt.Sprintf("nn: SGD: learning rate %g, want ≥ 0", o.LR))
-	case !(o.Momentum >= 0):
-		panic(fmt.Sprintf("nn: SGD: momentum %g, want ≥ 0", o.Momentum))
-	case !(o.WeightDecay >= 0):
-		panic(fmt.Sprintf("nn: SGD: weight decay %g, want ≥ 0", o.WeightDecay))
-	case o.Nesterov && (o.Momentum <= 0 || o.Dampening != 0):
-		panic("nn: SGD: Nesterov momentum requires Momentum > 0 and Dampening = 0")
+// Validate reports the first invalid hyperparameter as a *ConfigError.
+func (o *SGD) Validate() error {
+	for _, err := range []error{
+		atLeast0("SGD", "LR", o.LR),
+		atLeast0("SGD", "Momentum", o.Momentum),
+		atLeast0("SGD", "Dampening", o.Dampening),
+		atLeast0("SGD", "WeightDecay", o.WeightDecay),
+	} {
+		if err != nil {
+			return err
+		}
 	}
+	if o.Nesterov && (o.Momentum <= 0 || o.Dampening != 0) {
+		return &ConfigError{Type: "SGD", Field: "Momentum", Value: o.Momentum, Want: "> 0 with Dampening = 0 for Nesterov momentum"}
+	}
+	return nil
 }
 
 // Step applies one SGD update (see Optimizer).
@@ -111,7 +161,7 @@ func (o *SGD) Step(params []*ad.Param, grads []ad.Mat) { step(o, params, grads) 
 
 // Begin starts an SGD update (see Optimizer).
 func (o *SGD) Begin(params []*ad.Param, grads []ad.Mat) {
-	o.check()
+	mustValidate(o)
 	s := &o.st
 	s.begin(params, grads)
 	o.first = !s.have[0]
@@ -180,17 +230,20 @@ func NewAdam() *Adam {
 		st: optState{opt: "Adam", kinds: []string{"exp_avg", "exp_avg_sq"}, required: []bool{true, true}}}
 }
 
-func (o *Adam) check() {
-	switch {
-	case !(o.LR >= 0):
-		panic(fmt.Sprintf("nn: Adam: learning rate %g, want ≥ 0", o.LR))
-	case !(o.Beta1 >= 0 && o.Beta1 < 1), !(o.Beta2 >= 0 && o.Beta2 < 1):
-		panic(fmt.Sprintf("nn: Adam: betas (%g, %g), want each in [0, 1)", o.Beta1, o.Beta2))
-	case !(o.Eps >= 0):
-		panic(fmt.Sprintf("nn: Adam: eps %g, want ≥ 0", o.Eps))
-	case !(o.WeightDecay >= 0):
-		panic(fmt.Sprintf("nn: Adam: weight decay %g, want ≥ 0", o.WeightDecay))
+// Validate reports the first invalid hyperparameter as a *ConfigError.
+func (o *Adam) Validate() error {
+	for _, err := range []error{
+		atLeast0("Adam", "LR", o.LR),
+		in01("Adam", "Beta1", o.Beta1),
+		in01("Adam", "Beta2", o.Beta2),
+		atLeast0("Adam", "Eps", o.Eps),
+		atLeast0("Adam", "WeightDecay", o.WeightDecay),
+	} {
+		if err != nil {
+			return err
+		}
 	}
+	return nil
 }
 
 // Step applies one Adam update (see Optimizer).
@@ -198,7 +251,7 @@ func (o *Adam) Step(params []*ad.Param, grads []ad.Mat) { step(o, params, grads)
 
 // Begin starts an Adam update (see Optimizer).
 func (o *Adam) Begin(params []*ad.Param, grads []ad.Mat) {
-	o.check()
+	mustValidate(o)
 	s := &o.st
 	s.begin(params, grads)
 	t := float64(s.step)
@@ -253,19 +306,20 @@ func NewRMSProp() *RMSProp {
 		st: optState{opt: "RMSProp", kinds: []string{"square_avg", "momentum_buffer", "grad_avg"}, required: []bool{true, false, false}}}
 }
 
-func (o *RMSProp) check() {
-	switch {
-	case !(o.LR >= 0):
-		panic(fmt.Sprintf("nn: RMSProp: learning rate %g, want ≥ 0", o.LR))
-	case !(o.Alpha >= 0):
-		panic(fmt.Sprintf("nn: RMSProp: alpha %g, want ≥ 0", o.Alpha))
-	case !(o.Eps >= 0):
-		panic(fmt.Sprintf("nn: RMSProp: eps %g, want ≥ 0", o.Eps))
-	case !(o.Momentum >= 0):
-		panic(fmt.Sprintf("nn: RMSProp: momentum %g, want ≥ 0", o.Momentum))
-	case !(o.WeightDecay >= 0):
-		panic(fmt.Sprintf("nn: RMSProp: weight decay %g, want ≥ 0", o.WeightDecay))
+// Validate reports the first invalid hyperparameter as a *ConfigError.
+func (o *RMSProp) Validate() error {
+	for _, err := range []error{
+		atLeast0("RMSProp", "LR", o.LR),
+		atLeast0("RMSProp", "Alpha", o.Alpha),
+		atLeast0("RMSProp", "Eps", o.Eps),
+		atLeast0("RMSProp", "Momentum", o.Momentum),
+		atLeast0("RMSProp", "WeightDecay", o.WeightDecay),
+	} {
+		if err != nil {
+			return err
+		}
 	}
+	return nil
 }
 
 // Step applies one RMSProp update (see Optimizer).
@@ -273,7 +327,7 @@ func (o *RMSProp) Step(params []*ad.Param, grads []ad.Mat) { step(o, params, gra
 
 // Begin starts an RMSProp update (see Optimizer).
 func (o *RMSProp) Begin(params []*ad.Param, grads []ad.Mat) {
-	o.check()
+	mustValidate(o)
 	s := &o.st
 	s.begin(params, grads)
 	s.have[0] = true

@@ -2,6 +2,7 @@ package nn
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -394,11 +395,11 @@ func TestStepPanics(t *testing.T) {
 	})
 	s := NewSGD(0.1)
 	s.Nesterov = true
-	mustPanic(t, "Nesterov momentum requires Momentum > 0", func() { s.Step(p, g) })
-	mustPanic(t, "learning rate -1", func() { NewSGD(-1).Step(p, g) })
+	mustPanic(t, "want > 0 with Dampening = 0 for Nesterov momentum", func() { s.Step(p, g) })
+	mustPanic(t, "SGD: LR = -1", func() { NewSGD(-1).Step(p, g) })
 	a := NewAdam()
 	a.Beta2 = 1
-	mustPanic(t, "betas (0.9, 1)", func() { a.Step(p, g) })
+	mustPanic(t, "Adam: Beta2 = 1, want in [0, 1)", func() { a.Step(p, g) })
 }
 
 func TestOptimizerAllocs(t *testing.T) {
@@ -458,5 +459,57 @@ func TestUpdateSplit(t *testing.T) {
 				t.Fatal("states differ")
 			}
 		})
+	}
+}
+
+// TestValidate checks that every invalid hyperparameter is reported as a
+// *ConfigError naming it, and that Begin panics on it.
+func TestValidate(t *testing.T) {
+	nan := math.NaN()
+	for _, c := range []struct {
+		opt     Optimizer
+		setting string // "" for valid
+	}{
+		{NewAdam(), ""},
+		{NewSGD(0.1), ""},
+		{NewRMSProp(), ""},
+		{&SGD{LR: 0.1, Momentum: 0.9, Nesterov: true}, ""},
+		{NewSGD(-1), "SGD.LR"},
+		{NewSGD(nan), "SGD.LR"},
+		{NewSGD(math.Inf(1)), "SGD.LR"},
+		{&SGD{LR: 0.1, Momentum: nan}, "SGD.Momentum"},
+		{&SGD{LR: 0.1, Momentum: -1}, "SGD.Momentum"},
+		{&SGD{LR: 0.1, Dampening: -0.5}, "SGD.Dampening"},
+		{&SGD{LR: 0.1, WeightDecay: nan}, "SGD.WeightDecay"},
+		{&SGD{LR: 0.1, Nesterov: true}, "SGD.Momentum"},
+		{&Adam{LR: 1e-3, Beta1: 1, Beta2: 0.999}, "Adam.Beta1"},
+		{&Adam{LR: 1e-3, Beta1: 0.9, Beta2: nan}, "Adam.Beta2"},
+		{&Adam{LR: 1e-3, Beta1: 0.9, Beta2: 0.99, Eps: -1}, "Adam.Eps"},
+		{&Adam{LR: nan, Beta1: 0.9, Beta2: 0.99}, "Adam.LR"},
+		{&RMSProp{LR: 0.01, Alpha: nan}, "RMSProp.Alpha"},
+		{&RMSProp{LR: 0.01, Alpha: 0.9, Momentum: nan}, "RMSProp.Momentum"},
+		{&RMSProp{LR: 0.01, Alpha: 0.9, WeightDecay: -1}, "RMSProp.WeightDecay"},
+	} {
+		err := c.opt.Validate()
+		var ce *ConfigError
+		switch {
+		case c.setting == "" && err != nil:
+			t.Errorf("%T%+v: %v", c.opt, c.opt, err)
+		case c.setting == "":
+		case !errors.As(err, &ce):
+			t.Errorf("%T: error %v, want a *ConfigError for %s", c.opt, err, c.setting)
+		case ce.Setting() != c.setting:
+			t.Errorf("%T: %v names %s, want %s", c.opt, err, ce.Setting(), c.setting)
+		default:
+			p := &ad.Param{Name: "w", Value: ad.NewMat(1, 1)}
+			func() {
+				defer func() {
+					if r := recover(); r == nil {
+						t.Errorf("%T: Begin with %s invalid did not panic", c.opt, c.setting)
+					}
+				}()
+				c.opt.Begin([]*ad.Param{p}, []ad.Mat{ad.NewMat(1, 1)})
+			}()
+		}
 	}
 }

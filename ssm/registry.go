@@ -2,6 +2,7 @@ package ssm
 
 import (
 	"fmt"
+	"math"
 	"strings"
 
 	"scorematch/nn"
@@ -133,19 +134,23 @@ func New(name string, m nn.Model, o Options) (Objective, error) {
 	if o.Group == 0 {
 		o.Group = 16
 	}
-	if o.M < 0 || o.Group < 0 {
-		return nil, fmt.Errorf("ssm: %s: M = %d and Group = %d must be positive", name, o.M, o.Group)
+	bad := func(field string, v any, want string) error {
+		return &ConfigError{Type: "Options", Field: field, Value: v, Want: want + " for " + name}
 	}
-	if spec.Reads&ReadsSigma != 0 && !(o.Sigma > 0) {
-		return nil, fmt.Errorf("ssm: %s needs a noise level σ > 0, have %g", name, o.Sigma)
+	switch {
+	case o.M < 0:
+		return nil, bad("M", o.M, "≥ 1")
+	case o.Group < 0:
+		return nil, bad("Group", o.Group, "≥ 1")
+	case spec.Reads&ReadsSigma != 0 && !(o.Sigma > 0 && o.Sigma <= math.MaxFloat64):
+		return nil, bad("Sigma", o.Sigma, "a finite noise level > 0")
+	case spec.Reads&ReadsSigmas != 0 && len(o.Sigmas) == 0:
+		return nil, bad("Sigmas", o.Sigmas, "a noise schedule")
 	}
 	if spec.Reads&ReadsSigmas != 0 {
-		if len(o.Sigmas) == 0 {
-			return nil, fmt.Errorf("ssm: %s needs a noise schedule", name)
-		}
 		for i, s := range o.Sigmas {
-			if !(s > 0) || i > 0 && s >= o.Sigmas[i-1] {
-				return nil, fmt.Errorf("ssm: %s: the schedule must be positive and decreasing, have %v", name, o.Sigmas)
+			if !(s > 0 && s <= math.MaxFloat64) || i > 0 && s >= o.Sigmas[i-1] {
+				return nil, bad("Sigmas", o.Sigmas, "finite, positive and decreasing")
 			}
 		}
 	}

@@ -2,7 +2,6 @@ package ssm
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -71,10 +70,6 @@ type Result struct {
 	TrainRows []int     // indices of the training rows of data
 	ValRows   []int     // indices of the validation rows of data
 }
-
-// ErrNonFinite is wrapped by the error Train returns when a loss or a
-// gradient becomes NaN or infinite.
-var ErrNonFinite = errors.New("non-finite loss or gradient")
 
 // Split returns the training and validation row indices of n rows for a
 // seed: a seeded permutation, the last round(frac·n) rows held out.
@@ -277,6 +272,11 @@ func Train(ctx context.Context, obj Objective, data ad.Mat, cfg Config) (*Result
 // of 32 on two cores).
 const rowsPerChunk = 64
 
+// Validate reports the first invalid setting of c (and of its optimiser),
+// as Train would, without training: a *ConfigError, or the optimiser's
+// validation error.
+func (c Config) Validate() error { return c.defaults() }
+
 func (c *Config) defaults() error {
 	if c.BatchSize == 0 {
 		c.BatchSize = 128
@@ -290,21 +290,30 @@ func (c *Config) defaults() error {
 	if c.Optimizer == nil {
 		c.Optimizer = nn.NewAdam()
 	}
+	bad := func(field string, v any, want string) error {
+		return &ConfigError{Type: "Config", Field: field, Value: v, Want: want}
+	}
 	switch {
 	case c.BatchSize < 1:
-		return fmt.Errorf("ssm: batch size %d, want at least 1", c.BatchSize)
+		return bad("BatchSize", c.BatchSize, "at least 1")
 	case c.Chunks < 1 || c.Chunks > c.BatchSize:
-		return fmt.Errorf("ssm: %d chunks, want 1 to the batch size (%d)", c.Chunks, c.BatchSize)
-	case c.Steps < 0 || c.Epochs < 0:
-		return fmt.Errorf("ssm: steps %d and epochs %d must not be negative", c.Steps, c.Epochs)
+		return bad("Chunks", c.Chunks, fmt.Sprintf("1 to the batch size (%d)", c.BatchSize))
+	case c.Steps < 0:
+		return bad("Steps", c.Steps, "≥ 0")
+	case c.Epochs < 0:
+		return bad("Epochs", c.Epochs, "≥ 0")
 	case !(c.ValFrac >= 0 && c.ValFrac < 1):
-		return fmt.Errorf("ssm: validation fraction %g, want [0, 1)", c.ValFrac)
-	case c.EvalEvery < 0 || c.Patience < 0 || c.CheckpointEvery < 0:
-		return fmt.Errorf("ssm: eval-every, patience and checkpoint-every must not be negative")
-	case c.ClipNorm < 0:
-		return fmt.Errorf("ssm: clip norm %g must not be negative", c.ClipNorm)
+		return bad("ValFrac", c.ValFrac, "in [0, 1)")
+	case c.EvalEvery < 0:
+		return bad("EvalEvery", c.EvalEvery, "≥ 0")
+	case c.Patience < 0:
+		return bad("Patience", c.Patience, "≥ 0")
+	case c.CheckpointEvery < 0:
+		return bad("CheckpointEvery", c.CheckpointEvery, "≥ 0")
+	case !(c.ClipNorm >= 0) || math.IsInf(c.ClipNorm, 1):
+		return bad("ClipNorm", c.ClipNorm, "finite and ≥ 0 (0: off)")
 	}
-	return nil
+	return c.Optimizer.Validate()
 }
 
 // runState is what a checkpoint holds beyond the parameters and optimiser.

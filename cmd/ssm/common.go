@@ -144,26 +144,85 @@ func parseSigmas(s string) ([]float64, error) {
 	return sampler.GeometricSigmas(hi, lo, n), nil
 }
 
+// optimizers is the table of -optimizer values: each builds the optimiser
+// with PyTorch's defaults and the given learning rate and momentum.
+var optimizers = []struct {
+	name string
+	new  func(lr, momentum float64) nn.Optimizer
+}{
+	{"adam", func(lr, _ float64) nn.Optimizer { o := nn.NewAdam(); o.LR = lr; return o }},
+	{"sgd", func(lr, m float64) nn.Optimizer { o := nn.NewSGD(lr); o.Momentum = m; return o }},
+	{"rmsprop", func(lr, m float64) nn.Optimizer { o := nn.NewRMSProp(); o.LR, o.Momentum = lr, m; return o }},
+}
+
 // newOptimizer returns the named optimiser with learning rate lr.
 func newOptimizer(name string, lr, momentum float64) (nn.Optimizer, error) {
 	if !(lr > 0) || math.IsInf(lr, 0) {
 		return nil, badInput("-lr %g: want a positive learning rate", lr)
 	}
-	switch name {
-	case "adam":
-		o := nn.NewAdam()
-		o.LR = lr
-		return o, nil
-	case "sgd":
-		o := nn.NewSGD(lr)
-		o.Momentum = momentum
-		return o, nil
-	case "rmsprop":
-		o := nn.NewRMSProp()
-		o.LR, o.Momentum = lr, momentum
-		return o, nil
+	var names []string
+	for _, o := range optimizers {
+		if o.name == name {
+			opt := o.new(lr, momentum)
+			return opt, asFlagError(opt.Validate())
+		}
+		names = append(names, o.name)
 	}
-	return nil, badInput("-optimizer %q: want adam, sgd or rmsprop", name)
+	return nil, badInput("-optimizer %q: want %s", name, strings.Join(names, ", "))
+}
+
+// objectiveError reports an error of ssm.New: a bad setting by its flag,
+// anything else (an unknown name, a model of the wrong kind) as -objective's.
+func objectiveError(err error) error {
+	if fe := asFlagError(err); fe != err {
+		return fe
+	}
+	return badInput("-objective: %v", err)
+}
+
+// settingFlags maps the libraries' settings (ConfigError.Setting, or
+// "*.Field" for a field of any type) to the tool's flags.
+var settingFlags = map[string]string{
+	"*.LR":                   "-lr",
+	"*.Momentum":             "-momentum",
+	"Options.M":              "-m",
+	"Options.Sigma":          "-sigma",
+	"Options.Sigmas":         "-sigmas",
+	"Config.BatchSize":       "-batch",
+	"Config.Chunks":          "-chunks",
+	"Config.Steps":           "-steps",
+	"Config.Epochs":          "-epochs",
+	"Config.ValFrac":         "-val",
+	"Config.EvalEvery":       "-eval-every",
+	"Config.Patience":        "-patience",
+	"Config.ClipNorm":        "-clip",
+	"Config.CheckpointEvery": "-checkpoint-every",
+}
+
+// asFlagError turns a library's configuration error into an input error
+// that names the flag, the value and what is expected. Other errors are
+// returned unchanged; nil stays nil.
+func asFlagError(err error) error {
+	var typ, field, want string
+	var value any
+	var se *ssm.ConfigError
+	var ne *nn.ConfigError
+	switch {
+	case errors.As(err, &se):
+		typ, field, value, want = se.Type, se.Field, se.Value, se.Want
+	case errors.As(err, &ne):
+		typ, field, value, want = ne.Type, ne.Field, ne.Value, ne.Want
+	default:
+		return err
+	}
+	flag, ok := settingFlags[typ+"."+field]
+	if !ok {
+		flag, ok = settingFlags["*."+field]
+	}
+	if !ok {
+		return asInput(err)
+	}
+	return badInput("%s %v: want %s", flag, value, want)
 }
 
 // outPath resolves a relative output path against the working directory.

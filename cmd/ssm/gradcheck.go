@@ -75,7 +75,7 @@ func runGradcheck(ctx context.Context, e *env, args []string) error {
 	}
 	obj, err := ssm.New(*objective, model, opts)
 	if err != nil {
-		return badInput("-objective: %v", err)
+		return objectiveError(err)
 	}
 	b := &ssm.Batch{X: x}
 	b.Draw(obj, ssm.NewStream(), *seed, 0, 0)

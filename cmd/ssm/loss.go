@@ -46,7 +46,7 @@ func runLoss(ctx context.Context, e *env, args []string) error {
 	}
 	obj, err := ssm.New(*objName, model, ssm.Options{Sigma: *sigma})
 	if err != nil {
-		return badInput("-objective: %v", err)
+		return objectiveError(err)
 	}
 	needs := obj.Needs()
 	if len(needs.Hidden) > 0 {

@@ -126,7 +126,7 @@ func (f *trainFlags) prepare(e *env) (*trainRun, error) {
 		return nil, badInput("-m %d: want at least 1 projection", f.m)
 	}
 	if r.obj, err = ssm.New(f.objective, r.model, opts); err != nil {
-		return nil, badInput("-objective: %v", err)
+		return nil, objectiveError(err)
 	}
 	opt, err := newOptimizer(f.optimizer, f.lr, f.momentum)
 	if err != nil {
@@ -135,19 +135,14 @@ func (f *trainFlags) prepare(e *env) (*trainRun, error) {
 	r.cfg = ssm.Config{BatchSize: f.batch, Steps: f.steps, Epochs: f.epochs, Seed: f.seed, Chunks: f.chunks,
 		ValFrac: f.val, EvalEvery: f.evalEvery, Patience: f.patience, Optimizer: opt, ClipNorm: f.clip,
 		Checkpoint: e.outPath(f.checkpoint), Resume: f.resume}
-	if f.batch < 1 {
+	switch { // where ssm.Config reads 0 as "the default", the flags do not
+	case f.batch < 1:
 		return nil, badInput("-batch %d: want at least 1", f.batch)
+	case f.steps == 0 && f.epochs == 0:
+		return nil, badInput("-epochs 0: want at least 1 (or -steps)")
 	}
-	if f.chunks < 0 || f.chunks > f.batch {
-		return nil, badInput("-chunks %d: want 1 to the batch size (%d), or 0 for one per 64 rows", f.chunks, f.batch)
-	}
-	for name, v := range map[string]int{"steps": f.steps, "epochs": f.epochs, "patience": f.patience, "eval-every": f.evalEvery} {
-		if v < 0 {
-			return nil, badInput("-%s %d: must not be negative", name, v)
-		}
-	}
-	if !(f.val >= 0 && f.val < 1) {
-		return nil, badInput("-val %g: want a fraction in [0, 1)", f.val)
+	if err := r.cfg.Validate(); err != nil {
+		return nil, asFlagError(err)
 	}
 	if f.resume && f.checkpoint == "" {
 		return nil, badInput("-resume needs -checkpoint")
