@@ -74,6 +74,12 @@
 //
 // CheckGrad, NumGrad and CentralDiff are the finite-difference checker the
 // other packages' tests use.
+//
+// # Errors
+//
+// The engine takes no user input: every misuse (operands of mismatched
+// shapes, nodes of another tape, a seed shaped unlike its root) is a
+// programmer error and panics with a message naming the operation.
 package ad
 
 import (

@@ -47,4 +47,14 @@
 // architecture in the header's "__metadata__"; Load also reads the
 // state_dict of a PyTorch nn.Sequential saved by safetensors.torch.save_file,
 // given the activation and kind that such a file does not record.
+//
+// # Errors
+//
+// Bad input is an error value, returned where it enters: a file by Load and
+// ReadSafetensors (a *FormatError naming file and tensor), a model size by
+// NewEnergyMLP, NewScoreMLP and NewNCSN, a hyperparameter by an optimiser's Validate (a
+// *ConfigError naming the setting, which programs match with errors.As to
+// name their own flag). Programmer errors panic with a message naming the
+// function: mismatched shapes, an optimiser stepped on other parameters
+// than it was bound to, or with settings that Validate would have refused.
 package nn

@@ -77,27 +77,42 @@ type AISResult struct {
 
 // Run estimates log Z of d. Results are bit-identical for any GOMAXPROCS.
 // It returns an error if log p̃ is not finite at a base sample or if no
-// weight is finite. It panics on invalid settings.
+// weight is finite, and a *ConfigError for an invalid setting.
 func (a AIS) Run(d LogDensity) (AISResult, error) {
-	betas := a.schedule()
-	if !(a.BaseScale > 0) || math.IsInf(a.BaseScale, 0) {
-		panic(fmt.Sprintf("sampler: AIS: BaseScale = %v, want finite and > 0", a.BaseScale))
+	betas, err := a.schedule()
+	if err != nil {
+		return AISResult{}, err
 	}
-	if !(a.Step > 0) || math.IsInf(a.Step, 0) || a.Leapfrog < 1 || a.Chains < 2 || a.PilotChains < 0 {
-		panic(fmt.Sprintf("sampler: AIS: Step = %v, Leapfrog = %d, Chains = %d, PilotChains = %d: want Step > 0, Leapfrog ≥ 1, Chains ≥ 2, PilotChains ≥ 0", a.Step, a.Leapfrog, a.Chains, a.PilotChains))
+	bad := func(field string, v any, want string) (AISResult, error) {
+		return AISResult{}, &ConfigError{Type: "AIS", Field: field, Value: v, Want: want}
+	}
+	switch {
+	case !(a.BaseScale > 0) || math.IsInf(a.BaseScale, 0):
+		return bad("BaseScale", a.BaseScale, "finite and > 0")
+	case positiveStep("AIS", a.Step) != nil:
+		return AISResult{}, positiveStep("AIS", a.Step)
+	case a.Leapfrog < 1:
+		return bad("Leapfrog", a.Leapfrog, "≥ 1")
+	case a.Chains < 2:
+		return bad("Chains", a.Chains, "≥ 2")
+	case a.PilotChains < 0:
+		return bad("PilotChains", a.PilotChains, "≥ 0")
 	}
 	target := a.TargetAccept
 	if target == 0 {
 		target = 0.65
 	}
 	if !(target > 0 && target < 1) {
-		panic(fmt.Sprintf("sampler: AIS: TargetAccept = %v, want in (0, 1)", target))
+		return bad("TargetAccept", target, "in (0, 1)")
 	}
 	pilot := a.PilotChains
 	if pilot == 0 {
 		pilot = min(a.Chains, 32)
 	}
-	chunks := chunkCount("AIS", a.Chunks)
+	chunks, err := chunkCount("AIS", a.Chunks)
+	if err != nil {
+		return AISResult{}, err
+	}
 	fs := make([]LogDensityFunc, chunks)
 	for c := range fs {
 		fs[c] = d.NewLogDensityFunc()
@@ -190,11 +205,11 @@ func (r *AISResult) summarise() error {
 }
 
 // schedule returns the βs, checked.
-func (a AIS) schedule() []float64 {
+func (a AIS) schedule() ([]float64, error) {
 	if a.Betas == nil {
 		k := a.Temps
 		if k < 1 {
-			panic(fmt.Sprintf("sampler: AIS: Temps = %d, want ≥ 1", k))
+			return nil, &ConfigError{Type: "AIS", Field: "Temps", Value: k, Want: "≥ 1"}
 		}
 		sig := func(t float64) float64 { return 1 / (1 + math.Exp(-4*(2*t-1))) }
 		lo, hi := sig(0), sig(1)
@@ -203,7 +218,7 @@ func (a AIS) schedule() []float64 {
 			b[i] = (sig(float64(i)/float64(k)) - lo) / (hi - lo)
 		}
 		b[0], b[k] = 0, 1
-		return b
+		return b, nil
 	}
 	b := a.Betas
 	ok := len(b) >= 2 && b[0] == 0 && b[len(b)-1] == 1
@@ -211,9 +226,9 @@ func (a AIS) schedule() []float64 {
 		ok = b[i] > b[i-1]
 	}
 	if !ok {
-		panic(fmt.Sprintf("sampler: AIS: Betas must increase strictly from 0 to 1, have %v", b))
+		return nil, &ConfigError{Type: "AIS", Field: "Betas", Value: b, Want: "strictly increasing from 0 to 1"}
 	}
-	return b
+	return b, nil
 }
 
 // aisChunk is one chunk of AIS chains.

@@ -35,4 +35,13 @@
 // Mixture (Gaussians with full covariances, NewGaussian, NewMixture,
 // NCSNMixture, EightGaussians, Grid), Banana and the two moons (samples only)
 // are analytic test distributions; Datasets lists them by name.
+//
+// # Errors
+//
+// A sampler's settings are checked when it runs, before any work: Run
+// returns a *ConfigError naming the field, the value and what is expected
+// (programs match it with errors.As to name their own flag), and an error
+// when chains leave the finite numbers. Programmer errors panic with the
+// function's name: chains with the wrong number of columns, mismatched
+// shapes, a panic in a model's evaluator (re-raised in the caller).
 package sampler

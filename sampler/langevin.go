@@ -31,13 +31,18 @@ type Langevin struct {
 // Run moves the chains x (one row per chain, B×D) in place. Each chunk of
 // chains calls its own evaluator from s on its rows once per step; the
 // result is bit-identical for any GOMAXPROCS. Run returns an error if a
-// chain ends with a non-finite coordinate (ε too large for the score). It
-// panics if x does not have s.Dim() columns, Step is not positive or Steps
-// is negative.
+// chain ends with a non-finite coordinate (ε too large for the score), and
+// a *ConfigError for an invalid setting. It panics if x does not have
+// s.Dim() columns.
 func (l Langevin) Run(s Score, x ad.Mat) error {
 	checkCols("Langevin.Run", x, s.Dim())
-	checkStep("Langevin", l.Step, l.Steps)
-	chunks := chunkCount("Langevin", l.Chunks)
+	if err := checkStep("Langevin", l.Step, l.Steps); err != nil {
+		return err
+	}
+	chunks, err := chunkCount("Langevin", l.Chunks)
+	if err != nil {
+		return err
+	}
 	fs := make([]ScoreFunc, chunks)
 	for c := range fs {
 		fs[c] = s.NewScoreFunc()
@@ -74,22 +79,26 @@ type AnnealedLangevin struct {
 }
 
 // Run moves the chains x (B×D) in place; see Langevin.Run for determinism
-// and errors. It panics if x does not have s.Dim() columns, Sigmas is empty
-// or holds a level that is not finite and positive, Step is not positive or
-// Steps is negative.
+// and errors (a *ConfigError also for an empty Sigmas or a level that is
+// not finite and positive). It panics if x does not have s.Dim() columns.
 func (a AnnealedLangevin) Run(s CondScore, x ad.Mat) error {
 	checkCols("AnnealedLangevin.Run", x, s.Dim())
-	checkStep("AnnealedLangevin", a.Step, a.Steps)
-	if len(a.Sigmas) == 0 {
-		panic("sampler: AnnealedLangevin: no noise levels")
+	if err := checkStep("AnnealedLangevin", a.Step, a.Steps); err != nil {
+		return err
 	}
-	for i, sg := range a.Sigmas {
+	if len(a.Sigmas) == 0 {
+		return &ConfigError{Type: "AnnealedLangevin", Field: "Sigmas", Value: a.Sigmas, Want: "at least one noise level"}
+	}
+	for _, sg := range a.Sigmas {
 		if !(sg > 0) || math.IsInf(sg, 0) {
-			panic(fmt.Sprintf("sampler: AnnealedLangevin: Sigmas[%d] = %v, want finite and > 0", i, sg))
+			return &ConfigError{Type: "AnnealedLangevin", Field: "Sigmas", Value: a.Sigmas, Want: "finite levels > 0"}
 		}
 	}
 	last := a.Sigmas[len(a.Sigmas)-1]
-	chunks := chunkCount("AnnealedLangevin", a.Chunks)
+	chunks, err := chunkCount("AnnealedLangevin", a.Chunks)
+	if err != nil {
+		return err
+	}
 	fs := make([]CondScoreFunc, chunks)
 	for c := range fs {
 		fs[c] = s.NewCondScoreFunc()
@@ -138,14 +147,16 @@ func langevinStep(x, s ad.Mat, rngs []*rand.Rand, a float64) {
 	}
 }
 
-// checkStep panics unless step is finite and positive and steps ≥ 0.
-func checkStep(name string, step float64, steps int) {
-	if !(step > 0) || math.IsInf(step, 0) {
-		panic(fmt.Sprintf("sampler: %s: Step = %v, want finite and > 0", name, step))
+// checkStep returns a *ConfigError unless step is finite and positive and
+// steps ≥ 0.
+func checkStep(name string, step float64, steps int) error {
+	if err := positiveStep(name, step); err != nil {
+		return err
 	}
 	if steps < 0 {
-		panic(fmt.Sprintf("sampler: %s: Steps = %d, want ≥ 0", name, steps))
+		return &ConfigError{Type: name, Field: "Steps", Value: steps, Want: "≥ 0"}
 	}
+	return nil
 }
 
 // checkFinite returns an error naming the first chain of x with a

@@ -105,18 +105,13 @@ func TestGeometricSigmas(t *testing.T) {
 	mustPanic(t, "n = 0", func() { GeometricSigmas(2, 1, 0) })
 }
 
+// TestSamplerPanics checks the programmer errors: a shape mismatch, and an
+// evaluator's panic, re-raised in the caller. (Bad settings are errors:
+// TestConfigErrors.)
 func TestSamplerPanics(t *testing.T) {
 	g := NCSNMixture()
 	x := ad.NewMat(3, 2)
-	mustPanic(t, "step", func() { Langevin{Step: 0, Steps: 1}.Run(g, x) })
-	mustPanic(t, "steps", func() { Langevin{Step: 1, Steps: -1}.Run(g, x) })
-	mustPanic(t, "chunks", func() { Langevin{Step: 1, Steps: 1, Chunks: -1}.Run(g, x) })
 	mustPanic(t, "columns", func() { Langevin{Step: 1, Steps: 1}.Run(g, ad.NewMat(3, 3)) })
-	mustPanic(t, "no sigmas", func() { AnnealedLangevin{Step: 1, Steps: 1}.Run(g, x) })
-	mustPanic(t, "bad sigma", func() { AnnealedLangevin{Sigmas: []float64{1, 0}, Step: 1, Steps: 1}.Run(g, x) })
-	mustPanic(t, "MALA target", func() { MALA{Step: 1, TargetAccept: 1}.Run(g, x) })
-	mustPanic(t, "HMC leapfrog", func() { HMC{Step: 1}.Run(g, x) })
-	mustPanic(t, "HMC jitter", func() { HMC{Step: 1, Leapfrog: 1, Jitter: 1}.Run(g, x) })
 	mustPanic(t, "evaluator panic reaches the caller", func() {
 		Langevin{Step: 1, Steps: 1}.Run(badScore{}, x)
 	})

@@ -74,8 +74,8 @@ type MALA struct {
 // iterations, leaves the final states in x and returns the recorded states
 // and diagnostics. Results are bit-identical for any GOMAXPROCS. Proposals
 // with a non-finite log-density or score are rejected. Run returns an error
-// if log p̃ is not finite at a starting point. It panics on invalid
-// settings or a shape mismatch.
+// if log p̃ is not finite at a starting point, and a *ConfigError for an
+// invalid setting. It panics on a shape mismatch.
 func (m MALA) Run(d LogDensity, x ad.Mat) (*Trace, Stats, error) {
 	c := mcmcConfig{name: "MALA", step: m.Step, warmup: m.Warmup, draws: m.Draws, thin: m.Thin,
 		target: m.TargetAccept, defTarget: 0.574, seed: m.Seed, chunks: m.Chunks}
@@ -116,14 +116,13 @@ type HMC struct {
 	Chunks int
 }
 
-// Run is as MALA.Run. It also panics if Leapfrog < 1 or Jitter is not in
-// [0, 1).
+// Run is as MALA.Run, with Leapfrog ≥ 1 and Jitter in [0, 1) checked too.
 func (h HMC) Run(d LogDensity, x ad.Mat) (*Trace, Stats, error) {
 	if h.Leapfrog < 1 {
-		panic(fmt.Sprintf("sampler: HMC: Leapfrog = %d, want ≥ 1", h.Leapfrog))
+		return nil, Stats{}, &ConfigError{Type: "HMC", Field: "Leapfrog", Value: h.Leapfrog, Want: "≥ 1"}
 	}
 	if !(h.Jitter >= 0 && h.Jitter < 1) {
-		panic(fmt.Sprintf("sampler: HMC: Jitter = %v, want in [0, 1)", h.Jitter))
+		return nil, Stats{}, &ConfigError{Type: "HMC", Field: "Jitter", Value: h.Jitter, Want: "in [0, 1)"}
 	}
 	c := mcmcConfig{name: "HMC", step: h.Step, warmup: h.Warmup, draws: h.Draws, thin: h.Thin,
 		target: h.TargetAccept, defTarget: 0.8, seed: h.Seed, chunks: h.Chunks}
@@ -154,20 +153,28 @@ type mcmcConfig struct {
 
 func (c mcmcConfig) run(d LogDensity, x ad.Mat, newKernel func(LogDensityFunc, ad.Mat, []*rand.Rand) kernel) (*Trace, Stats, error) {
 	checkCols(c.name+".Run", x, d.Dim())
-	if !(c.step > 0) || math.IsInf(c.step, 0) {
-		panic(fmt.Sprintf("sampler: %s: Step = %v, want finite and > 0", c.name, c.step))
+	if err := positiveStep(c.name, c.step); err != nil {
+		return nil, Stats{}, err
 	}
-	if c.warmup < 0 || c.draws < 0 || c.thin < 0 {
-		panic(fmt.Sprintf("sampler: %s: Warmup = %d, Draws = %d, Thin = %d, want ≥ 0", c.name, c.warmup, c.draws, c.thin))
+	for _, f := range []struct {
+		name string
+		v    int
+	}{{"Warmup", c.warmup}, {"Draws", c.draws}, {"Thin", c.thin}} {
+		if f.v < 0 {
+			return nil, Stats{}, &ConfigError{Type: c.name, Field: f.name, Value: f.v, Want: "≥ 0"}
+		}
 	}
 	if c.target == 0 {
 		c.target = c.defTarget
 	}
 	if !(c.target > 0 && c.target < 1) {
-		panic(fmt.Sprintf("sampler: %s: TargetAccept = %v, want in (0, 1)", c.name, c.target))
+		return nil, Stats{}, &ConfigError{Type: c.name, Field: "TargetAccept", Value: c.target, Want: "in (0, 1)"}
 	}
 	thin := max(c.thin, 1)
-	chunks := chunkCount(c.name, c.chunks)
+	chunks, err := chunkCount(c.name, c.chunks)
+	if err != nil {
+		return nil, Stats{}, err
+	}
 	n := x.Rows
 	fs := make([]LogDensityFunc, chunks)
 	for i := range fs {

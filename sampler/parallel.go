@@ -2,7 +2,6 @@ package sampler
 
 import (
 	"encoding/binary"
-	"fmt"
 	"math/rand/v2"
 	"sync"
 
@@ -44,16 +43,16 @@ func streams(seed, purpose uint64, lo, hi int) []*rand.Rand {
 	return rs
 }
 
-// chunkCount returns c, or DefaultChunks when c is zero. It panics if c is
-// negative.
-func chunkCount(name string, c int) int {
+// chunkCount returns c, or DefaultChunks when c is zero, and a
+// *ConfigError if c is negative.
+func chunkCount(name string, c int) (int, error) {
 	switch {
 	case c < 0:
-		panic(fmt.Sprintf("sampler: %s: Chunks = %d, want ≥ 0", name, c))
+		return 0, &ConfigError{Type: name, Field: "Chunks", Value: c, Want: "≥ 0 (0: DefaultChunks)"}
 	case c == 0:
-		return DefaultChunks
+		return DefaultChunks, nil
 	}
-	return c
+	return c, nil
 }
 
 // runChunks splits n items into chunks contiguous parts (ad.Chunk) and runs

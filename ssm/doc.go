@@ -39,4 +39,12 @@
 // Every random number comes from a stream derived from (seed, step,
 // sample), so the result is bit-identical for any GOMAXPROCS and after a
 // stop and resume from a checkpoint.
+//
+// # Errors
+//
+// Bad configuration is an error value from New or from Train (before any
+// work): a *ConfigError names the Options or Config field, the value and
+// what is expected, and programs match it with errors.As to name their own
+// flag. A divergent run ends with an error wrapping ErrNonFinite.
+// Programmer errors (a batch shaped unlike the model) panic.
 package ssm

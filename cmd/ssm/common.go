@@ -197,6 +197,10 @@ var settingFlags = map[string]string{
 	"Config.Patience":        "-patience",
 	"Config.ClipNorm":        "-clip",
 	"Config.CheckpointEvery": "-checkpoint-every",
+	"*.Step":                 "-step",
+	"*.Steps":                "-steps",
+	"AIS.Temps":              "-ais-temps",
+	"AIS.Chains":             "-ais-chains",
 }
 
 // asFlagError turns a library's configuration error into an input error
@@ -207,11 +211,14 @@ func asFlagError(err error) error {
 	var value any
 	var se *ssm.ConfigError
 	var ne *nn.ConfigError
+	var pe *sampler.ConfigError
 	switch {
 	case errors.As(err, &se):
 		typ, field, value, want = se.Type, se.Field, se.Value, se.Want
 	case errors.As(err, &ne):
 		typ, field, value, want = ne.Type, ne.Field, ne.Value, ne.Want
+	case errors.As(err, &pe):
+		typ, field, value, want = pe.Type, pe.Field, pe.Value, pe.Want
 	default:
 		return err
 	}

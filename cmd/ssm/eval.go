@@ -100,7 +100,7 @@ func runEval(ctx context.Context, e *env, args []string) error {
 			}
 			res, err := sampler.AIS{BaseScale: math.Max(1, scale/2), Temps: *aisTemps, Step: 0.1, Leapfrog: 5, Chains: *aisChains, Seed: *seed}.Run(src.density)
 			if err != nil {
-				return err
+				return asFlagError(err)
 			}
 			logZ, se = res.LogZ, res.StdErr
 			method = fmt.Sprintf("AIS, %d chains × %d temperatures, ± %.3g", *aisChains, *aisTemps, se)

@@ -103,7 +103,7 @@ func runSample(ctx context.Context, e *env, args []string) error {
 			return badInput("-sampler langevin needs a score; this model is noise-conditional: use -sampler annealed")
 		}
 		if err := (sampler.Langevin{Step: *step, Steps: *steps, Seed: *seed}).Run(src.score, x); err != nil {
-			return err
+			return asFlagError(err)
 		}
 	case "annealed":
 		spec := *sigmas
@@ -122,7 +122,7 @@ func runSample(ctx context.Context, e *env, args []string) error {
 			cond = sampler.Tempered(src.score, levels[len(levels)-1])
 		}
 		if err := (sampler.AnnealedLangevin{Sigmas: levels, Step: *step, Steps: *steps, Seed: *seed}).Run(cond, x); err != nil {
-			return err
+			return asFlagError(err)
 		}
 	case "mala", "hmc":
 		if src.density == nil {
@@ -137,7 +137,7 @@ func runSample(ctx context.Context, e *env, args []string) error {
 			tr, st, err = sampler.HMC{Step: *step, Leapfrog: 10, Warmup: *steps, Draws: *steps, Seed: *seed}.Run(src.density, x)
 		}
 		if err != nil {
-			return err
+			return asFlagError(err)
 		}
 		ess := tr.ESS()
 		lo := math.Inf(1)
