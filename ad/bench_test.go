@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"testing"
+
+	"scorematch/ad/adtest"
 )
 
 // The benchmark model of the issue: an MLP energy net with D = 64 inputs,
@@ -18,7 +20,7 @@ const (
 func benchSetup() (*mlp, Mat, Mat) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	m := newMLP(rng, Softplus, benchD, 256, 256, 1)
-	return m, randMat(rng, benchB, benchD, 1), randMat(rng, benchB, benchD, 1)
+	return m, MatOf(adtest.RandMat(rng, benchB, benchD, 1)), MatOf(adtest.RandMat(rng, benchB, benchD, 1))
 }
 
 // gradBatch computes the parameter gradient of Σ_b E(x_b) chunk by chunk.

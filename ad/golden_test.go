@@ -6,15 +6,10 @@ import (
 	"fmt"
 	"math"
 	"os"
-	"path/filepath"
-	"regexp"
-	"strconv"
-	"strings"
 	"testing"
-)
 
-// goldenDir holds a copy of ../shared/golden (PyTorch reference values).
-var goldenDir = filepath.Join("..", "testdata", "golden")
+	"scorematch/ad/adtest"
+)
 
 // readSafetensorsTest is a minimal test-only safetensors reader (F64 only).
 func readSafetensorsTest(path string) (map[string]Mat, error) {
@@ -57,27 +52,6 @@ func readSafetensorsTest(path string) (map[string]Mat, error) {
 	return out, nil
 }
 
-// readNpyTest is a minimal test-only reader of 2-D '<f8' C-order .npy files.
-func readNpyTest(path string) (Mat, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return Mat{}, err
-	}
-	hl := int(binary.LittleEndian.Uint16(b[8:]))
-	hdr := string(b[10 : 10+hl])
-	if !strings.Contains(hdr, "'<f8'") || !strings.Contains(hdr, "False") {
-		return Mat{}, fmt.Errorf("%s: unsupported header %q", path, hdr)
-	}
-	sh := regexp.MustCompile(`\((\d+), (\d+)\)`).FindStringSubmatch(hdr)
-	r, _ := strconv.Atoi(sh[1])
-	c, _ := strconv.Atoi(sh[2])
-	m := NewMat(r, c)
-	for i := range m.Data {
-		m.Data[i] = math.Float64frombits(binary.LittleEndian.Uint64(b[10+hl+8*i:]))
-	}
-	return m, nil
-}
-
 type goldenObjective struct {
 	Loss      float64
 	Terms     [][2]float64
@@ -96,15 +70,9 @@ type golden struct {
 // loadGolden loads the golden energy model as an mlp with softplus.
 func loadGolden(t *testing.T) (*golden, *mlp, Mat, Mat, Mat) {
 	t.Helper()
-	raw, err := os.ReadFile(filepath.Join(goldenDir, "golden.json"))
-	if err != nil {
-		t.Fatalf("golden values: %v", err)
-	}
 	var g golden
-	if err := json.Unmarshal(raw, &g); err != nil {
-		t.Fatal(err)
-	}
-	w, err := readSafetensorsTest(filepath.Join(goldenDir, "energy.safetensors"))
+	adtest.GoldenJSON(t, &g)
+	w, err := readSafetensorsTest(adtest.GoldenPath("energy.safetensors"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,35 +82,8 @@ func loadGolden(t *testing.T) (*golden, *mlp, Mat, Mat, Mat) {
 		m.b = append(m.b, &Param{Name: fmt.Sprintf("%d.bias", i), Value: w[fmt.Sprintf("%d.bias", i)]})
 		m.b[len(m.b)-1].Value.Rows, m.b[len(m.b)-1].Value.Cols = 1, len(m.b[len(m.b)-1].Value.Data)
 	}
-	var xs [3]Mat
-	for i, name := range []string{"x.npy", "v.npy", "eps.npy"} {
-		if xs[i], err = readNpyTest(filepath.Join(goldenDir, name)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return &g, m, xs[0], xs[1], xs[2]
-}
-
-// flatJSON flattens a nested JSON array of numbers.
-func flatJSON(t *testing.T, raw json.RawMessage) []float64 {
-	var v any
-	if err := json.Unmarshal(raw, &v); err != nil {
-		t.Fatal(err)
-	}
-	var out []float64
-	var walk func(any)
-	walk = func(v any) {
-		switch v := v.(type) {
-		case []any:
-			for _, e := range v {
-				walk(e)
-			}
-		case float64:
-			out = append(out, v)
-		}
-	}
-	walk(v)
-	return out
+	x, v, eps := MatOf(adtest.GoldenNpy(t, "x.npy")), MatOf(adtest.GoldenNpy(t, "v.npy")), MatOf(adtest.GoldenNpy(t, "eps.npy"))
+	return &g, m, x, v, eps
 }
 
 func flat2(rows [][]float64) []float64 {
@@ -246,7 +187,11 @@ func TestGoldenEnergyObjectives(t *testing.T) {
 				assertClose(t, "loss2", loss2.val.Data, w2, 1e-10)
 			}
 			for _, p := range m.params() {
-				assertClose(t, "grad "+p.Name, so.Grad(p).Data, flatJSON(t, want.Grad[p.Name]), 1e-10)
+				wg, err := adtest.Flatten(want.Grad[p.Name])
+				if err != nil {
+					t.Fatal(err)
+				}
+				assertClose(t, "grad "+p.Name, so.Grad(p).Data, wg, 1e-10)
 			}
 		})
 	}

@@ -4,16 +4,9 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
-)
 
-// randMat returns an r×c matrix of N(0, scale²) entries.
-func randMat(rng *rand.Rand, r, c int, scale float64) Mat {
-	m := NewMat(r, c)
-	for i := range m.Data {
-		m.Data[i] = scale * rng.NormFloat64()
-	}
-	return m
-}
+	"scorematch/ad/adtest"
+)
 
 // mlp is a test model: Linear layers with an activation between them.
 type mlp struct {
@@ -25,8 +18,8 @@ type mlp struct {
 func newMLP(rng *rand.Rand, act *Elementwise, sizes ...int) *mlp {
 	m := &mlp{act: act}
 	for i := 1; i < len(sizes); i++ {
-		w := &Param{Name: "w", Value: randMat(rng, sizes[i], sizes[i-1], 1/math.Sqrt(float64(sizes[i-1])))}
-		b := &Param{Name: "b", Value: randMat(rng, 1, sizes[i], 0.3)}
+		w := &Param{Name: "w", Value: MatOf(adtest.RandMat(rng, sizes[i], sizes[i-1], 1/math.Sqrt(float64(sizes[i-1]))))}
+		b := &Param{Name: "b", Value: MatOf(adtest.RandMat(rng, 1, sizes[i], 0.3))}
 		m.w, m.b = append(m.w, w), append(m.b, b)
 	}
 	return m

@@ -5,6 +5,8 @@ import (
 	"math/rand/v2"
 	"runtime"
 	"testing"
+
+	"scorematch/ad/adtest"
 )
 
 // reverseOverForward computes ∇²f·v as the gradient of the first Taylor
@@ -33,7 +35,7 @@ func TestHVPMLP(t *testing.T) {
 		t.Run(act.Name, func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(7, uint64(i)))
 			m := newMLP(rng, act, 6, 16, 12, 1)
-			x, v := randMat(rng, 9, 6, 1), randMat(rng, 9, 6, 1)
+			x, v := MatOf(adtest.RandMat(rng, 9, 6, 1)), MatOf(adtest.RandMat(rng, 9, 6, 1))
 			hv, g := NewMat(9, 6), NewMat(9, 6)
 			tp := NewTape()
 			HVP(tp, m.forward, x, v, g, hv)
@@ -52,7 +54,7 @@ func TestHVPMLP(t *testing.T) {
 func TestParamsFrozen(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 3))
 	m := newMLP(rng, Tanh, 3, 4, 1)
-	x := randMat(rng, 2, 3, 1)
+	x := MatOf(adtest.RandMat(rng, 2, 3, 1))
 	tp := NewTape()
 	InputGrad(tp, m.forward, x, NewMat(2, 3))
 	if g := tp.Grad(m.w[0]); len(g.Data) != 0 {
@@ -68,12 +70,12 @@ func TestParamsFrozen(t *testing.T) {
 // TestSteadyStateAllocs checks that repeating the same passes on reused
 // tapes allocates nothing.
 func TestSteadyStateAllocs(t *testing.T) {
-	if raceEnabled {
+	if adtest.RaceEnabled {
 		t.Skip("allocation counts are meaningless under the race detector")
 	}
 	rng := rand.New(rand.NewPCG(5, 5))
 	m := newMLP(rng, Softplus, 8, 32, 32, 1)
-	x, v := randMat(rng, 16, 8, 1), randMat(rng, 16, 8, 1)
+	x, v := MatOf(adtest.RandMat(rng, 16, 8, 1)), MatOf(adtest.RandMat(rng, 16, 8, 1))
 	g, hv := NewMat(16, 8), NewMat(16, 8)
 	tp := NewTape()
 	so := NewSecondOrder()
@@ -167,7 +169,7 @@ func (s *ssmBatch) run(p *Pool) float64 {
 func TestPoolDeterminism(t *testing.T) {
 	rng := rand.New(rand.NewPCG(11, 11))
 	m := newMLP(rng, Softplus, 8, 32, 32, 1)
-	x, v := randMat(rng, 37, 8, 1), randMat(rng, 37, 8, 1)
+	x, v := MatOf(adtest.RandMat(rng, 37, 8, 1)), MatOf(adtest.RandMat(rng, 37, 8, 1))
 	var ref []float64
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
 	for _, procs := range []int{1, 2, 8} {
@@ -205,7 +207,7 @@ func TestPoolDeterminism(t *testing.T) {
 func TestSecondOrderShortcuts(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 8))
 	m := newMLP(rng, Softplus, 6, 16, 12, 1)
-	x, v := randMat(rng, 9, 6, 1), randMat(rng, 9, 6, 1)
+	x, v := MatOf(adtest.RandMat(rng, 9, 6, 1)), MatOf(adtest.RandMat(rng, 9, 6, 1))
 	eval := func(on bool) (float64, [][]float64, *SecondOrder) {
 		shortcuts = on
 		defer func() { shortcuts = true }()

@@ -4,6 +4,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+
+	"scorematch/ad/adtest"
 )
 
 func TestElementwiseDerivatives(t *testing.T) {
@@ -89,11 +91,11 @@ const (
 
 func newOpParams(rng *rand.Rand) *opParams {
 	return &opParams{
-		w1: &Param{Name: "w1", Value: randMat(rng, opH, opD, 0.6)}, b1: &Param{Name: "b1", Value: randMat(rng, 1, opH, 0.3)},
-		w2: &Param{Name: "w2", Value: randMat(rng, opH, opD, 0.6)}, b2: &Param{Name: "b2", Value: randMat(rng, 1, opH, 0.3)},
-		wm: &Param{Name: "wm", Value: randMat(rng, opH, opH, 0.5)}, bb: &Param{Name: "bb", Value: randMat(rng, 1, opH, 0.5)},
-		wout: &Param{Name: "wout", Value: randMat(rng, 1, opH, 1)}, wout1: &Param{Name: "wout1", Value: randMat(rng, 1, 1, 1)},
-		wc: &Param{Name: "wc", Value: randMat(rng, opB, opH, 1)}, wc1: &Param{Name: "wc1", Value: randMat(rng, opB, 1, 1)},
+		w1: &Param{Name: "w1", Value: MatOf(adtest.RandMat(rng, opH, opD, 0.6))}, b1: &Param{Name: "b1", Value: MatOf(adtest.RandMat(rng, 1, opH, 0.3))},
+		w2: &Param{Name: "w2", Value: MatOf(adtest.RandMat(rng, opH, opD, 0.6))}, b2: &Param{Name: "b2", Value: MatOf(adtest.RandMat(rng, 1, opH, 0.3))},
+		wm: &Param{Name: "wm", Value: MatOf(adtest.RandMat(rng, opH, opH, 0.5))}, bb: &Param{Name: "bb", Value: MatOf(adtest.RandMat(rng, 1, opH, 0.5))},
+		wout: &Param{Name: "wout", Value: MatOf(adtest.RandMat(rng, 1, opH, 1))}, wout1: &Param{Name: "wout1", Value: MatOf(adtest.RandMat(rng, 1, 1, 1))},
+		wc: &Param{Name: "wc", Value: MatOf(adtest.RandMat(rng, opB, opH, 1))}, wc1: &Param{Name: "wc1", Value: MatOf(adtest.RandMat(rng, opB, 1, 1))},
 	}
 }
 
@@ -163,8 +165,8 @@ func TestOps(t *testing.T) {
 				}
 				return tp.MatMulT(h, tp.Param(p.wout))
 			}
-			x := randMat(rng, opB, opD, 1)
-			v := randMat(rng, opB, opD, 1)
+			x := MatOf(adtest.RandMat(rng, opB, opD, 1))
+			v := MatOf(adtest.RandMat(rng, opB, opD, 1))
 			checkFunc(t, f, x, v, p.all())
 		})
 	}
@@ -257,7 +259,7 @@ func TestDerivative(t *testing.T) {
 // the ops they fuse, in values, jets and adjoints.
 func TestFusedOpsBits(t *testing.T) {
 	rng := rand.New(rand.NewPCG(2, 7))
-	x, v, c := randMat(rng, 6, 9, 1), randMat(rng, 6, 9, 1), randMat(rng, 6, 9, 1)
+	x, v, c := MatOf(adtest.RandMat(rng, 6, 9, 1)), MatOf(adtest.RandMat(rng, 6, 9, 1)), MatOf(adtest.RandMat(rng, 6, 9, 1))
 	run := func(fused bool) []float64 {
 		tp := NewTape()
 		tp.Reset(2, 1)

@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"scorematch/ad/adtest"
 )
 
 // FuzzReadSafetensors checks that the reader never panics, that every error
@@ -55,7 +57,7 @@ var updateCorpus = flag.Bool("update-corpus", false, "rewrite testdata/fuzz/Fuzz
 func TestFuzzCorpus(t *testing.T) {
 	seeds := map[string][]byte{}
 	for _, name := range []string{"energy.safetensors", "score.safetensors"} {
-		b, err := os.ReadFile(goldenPath(name))
+		b, err := os.ReadFile(adtest.GoldenPath(name))
 		if err != nil {
 			t.Fatal(err)
 		}

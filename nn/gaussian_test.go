@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"scorematch/ad"
+	"scorematch/ad/adtest"
 )
 
 // randGaussian returns a Gaussian with a random lower-triangular L (positive
@@ -33,7 +34,7 @@ func TestGaussianEnergy(t *testing.T) {
 	const d = 4
 	g := randGaussian(rng, d)
 	lam, mu := g.Precision(), g.Mean()
-	x := randMat(rng, 5, d, 2)
+	x := ad.MatOf(adtest.RandMat(rng, 5, d, 2))
 	e := energies(g, x)
 	grad := ad.NewMat(5, d)
 	ad.InputGrad(ad.NewTape(), g.Energy, x, grad)
@@ -75,7 +76,7 @@ func TestGaussianParamGrad(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
 	const d = 3
 	g := randGaussian(rng, d)
-	x := randMat(rng, 6, d, 1.5)
+	x := ad.MatOf(adtest.RandMat(rng, 6, d, 1.5))
 	tape := ad.NewTape()
 	loss := func() float64 {
 		tape.Reset()

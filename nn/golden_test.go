@@ -1,35 +1,25 @@
 package nn
 
 import (
-	"encoding/json"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"scorematch/ad"
+	"scorematch/ad/adtest"
 )
 
-// golden reads ../testdata/golden/golden.json.
+// golden reads testdata/golden/golden.json.
 func golden(t *testing.T) (energy []float64, score [][]float64) {
 	t.Helper()
-	b, err := os.ReadFile(goldenPath("golden.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	var g struct {
 		Energy []float64   `json:"energy"`
 		Score  [][]float64 `json:"score"`
 	}
-	if err := json.Unmarshal(b, &g); err != nil {
-		t.Fatal(err)
-	}
+	adtest.GoldenJSON(t, &g)
 	return g.Energy, g.Score
 }
 
-func goldenPath(name string) string { return filepath.Join("..", "testdata", "golden", name) }
-
 func TestGoldenEnergy(t *testing.T) {
-	m, err := Load(goldenPath("energy.safetensors"), LoadOptions{Activation: "softplus", Kind: KindEnergy})
+	m, err := Load(adtest.GoldenPath("energy.safetensors"), LoadOptions{Activation: "softplus", Kind: KindEnergy})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,10 +30,7 @@ func TestGoldenEnergy(t *testing.T) {
 	if e.Dim() != 5 || !equalInts(e.Hidden(), []int{8, 8}) || e.Out() != 1 || e.Activation() != "softplus" {
 		t.Fatalf("architecture %d → %v → %d %s, want 5 → [8 8] → 1 softplus", e.Dim(), e.Hidden(), e.Out(), e.Activation())
 	}
-	x, err := readNpy(goldenPath("x.npy"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	x := ad.MatOf(adtest.GoldenNpy(t, "x.npy"))
 	wantE, wantS := golden(t)
 	got := energies(e, x)
 	for b := range wantE {
@@ -64,7 +51,7 @@ func TestGoldenEnergy(t *testing.T) {
 }
 
 func TestGoldenScore(t *testing.T) {
-	m, err := Load(goldenPath("score.safetensors"), LoadOptions{Activation: "tanh", Kind: KindScore})
+	m, err := Load(adtest.GoldenPath("score.safetensors"), LoadOptions{Activation: "tanh", Kind: KindScore})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,10 +75,7 @@ func TestGoldenScore(t *testing.T) {
 	if s.Activation() != "tanh" || s.Dim() != 5 {
 		t.Errorf("activation %q, dim %d", s.Activation(), s.Dim())
 	}
-	x, err := readNpy(goldenPath("x.npy"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	x := ad.MatOf(adtest.GoldenNpy(t, "x.npy"))
 	tape := ad.NewTape()
 	out := s.Score(tape, tape.Input(x, false))
 	if out.Rows() != x.Rows || out.Cols() != 5 {

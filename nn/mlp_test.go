@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"scorematch/ad"
+	"scorematch/ad/adtest"
 )
 
 func TestMLPNamesAndShapes(t *testing.T) {
@@ -176,7 +177,7 @@ func TestMLPForward(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	x := randMat(rng, 6, 3, 1)
+	x := ad.MatOf(adtest.RandMat(rng, 6, 3, 1))
 	got := energies(m, x)
 	for b := range x.Rows {
 		h := x.Row(b)
@@ -223,7 +224,7 @@ func TestMLPInputDerivatives(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	x, v := randMat(rng, 3, 4, 1), randMat(rng, 3, 4, 1)
+	x, v := ad.MatOf(adtest.RandMat(rng, 3, 4, 1)), ad.MatOf(adtest.RandMat(rng, 3, 4, 1))
 	g, hv := ad.NewMat(3, 4), ad.NewMat(3, 4)
 	ad.HVP(ad.NewTape(), m.Energy, x, v, g, hv)
 	for b := range 3 {
@@ -254,14 +255,14 @@ func TestForwardShapePanics(t *testing.T) {
 }
 
 func TestForwardAllocs(t *testing.T) {
-	if raceEnabled {
+	if adtest.RaceEnabled {
 		t.Skip("allocation counts are meaningless under the race detector")
 	}
 	rng := rand.New(rand.NewPCG(1, 1))
 	e, _ := NewEnergyMLP(3, []int{8, 8}, "", rng)
 	g := NewGaussian(3)
 	n, _ := NewNCSN(3, []int{8}, "", rng)
-	x, v := randMat(rng, 16, 3, 1), randMat(rng, 16, 3, 1)
+	x, v := ad.MatOf(adtest.RandMat(rng, 16, 3, 1)), ad.MatOf(adtest.RandMat(rng, 16, 3, 1))
 	sigma := ad.NewMat(16, 1)
 	for i := range sigma.Data {
 		sigma.Data[i] = 0.5
@@ -287,7 +288,7 @@ func TestConcurrentEvaluation(t *testing.T) {
 	e, _ := NewEnergyMLP(3, []int{8}, "", rng)
 	n, _ := NewNCSN(3, []int{8}, "", rng)
 	g := NewGaussian(3)
-	x, v := randMat(rng, 8, 3, 1), randMat(rng, 8, 3, 1)
+	x, v := ad.MatOf(adtest.RandMat(rng, 8, 3, 1)), ad.MatOf(adtest.RandMat(rng, 8, 3, 1))
 	sigma := ad.NewMat(8, 1)
 	for i := range sigma.Data {
 		sigma.Data[i] = 1

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"scorematch/ad"
+	"scorematch/ad/adtest"
 )
 
 // testNCSN returns an NCSN with perturbed parameters (sigma.weight nonzero),
@@ -18,7 +19,7 @@ func testNCSN(t *testing.T) (m *NCSN, x, v, sigma ad.Mat) {
 		t.Fatal(err)
 	}
 	perturb(m, rng, 0.3)
-	x, v = randMat(rng, 4, 3, 1), randMat(rng, 4, 3, 1)
+	x, v = ad.MatOf(adtest.RandMat(rng, 4, 3, 1)), ad.MatOf(adtest.RandMat(rng, 4, 3, 1))
 	sigma = ad.MatOf(4, 1, []float64{0.05, 0.3, 1, 2.5})
 	return m, x, v, sigma
 }
@@ -96,7 +97,7 @@ func TestNCSNDerivatives(t *testing.T) {
 	m, x, v, sigma := testNCSN(t)
 	tape := ad.NewTape()
 	rng := rand.New(rand.NewPCG(13, 14))
-	r0, r1, r2 := randMat(rng, 4, 3, 1), randMat(rng, 4, 3, 1), randMat(rng, 4, 3, 1)
+	r0, r1, r2 := ad.MatOf(adtest.RandMat(rng, 4, 3, 1)), ad.MatOf(adtest.RandMat(rng, 4, 3, 1)), ad.MatOf(adtest.RandMat(rng, 4, 3, 1))
 	// record runs a 2-jet pass along v at x and returns h's value and its
 	// first and second derivatives along v as plain nodes.
 	record := func() (h, d1, d2 *ad.Node) {

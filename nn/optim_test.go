@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"scorematch/ad"
+	"scorematch/ad/adtest"
 )
 
 // optimGolden is testdata/optim_golden.json, written by optim_golden.py
@@ -403,7 +404,7 @@ func TestStepPanics(t *testing.T) {
 }
 
 func TestOptimizerAllocs(t *testing.T) {
-	if raceEnabled {
+	if adtest.RaceEnabled {
 		t.Skip("allocation counts are meaningless under the race detector")
 	}
 	g := readOptimGolden(t)
@@ -429,7 +430,7 @@ func TestUpdateSplit(t *testing.T) {
 			shapes := [][2]int{{5, 7}, {1, 7}, {3, 1}}
 			var whole, split []*ad.Param
 			for i, s := range shapes {
-				m := randMat(rng, s[0], s[1], 1)
+				m := ad.MatOf(adtest.RandMat(rng, s[0], s[1], 1))
 				whole = append(whole, &ad.Param{Name: fmt.Sprint(i), Value: m.Clone()})
 				split = append(split, &ad.Param{Name: fmt.Sprint(i), Value: m.Clone()})
 			}
@@ -437,7 +438,7 @@ func TestUpdateSplit(t *testing.T) {
 			for range 4 {
 				var grads []ad.Mat
 				for _, s := range shapes {
-					grads = append(grads, randMat(rng, s[0], s[1], 1))
+					grads = append(grads, ad.MatOf(adtest.RandMat(rng, s[0], s[1], 1)))
 				}
 				a.Step(whole, grads)
 				b.Begin(split, grads)

@@ -2,7 +2,6 @@ package nn
 
 import (
 	"errors"
-	"math"
 	"math/rand/v2"
 	"path/filepath"
 	"reflect"
@@ -12,6 +11,7 @@ import (
 	"testing"
 
 	"scorematch/ad"
+	"scorematch/ad/adtest"
 )
 
 // outputs evaluates any model on x: energies, scores or conditional scores.
@@ -34,18 +34,6 @@ func outputs(m Model, x ad.Mat) []float64 {
 	return slices.Clone(out.Primal().Data)
 }
 
-func bitsEqual(a, b []float64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if math.Float64bits(a[i]) != math.Float64bits(b[i]) {
-			return false
-		}
-	}
-	return true
-}
-
 func TestSaveLoad(t *testing.T) {
 	rng := rand.New(rand.NewPCG(21, 22))
 	e, _ := NewEnergyMLP(4, []int{7, 3}, "silu", rng)
@@ -54,7 +42,7 @@ func TestSaveLoad(t *testing.T) {
 	n, _ := NewNCSN(4, []int{5, 5}, "elu", rng)
 	g := randGaussian(rng, 4)
 	perturb(n, rng, 0.1)
-	x := randMat(rng, 5, 4, 1)
+	x := ad.MatOf(adtest.RandMat(rng, 5, 4, 1))
 	dir := t.TempDir()
 	for _, tc := range []struct {
 		m    Model
@@ -92,11 +80,11 @@ func TestSaveLoad(t *testing.T) {
 		}
 		for i, p := range tc.m.Params() {
 			q := got.Params()[i]
-			if q.Name != p.Name || !q.Value.SameShape(p.Value) || !bitsEqual(q.Value.Data, p.Value.Data) {
+			if q.Name != p.Name || !q.Value.SameShape(p.Value) || !adtest.SameBits(q.Value.Data, p.Value.Data) {
 				t.Errorf("%T: parameter %q differs after Save and Load", tc.m, p.Name)
 			}
 		}
-		if !bitsEqual(outputs(got, x), outputs(tc.m, x)) {
+		if !adtest.SameBits(outputs(got, x), outputs(tc.m, x)) {
 			t.Errorf("%T: outputs differ after Save and Load", tc.m)
 		}
 		// Options that agree with the metadata are accepted.

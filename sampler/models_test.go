@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"scorematch/ad"
+	"scorematch/ad/adtest"
 	"scorematch/nn"
 )
 
@@ -175,7 +176,7 @@ func TestModelsDeterministic(t *testing.T) {
 // TestModelEvaluatorAllocs checks that the adapters' evaluators allocate
 // nothing once warm.
 func TestModelEvaluatorAllocs(t *testing.T) {
-	if raceEnabled {
+	if adtest.RaceEnabled {
 		t.Skip("allocation counts are meaningless under the race detector")
 	}
 	em, _ := nn.NewEnergyMLP(2, []int{16}, "softplus", newRand(82))

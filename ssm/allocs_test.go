@@ -8,13 +8,15 @@ import (
 	"strings"
 	"testing"
 
+	"scorematch/ad"
+	"scorematch/ad/adtest"
 	"scorematch/nn"
 )
 
 // TestStepAllocs checks that a steady-state training step (objective,
 // gradient, chunk reduction, Adam update) allocates nothing.
 func TestStepAllocs(t *testing.T) {
-	if raceEnabled {
+	if adtest.RaceEnabled {
 		t.Skip("allocation counts are meaningless under the race detector")
 	}
 	defer func(r int) { runtime.MemProfileRate = r }(runtime.MemProfileRate)
@@ -33,7 +35,7 @@ func TestStepAllocs(t *testing.T) {
 		}
 		cfg := Config{Chunks: 4, Optimizer: nn.NewAdam()}
 		cfg.defaults()
-		tr := newTrainer(obj, randMat(rng, 40, 6, 1), cfg)
+		tr := newTrainer(obj, ad.MatOf(adtest.RandMat(rng, 40, 6, 1)), cfg)
 		tr.rows = make([]int, 40)
 		for i := range tr.rows {
 			tr.rows[i] = i

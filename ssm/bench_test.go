@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"scorematch/ad"
+	"scorematch/ad/adtest"
 	"scorematch/nn"
 )
 
@@ -29,7 +30,7 @@ func benchStep(b *testing.B, name string, d int) {
 		b.Fatal(err)
 	}
 	const batch = 128
-	data := randMat(rng, batch, d, 1)
+	data := ad.MatOf(adtest.RandMat(rng, batch, d, 1))
 	cfg := Config{BatchSize: batch, Optimizer: nn.NewAdam()} // the default chunks
 	if err := cfg.defaults(); err != nil {
 		b.Fatal(err)

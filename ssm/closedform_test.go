@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"scorematch/ad"
+	"scorematch/ad/adtest"
 	"scorematch/nn"
 )
 
@@ -27,12 +28,12 @@ func TestT2(t *testing.T) {
 	const d = 6
 	g := &diagGaussian{
 		lambda: &ad.Param{Name: "lambda", Value: ad.NewMat(1, d)},
-		negMu:  &ad.Param{Name: "negmu", Value: randMat(rng, 1, d, 1)},
+		negMu:  &ad.Param{Name: "negmu", Value: ad.MatOf(adtest.RandMat(rng, 1, d, 1))},
 	}
 	for i := range g.lambda.Value.Data {
 		g.lambda.Value.Data[i] = 0.5 + rng.Float64()
 	}
-	x := randMat(rng, 50, d, 2)
+	x := ad.MatOf(adtest.RandMat(rng, 50, d, 2))
 	vr, _ := New("ssm-vr", g, Options{Projection: Rademacher})
 	sm, _ := New("sm", g, Options{})
 	wv, ws := vr.NewWorker(), sm.NewWorker()
@@ -58,7 +59,7 @@ func TestT2(t *testing.T) {
 func TestT3(t *testing.T) {
 	const d, n = 5, 100000
 	rng := rand.New(rand.NewPCG(5, 5))
-	a := randMat(rng, d, d, 1)
+	a := ad.MatOf(adtest.RandMat(rng, d, d, 1))
 	lam := ad.NewMat(d, d) // Λ = AAᵀ/d + I, with a large diagonal
 	for i := range d {
 		for j := range d {
@@ -75,7 +76,7 @@ func TestT3(t *testing.T) {
 		t.Fatal(err)
 	}
 	x := ad.NewMat(n, d)
-	x0 := randMat(rng, 1, d, 1)
+	x0 := ad.MatOf(adtest.RandMat(rng, 1, d, 1))
 	for r := range n {
 		copy(x.Row(r), x0.Data)
 	}

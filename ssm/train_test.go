@@ -16,13 +16,14 @@ import (
 	"testing"
 
 	"scorematch/ad"
+	"scorematch/ad/adtest"
 	"scorematch/ad/linalg"
 	"scorematch/nn"
 )
 
 // gaussianData returns n samples of N(0, C) for C = AAᵀ/d + ½I, with C.
 func gaussianData(rng *rand.Rand, n, d int) (x, c ad.Mat) {
-	a := randMat(rng, d, d, 1)
+	a := ad.MatOf(adtest.RandMat(rng, d, d, 1))
 	c = ad.NewMat(d, d)
 	chol := ad.NewMat(d, d)
 	for i := range d {
@@ -205,18 +206,6 @@ func trainMLP(t *testing.T, cfg Config) ([]float64, *Result, error) {
 	return w, res, err
 }
 
-func sameBits(a, b []float64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if math.Float64bits(a[i]) != math.Float64bits(b[i]) {
-			return false
-		}
-	}
-	return true
-}
-
 // TestTrainDeterminism checks bit-identical weights for GOMAXPROCS 1, 2, 8.
 func TestTrainDeterminism(t *testing.T) {
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
@@ -229,12 +218,12 @@ func TestTrainDeterminism(t *testing.T) {
 		}
 		if ref == nil {
 			ref = w
-		} else if !sameBits(w, ref) {
+		} else if !adtest.SameBits(w, ref) {
 			t.Fatalf("GOMAXPROCS=%d: weights differ from GOMAXPROCS=1", procs)
 		}
 	}
 	w, _, _ := trainMLP(t, Config{BatchSize: 64, Steps: 30, Seed: 4, ValFrac: 0.2, EvalEvery: 10})
-	if sameBits(w, ref) {
+	if adtest.SameBits(w, ref) {
 		t.Fatal("another seed gave the same weights: the comparison is vacuous")
 	}
 }
@@ -270,10 +259,10 @@ func TestResume(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !sameBits(got, want) {
+	if !adtest.SameBits(got, want) {
 		t.Error("resumed weights differ from the uninterrupted run's")
 	}
-	if !sameBits(gotRes.Loss, wantRes.Loss) || !sameBits(gotRes.ValLoss, wantRes.ValLoss) || gotRes.BestStep != wantRes.BestStep {
+	if !adtest.SameBits(gotRes.Loss, wantRes.Loss) || !adtest.SameBits(gotRes.ValLoss, wantRes.ValLoss) || gotRes.BestStep != wantRes.BestStep {
 		t.Error("resumed history differs from the uninterrupted run's")
 	}
 	if ents, _ := os.ReadDir(dir); len(ents) != 1 {
@@ -402,7 +391,7 @@ func TestReduceFindsNonFinite(t *testing.T) {
 	if err := cfg.defaults(); err != nil {
 		t.Fatal(err)
 	}
-	tr := newTrainer(obj, randMat(rng, 10, 3, 1), cfg)
+	tr := newTrainer(obj, ad.MatOf(adtest.RandMat(rng, 10, 3, 1)), cfg)
 	defer tr.pool.Close()
 	tr.rows = []int{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}
 	tr.evaluate(1, 0, true)

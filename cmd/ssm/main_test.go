@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"scorematch/ad"
+	"scorematch/ad/adtest"
 	"scorematch/cmd/ssm/internal/dataio"
 	"scorematch/nn"
 )
@@ -68,7 +69,8 @@ func TestLossGolden(t *testing.T) {
 			t.Fatalf("%s: output is not JSON: %v", key, err)
 		}
 		compare := func(what string, a, b json.RawMessage) {
-			x, y := flat(t, a), flat(t, b)
+			x, _ := adtest.Flatten(a)
+			y, _ := adtest.Flatten(b)
 			if len(x) != len(y) || len(x) == 0 {
 				t.Errorf("%s %s: %d values, want %d", key, what, len(x), len(y))
 				return
@@ -98,27 +100,6 @@ func TestLossGolden(t *testing.T) {
 			compare("hvp", got["hvp"], h)
 		}
 	}
-}
-
-func flat(t *testing.T, raw json.RawMessage) []float64 {
-	var v any
-	if err := json.Unmarshal(raw, &v); err != nil {
-		return nil
-	}
-	var out []float64
-	var walk func(any)
-	walk = func(v any) {
-		switch v := v.(type) {
-		case []any:
-			for _, e := range v {
-				walk(e)
-			}
-		case float64:
-			out = append(out, v)
-		}
-	}
-	walk(v)
-	return out
 }
 
 // TestFailures checks every listed kind of bad input: exit status 2, one

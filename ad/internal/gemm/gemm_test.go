@@ -6,6 +6,8 @@ import (
 	"math/rand/v2"
 	"sync"
 	"testing"
+
+	"scorematch/ad/adtest"
 )
 
 // guardBits is the bit pattern of the NaN written into every guard cell
@@ -577,7 +579,7 @@ func TestWorkspace(t *testing.T) {
 		w.TN(1, 64, 200, a, 7, b, 64, c, 64)   // axpy rows
 		w.TN(64, 1, 200, a, 64, b, 5, c, 3)    // axpy rows, strided y
 		w.NT(64, 100, 1, a, 1, b, 2, c, 100)   // k = 1, strided b
-	}); allocs != 0 && !raceEnabled {
+	}); allocs != 0 && !adtest.RaceEnabled {
 		t.Errorf("Workspace methods allocate %v times per call", allocs)
 	}
 }

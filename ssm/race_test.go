@@ -1,5 +1,0 @@
-//go:build race
-
-package ssm
-
-const raceEnabled = true
