@@ -1,6 +1,9 @@
 // Package vmath implements element-wise activation functions with their
 // first three derivatives (Exp, Softplus, Sigmoid, Tanh, SiLU, ELU) over
-// float64 slices, vectorised on amd64.
+// float64 slices, vectorised on amd64, and SumScale, the element-wise sum
+// of several slices in a fixed order followed by a scaling, which reduces
+// the per-chunk gradients of a batch (sum_amd64.s holds its AVX2 and
+// AVX-512 kernels, written by hand; the same contract applies).
 //
 // # Numerical contract
 //

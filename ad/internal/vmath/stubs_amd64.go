@@ -42,3 +42,17 @@ func kernelAVX2(fn, n int, x, f0, f1, f2, f3 *float64)
 //
 //go:noescape
 func kernelAVX512(fn, n int, x, f0, f1, f2, f3 *float64)
+
+// sumScaleAVX2 is SumScale (see sumScaleGo) over dst[0:n] with AVX2
+// instructions, n a positive multiple of 4: parts points to np slice
+// headers, each with at least n elements; useMul is mul != 0. It reports
+// whether every result is finite.
+//
+//go:noescape
+func sumScaleAVX2(dst *float64, n int, parts *[]float64, np int, mul, div float64, useMul bool) (finite bool)
+
+// sumScaleAVX512 is sumScaleAVX2 with AVX-512 instructions; n is a positive
+// multiple of 8.
+//
+//go:noescape
+func sumScaleAVX512(dst *float64, n int, parts *[]float64, np int, mul, div float64, useMul bool) (finite bool)

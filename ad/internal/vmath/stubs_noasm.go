@@ -15,3 +15,11 @@ func kernelAVX2(fn, n int, x, f0, f1, f2, f3 *float64) {
 func kernelAVX512(fn, n int, x, f0, f1, f2, f3 *float64) {
 	panic("vmath: no AVX-512 kernel in this build")
 }
+
+func sumScaleAVX2(dst *float64, n int, parts *[]float64, np int, mul, div float64, useMul bool) bool {
+	panic("vmath: no AVX2 kernel in this build")
+}
+
+func sumScaleAVX512(dst *float64, n int, parts *[]float64, np int, mul, div float64, useMul bool) bool {
+	panic("vmath: no AVX-512 kernel in this build")
+}
