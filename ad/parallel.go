@@ -1,6 +1,10 @@
 package ad
 
-import "fmt"
+import (
+	"fmt"
+
+	"scorematch/ad/internal/vmath"
+)
 
 // A Job is the work on one chunk of a batch: rows [lo, hi) as chunk c.
 // Implementations keep per-chunk state (a tape, gradient buffers) indexed by
@@ -93,10 +97,35 @@ func SumChunks(dst []Mat, parts [][]Mat) {
 // matrices: dst[j] is the sum over chunks, in chunk order, of
 // parts[c][i].Data[lo+j]. Workers may sum disjoint ranges at once.
 func SumChunkRange(dst []float64, parts [][]Mat, i, lo int) {
-	clear(dst)
+	SumChunkRangeScaled(dst, parts, i, lo, 1, 0) // s·1 = s exactly
+}
+
+// maxVectorParts is the number of parts that SumChunkRangeScaled passes to
+// the vector kernel in one call.
+const maxVectorParts = 32
+
+// SumChunkRangeScaled is SumChunkRange followed by a scaling: each sum s
+// becomes s·mul, or s/div when mul is 0, as one rounded operation (a mean
+// over n rows takes mul = 1/n when n is a power of two, exact, and div = n
+// otherwise). It reports whether every dst[j] is finite (neither NaN nor
+// ±Inf). The sums start from +0 and add the non-empty parts in chunk
+// order, so the bits are those of clearing dst, adding each part and then
+// scaling. It does not allocate.
+func SumChunkRangeScaled(dst []float64, parts [][]Mat, i, lo int, mul, div float64) (finite bool) {
+	var data [maxVectorParts][]float64
+	k := 0
 	for _, p := range parts {
 		if i < len(p) && len(p[i].Data) > 0 {
-			addTo(dst, p[i].Data[lo:lo+len(dst)])
+			if k == len(data) {
+				// Sum these into dst, unscaled (×1 is exact), and go on
+				// from there: the kernel continues a sum exactly when dst
+				// is its first part.
+				vmath.SumScale(dst, data[:], 1, 0)
+				data[0], k = dst, 1
+			}
+			data[k] = p[i].Data[lo : lo+len(dst)]
+			k++
 		}
 	}
+	return vmath.SumScale(dst, data[:k], mul, div)
 }

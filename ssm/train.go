@@ -408,35 +408,27 @@ func (r paramRanges) Run(c, lo, hi int) {
 
 // reduce sets elements [a, b) of gradient i to the sum of the chunks'
 // gradients, added in chunk order, divided by the batch size, and reports
-// the first non-finite value. It works in pieces that stay in the L1
-// cache while every chunk's part is added.
+// the first non-finite value. The vector kernel behind
+// ad.SumChunkRangeScaled reads every chunk's part once, a few vectors of
+// each part at a time, so the range needs no splitting to stay in cache.
 func (t *trainer) reduce(i, a, b int) error {
-	const piece = 512
-	n := float64(len(t.rows))
 	// Dividing by a power of two is multiplying by its reciprocal, exactly,
 	// and much faster.
+	n := float64(len(t.rows))
 	scale := 0.0
 	if r := len(t.rows); r&(r-1) == 0 {
 		scale = 1 / n
 	}
-	var err error
-	for lo := a; lo < b; lo += piece {
-		hi := min(lo+piece, b)
-		dst := t.grads[i].Data[lo:hi]
-		ad.SumChunkRange(dst, t.parts, i, lo)
-		for j, v := range dst {
-			if scale != 0 {
-				v *= scale
-			} else {
-				v /= n
-			}
-			dst[j] = v
-			if v-v != 0 && err == nil { // NaN or ±Inf
-				err = fmt.Errorf("%v: %w", v, ErrNonFinite)
-			}
+	dst := t.grads[i].Data[a:b]
+	if ad.SumChunkRangeScaled(dst, t.parts, i, a, scale, n) {
+		return nil
+	}
+	for _, v := range dst {
+		if v-v != 0 { // NaN or ±Inf
+			return fmt.Errorf("%v: %w", v, ErrNonFinite)
 		}
 	}
-	return err
+	return nil // not reached: the kernel saw a non-finite value
 }
 
 // evaluate runs the objective on t.rows in chunks and returns the summed
