@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 
 	"scorematch/ad"
+	"scorematch/ad/repro"
 )
 
 // AIS estimates the normalising constant Z = ∫ p̃ of an unnormalised density
@@ -109,7 +110,7 @@ func (a AIS) Run(d LogDensity) (AISResult, error) {
 	if pilot == 0 {
 		pilot = min(a.Chains, 32)
 	}
-	chunks, err := chunkCount("AIS", a.Chunks)
+	chunks, err := chunkCount("AIS", a.Chunks, a.Chains)
 	if err != nil {
 		return AISResult{}, err
 	}
@@ -123,8 +124,8 @@ func (a AIS) Run(d LogDensity) (AISResult, error) {
 	eps := make([]float64, max(K-1, 0))
 	pcs := make([]*aisChunk, chunks)
 	errs := make([]error, chunks)
-	runChunks(pilot, chunks, func(c, lo, hi int) {
-		pcs[c] = newAISChunk(fs[c], dim, a, streams(a.Seed, purposeAISPilot, lo, hi))
+	repro.Run(pilot, chunks, func(c, lo, hi int) {
+		pcs[c] = newAISChunk(fs[c], dim, a, streams(a.Seed, repro.AISPilot, lo, hi))
 		errs[c] = pcs[c].err
 	})
 	if err := errors.Join(errs...); err != nil {
@@ -134,7 +135,7 @@ func (a AIS) Run(d LogDensity) (AISResult, error) {
 	logEps := math.Log(a.Step)
 	for k := 1; k < K; k++ {
 		eps[k-1] = math.Exp(logEps)
-		runChunks(pilot, chunks, func(c, lo, hi int) {
+		repro.Run(pilot, chunks, func(c, lo, hi int) {
 			sums[c] = pcs[c].advance(betas, k, eps[k-1])
 		})
 		mean := 0.0
@@ -148,8 +149,8 @@ func (a AIS) Run(d LogDensity) (AISResult, error) {
 	// Main run with the fixed schedule.
 	res := AISResult{LogWeights: make([]float64, a.Chains), Steps: eps}
 	clear(sums)
-	runChunks(a.Chains, chunks, func(c, lo, hi int) {
-		ch := newAISChunk(fs[c], dim, a, streams(a.Seed, purposeAIS, lo, hi))
+	repro.Run(a.Chains, chunks, func(c, lo, hi int) {
+		ch := newAISChunk(fs[c], dim, a, streams(a.Seed, repro.AIS, lo, hi))
 		if errs[c] = ch.err; ch.err != nil {
 			return
 		}
@@ -328,7 +329,7 @@ func (c *aisChunk) advance(betas []float64, k int, eps float64) float64 {
 // GridLogZ returns log ∫ p̃ over the box [lo, hi] (one interval per
 // coordinate) of a density in D ≤ 2 dimensions, by the tensor-product
 // trapezoid rule with n ≥ 2 equally spaced points per axis, both ends
-// included. Points are evaluated in DefaultChunks parallel chunks.
+// included. Points are evaluated in repro.DefaultChunks parallel chunks.
 //
 // For a smooth p̃ that is negligible at the edges of the box, the trapezoid
 // rule converges exponentially fast: for a Gaussian bump of standard
@@ -362,12 +363,13 @@ func GridLogZ(d LogDensity, lo, hi []float64, n int) (float64, error) {
 		total *= n
 	}
 	logs := make([]float64, total)
-	fs := make([]LogDensityFunc, DefaultChunks)
+	chunks := repro.DefaultChunks(total)
+	fs := make([]LogDensityFunc, chunks)
 	for c := range fs {
 		fs[c] = d.NewLogDensityFunc()
 	}
 	const batch = 1024
-	runChunks(total, DefaultChunks, func(c, lo0, hi0 int) {
+	repro.Run(total, chunks, func(c, lo0, hi0 int) {
 		x := ad.NewMat(batch, dim)
 		for start := lo0; start < hi0; start += batch {
 			m := min(batch, hi0-start)

@@ -16,10 +16,11 @@
 // Langevin (unadjusted), AnnealedLangevin (the NCSN schedule), MALA and HMC
 // (with dual-averaging step-size adaptation during warm-up). The chains
 // (rows of x) are split into a fixed number of contiguous chunks
-// (DefaultChunks unless set), each running all of its steps on its own
-// goroutine with its own evaluator. Chain i draws every random number from
-// its own stream, ChaCha8 keyed by (seed, purpose, i), never from a shared
-// generator, so the output is bit-identical for any GOMAXPROCS.
+// (repro.DefaultChunks unless set), each running all of its steps on its
+// own goroutine with its own evaluator (repro.Run). Chain i draws every
+// random number from its own stream, that of (seed, repro.Chain, 0, i),
+// never from a shared generator, so the output is bit-identical for any
+// GOMAXPROCS.
 //
 // # Evaluation
 //

@@ -7,6 +7,7 @@ import (
 
 	"scorematch/ad"
 	"scorematch/ad/linalg"
+	"scorematch/ad/repro"
 )
 
 // Kernel-based score estimators and two-sample statistics. They all use the
@@ -331,7 +332,7 @@ type MMDResult struct {
 // and a permutation test of equal distributions: perms random splits of the
 // pooled sample into n and m points, permutation p shuffled by its own
 // stream of (seed, p), so the p-value is deterministic. Permutations run in
-// DefaultChunks parallel chunks. It costs O((n+m)²) memory and time per
+// repro.DefaultChunks parallel chunks. It costs O((n+m)²) memory and time per
 // permutation. It panics if the columns differ, n or m is below 2, or perms
 // is negative.
 func MMDTest(x, y ad.Mat, perms int, seed uint64) MMDResult {
@@ -362,15 +363,16 @@ func MMDTest(x, y ad.Mat, perms int, seed uint64) MMDResult {
 	if perms == 0 {
 		return res
 	}
-	counts := make([]int, DefaultChunks)
-	runChunks(perms, DefaultChunks, func(c, lo, hi int) {
+	chunks := repro.DefaultChunks(perms)
+	counts := make([]int, chunks)
+	repro.Run(perms, chunks, func(c, lo, hi int) {
 		idx := make([]int, N)
 		lab := make([]bool, N)
 		for p := lo; p < hi; p++ {
 			for i := range idx {
 				idx[i] = i
 			}
-			rng := stream(seed, purposePermutation, p)
+			rng := repro.New(seed, repro.Permutation, 0, uint64(p))
 			rng.Shuffle(N, func(i, j int) { idx[i], idx[j] = idx[j], idx[i] })
 			clear(lab)
 			for _, i := range idx[:n] {

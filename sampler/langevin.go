@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 
 	"scorematch/ad"
+	"scorematch/ad/repro"
 )
 
 // Langevin is unadjusted Langevin dynamics: T steps of
@@ -24,7 +25,7 @@ type Langevin struct {
 	// stream of (Seed, i), so the result does not depend on scheduling.
 	Seed uint64
 	// Chunks is the number of goroutines the chains are split into (fixed
-	// chunks, see DefaultChunks); 0 means DefaultChunks.
+	// chunks); 0 means repro.DefaultChunks(x.Rows).
 	Chunks int
 }
 
@@ -39,7 +40,7 @@ func (l Langevin) Run(s Score, x ad.Mat) error {
 	if err := checkStep("Langevin", l.Step, l.Steps); err != nil {
 		return err
 	}
-	chunks, err := chunkCount("Langevin", l.Chunks)
+	chunks, err := chunkCount("Langevin", l.Chunks, x.Rows)
 	if err != nil {
 		return err
 	}
@@ -47,10 +48,10 @@ func (l Langevin) Run(s Score, x ad.Mat) error {
 	for c := range fs {
 		fs[c] = s.NewScoreFunc()
 	}
-	runChunks(x.Rows, chunks, func(c, lo, hi int) {
+	repro.Run(x.Rows, chunks, func(c, lo, hi int) {
 		xc := x.RowRange(lo, hi)
 		sc := ad.NewMat(hi-lo, x.Cols)
-		rngs := streams(l.Seed, purposeChain, lo, hi)
+		rngs := streams(l.Seed, repro.Chain, lo, hi)
 		for range l.Steps {
 			fs[c](sc, xc)
 			langevinStep(xc, sc, rngs, l.Step)
@@ -95,7 +96,7 @@ func (a AnnealedLangevin) Run(s CondScore, x ad.Mat) error {
 		}
 	}
 	last := a.Sigmas[len(a.Sigmas)-1]
-	chunks, err := chunkCount("AnnealedLangevin", a.Chunks)
+	chunks, err := chunkCount("AnnealedLangevin", a.Chunks, x.Rows)
 	if err != nil {
 		return err
 	}
@@ -103,10 +104,10 @@ func (a AnnealedLangevin) Run(s CondScore, x ad.Mat) error {
 	for c := range fs {
 		fs[c] = s.NewCondScoreFunc()
 	}
-	runChunks(x.Rows, chunks, func(c, lo, hi int) {
+	repro.Run(x.Rows, chunks, func(c, lo, hi int) {
 		xc := x.RowRange(lo, hi)
 		sc := ad.NewMat(hi-lo, x.Cols)
-		rngs := streams(a.Seed, purposeChain, lo, hi)
+		rngs := streams(a.Seed, repro.Chain, lo, hi)
 		for _, sigma := range a.Sigmas {
 			alpha := a.Step * (sigma / last) * (sigma / last)
 			for range a.Steps {

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 
 	"scorematch/ad"
+	"scorematch/ad/repro"
 )
 
 // A Trace holds the recorded states of a set of chains: Draws states of
@@ -171,7 +172,7 @@ func (c mcmcConfig) run(d LogDensity, x ad.Mat, newKernel func(LogDensityFunc, a
 		return nil, Stats{}, &ConfigError{Type: c.name, Field: "TargetAccept", Value: c.target, Want: "in (0, 1)"}
 	}
 	thin := max(c.thin, 1)
-	chunks, err := chunkCount(c.name, c.chunks)
+	chunks, err := chunkCount(c.name, c.chunks, x.Rows)
 	if err != nil {
 		return nil, Stats{}, err
 	}
@@ -184,9 +185,9 @@ func (c mcmcConfig) run(d LogDensity, x ad.Mat, newKernel func(LogDensityFunc, a
 	eps := make([]float64, n)
 	accepts := make([]int, n)
 	errs := make([]error, chunks)
-	runChunks(n, chunks, func(ci, lo, hi int) {
+	repro.Run(n, chunks, func(ci, lo, hi int) {
 		xc := x.RowRange(lo, hi)
-		k := newKernel(fs[ci], xc, streams(c.seed, purposeChain, lo, hi))
+		k := newKernel(fs[ci], xc, streams(c.seed, repro.Chain, lo, hi))
 		if err := k.init(); err != nil {
 			errs[ci] = fmt.Errorf("sampler: %s: %w", c.name, err)
 			return

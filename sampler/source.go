@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"scorematch/ad"
+	"scorematch/ad/repro"
 )
 
 // A ScoreFunc sets dst (B×D) to the score ∇ₓ log p at every row of x (B×D).
@@ -55,31 +56,33 @@ type CondScore interface {
 }
 
 // EvalScore returns the scores of s at the rows of x as a new B×D matrix,
-// evaluated in DefaultChunks parallel chunks. It panics if x.Cols is not
+// evaluated in repro.DefaultChunks parallel chunks. It panics if x.Cols is not
 // s.Dim().
 func EvalScore(s Score, x ad.Mat) ad.Mat {
 	checkCols("EvalScore", x, s.Dim())
 	dst := ad.NewMat(x.Rows, x.Cols)
-	fs := make([]ScoreFunc, DefaultChunks)
+	chunks := repro.DefaultChunks(x.Rows)
+	fs := make([]ScoreFunc, chunks)
 	for c := range fs {
 		fs[c] = s.NewScoreFunc()
 	}
-	runChunks(x.Rows, DefaultChunks, func(c, lo, hi int) {
+	repro.Run(x.Rows, chunks, func(c, lo, hi int) {
 		fs[c](dst.RowRange(lo, hi), x.RowRange(lo, hi))
 	})
 	return dst
 }
 
 // EvalLogDensity returns log p̃ of d at the rows of x, evaluated in
-// DefaultChunks parallel chunks. It panics if x.Cols is not d.Dim().
+// repro.DefaultChunks parallel chunks. It panics if x.Cols is not d.Dim().
 func EvalLogDensity(d LogDensity, x ad.Mat) []float64 {
 	checkCols("EvalLogDensity", x, d.Dim())
 	logp := make([]float64, x.Rows)
-	fs := make([]LogDensityFunc, DefaultChunks)
+	chunks := repro.DefaultChunks(x.Rows)
+	fs := make([]LogDensityFunc, chunks)
 	for c := range fs {
 		fs[c] = d.NewLogDensityFunc()
 	}
-	runChunks(x.Rows, DefaultChunks, func(c, lo, hi int) {
+	repro.Run(x.Rows, chunks, func(c, lo, hi int) {
 		fs[c](logp[lo:hi], ad.Mat{}, x.RowRange(lo, hi))
 	})
 	return logp

@@ -17,7 +17,7 @@ import (
 // ("optim/<name>"), the loss history ("history/loss", "history/val_step",
 // "history/val_loss"), and in its metadata the step, the early-stopping
 // counters and the objective's name. The random streams need no state: they
-// are derived from (seed, step, sample).
+// are derived from (seed, purpose, step, sample) (package repro).
 const checkpointFormat = "scorematch-checkpoint-v1"
 
 func saveCheckpoint(path string, obj Objective, opt nn.Optimizer, st *runState, res *Result) error {

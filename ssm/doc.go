@@ -36,9 +36,9 @@
 // fixed number of chunks on goroutines (one per 64 rows unless set), then
 // sums the chunks' gradients in chunk order and takes the optimiser step
 // with every worker on its own range of the parameters.
-// Every random number comes from a stream derived from (seed, step,
-// sample), so the result is bit-identical for any GOMAXPROCS and after a
-// stop and resume from a checkpoint.
+// Every random number comes from a stream derived from (seed, purpose,
+// step, sample) (package repro), so the result is bit-identical for any
+// GOMAXPROCS and after a stop and resume from a checkpoint.
 //
 // # Errors
 //

@@ -66,34 +66,3 @@ func (p Projection) Draw(v []float64, r *rand.Rand) {
 		panic(fmt.Sprintf("ssm: unknown projection %d", int(p)))
 	}
 }
-
-// A Stream derives the random numbers of one sample at one training step
-// from (seed, step, sample) alone, so they do not depend on how a batch is
-// split or scheduled. Reseeding reuses the generator: no allocation.
-type Stream struct {
-	pcg rand.PCG
-	r   *rand.Rand
-}
-
-// NewStream returns a stream; call Seed before drawing.
-func NewStream() *Stream {
-	s := &Stream{}
-	s.r = rand.New(&s.pcg)
-	return s
-}
-
-// Seed positions the stream at the numbers of (seed, step, sample) and
-// returns its generator.
-func (s *Stream) Seed(seed, step uint64, sample int) *rand.Rand {
-	s.pcg.Seed(seed, mix(step, uint64(sample)))
-	return s.r
-}
-
-// mix combines two counters into one 64-bit PCG stream selector
-// (splitmix64 finaliser over a pairing of the inputs).
-func mix(a, b uint64) uint64 {
-	z := a*0x9e3779b97f4a7c15 ^ (b + 0x632be59bd9b4e019 + a<<6 + a>>2)
-	z = (z ^ z>>30) * 0xbf58476d1ce4e5b9
-	z = (z ^ z>>27) * 0x94d049bb133111eb
-	return z ^ z>>31
-}

@@ -4,6 +4,7 @@ import (
 	"math/rand/v2"
 
 	"scorematch/ad"
+	"scorematch/ad/repro"
 	"scorematch/nn"
 )
 
@@ -127,9 +128,10 @@ func resize(m *ad.Mat, r, c int) {
 }
 
 // Draw sizes b's random parts for b.X and obj's Needs, then draws the
-// randomness of every row: row i from the stream of (seed, step, first+i).
+// randomness of every row: row i from the stream of (seed, p, step,
+// first+i) (repro.Batch for training, repro.Validation for validation).
 // The storage of earlier draws is reused.
-func (b *Batch) Draw(obj Objective, s *Stream, seed, step uint64, first int) {
+func (b *Batch) Draw(obj Objective, s *repro.Stream, seed uint64, p repro.Purpose, step uint64, first int) {
 	needs := obj.Needs()
 	n, d := b.X.Rows, b.X.Cols
 	if needs.Eps {
@@ -151,6 +153,6 @@ func (b *Batch) Draw(obj Objective, s *Stream, seed, step uint64, first int) {
 		resize(&b.R[l], needs.Copies*n, w)
 	}
 	for i := range n {
-		obj.Fill(b, i, s.Seed(seed, step, first+i))
+		obj.Fill(b, i, s.Seed(seed, p, step, uint64(first+i)))
 	}
 }

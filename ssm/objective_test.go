@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"scorematch/ad"
+	"scorematch/ad/repro"
 	"scorematch/nn"
 )
 
@@ -21,7 +22,7 @@ func randMat(rng *rand.Rand, r, c int, scale float64) ad.Mat {
 // drawBatch returns a batch of x with obj's randomness drawn from seed.
 func drawBatch(obj Objective, x ad.Mat, seed uint64) *Batch {
 	b := &Batch{X: x}
-	b.Draw(obj, NewStream(), seed, 0, 0)
+	b.Draw(obj, repro.NewStream(), seed, repro.Batch, 0, 0)
 	return b
 }
 

@@ -4,9 +4,9 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"math/rand/v2"
 
 	"scorematch/ad"
+	"scorematch/ad/repro"
 	"scorematch/nn"
 )
 
@@ -21,8 +21,8 @@ type Config struct {
 	// Seed determines the split, the shuffles and every random draw.
 	Seed uint64
 	// Chunks is the fixed number of parallel chunks a batch is split into
-	// (default: one per 64 rows of BatchSize, rounded up; 2 for the default
-	// batch). Results depend on it, never on GOMAXPROCS: the chunks'
+	// (default: repro.DefaultChunks(BatchSize), one per 64 rows rounded
+	// up, at most 64; 2 for the default batch). Results depend on it, never on GOMAXPROCS: the chunks'
 	// gradients are summed in chunk order. Fewer, larger chunks run the
 	// matrix products faster; there must be at least as many as the cores
 	// to be kept busy.
@@ -74,7 +74,7 @@ type Result struct {
 // Split returns the training and validation row indices of n rows for a
 // seed: a seeded permutation, the last round(frac·n) rows held out.
 func Split(n int, frac float64, seed uint64) (train, val []int) {
-	perm := rand.New(rand.NewPCG(seed, mix(0x5eed, 1))).Perm(n)
+	perm := repro.New(seed, repro.Split, 0, 0).Perm(n)
 	nv := int(math.Round(frac * float64(n)))
 	if frac > 0 && nv == 0 {
 		nv = 1
@@ -84,18 +84,19 @@ func Split(n int, frac float64, seed uint64) (train, val []int) {
 
 // trainer is the state of one run.
 type trainer struct {
-	obj    Objective
-	cfg    Config
-	data   ad.Mat
-	params []*ad.Param
-	pool   *ad.Pool
-	jobs   []*chunkJob
-	grads  []ad.Mat
-	parts  [][]ad.Mat
-	rows   []int // dataset rows of the current batch
-	seed   uint64
-	step   uint64 // the stream's step (validation uses a fixed one)
-	grad   bool
+	obj     Objective
+	cfg     Config
+	data    ad.Mat
+	params  []*ad.Param
+	pool    *repro.Pool
+	jobs    []*chunkJob
+	grads   []ad.Mat
+	parts   [][]ad.Mat
+	rows    []int // dataset rows of the current batch
+	seed    uint64
+	purpose repro.Purpose // of the streams: Batch, or Validation
+	step    uint64        // the streams' step (0 for validation)
+	grad    bool
 
 	offsets []int   // offsets[i]: flat index of parameter i's first element
 	update  phase   // the running phase of the parameter update
@@ -107,13 +108,9 @@ type chunkJob struct {
 	t      *trainer
 	worker Worker
 	batch  Batch
-	stream *Stream
+	stream *repro.Stream
 	loss   float64
 }
-
-// valStep is the stream step of validation draws: fixed, so validation
-// losses are comparable across steps.
-const valStep = math.MaxUint64
 
 func (j *chunkJob) Run(c, lo, hi int) {
 	t := j.t
@@ -124,7 +121,7 @@ func (j *chunkJob) Run(c, lo, hi int) {
 	for i := range n {
 		copy(b.X.Row(i), t.data.Row(t.rows[lo+i]))
 	}
-	b.Draw(t.obj, j.stream, t.seed, t.step, lo)
+	b.Draw(t.obj, j.stream, t.seed, t.purpose, t.step, lo)
 	j.loss = j.worker.Eval(b, t.grad)
 	if t.grad {
 		t.parts[c] = j.worker.Grads()
@@ -228,7 +225,8 @@ func Train(ctx context.Context, obj Objective, data ad.Mat, cfg Config) (*Result
 		stop := false
 		if len(res.ValRows) > 0 && (st.step%evalEvery == 0 || st.step == total) {
 			t.rows = res.ValRows
-			vl := t.evaluate(cfg.Seed, valStep, false) / float64(len(t.rows))
+			// The same draws at every validation: losses compare across steps.
+			vl := t.evaluate(cfg.Seed, repro.Validation, 0, false) / float64(len(t.rows))
 			res.ValSteps, res.ValLoss = append(res.ValSteps, st.step), append(res.ValLoss, vl)
 			p.ValLoss = vl
 			if math.IsNaN(res.BestVal) || vl < res.BestVal {
@@ -266,12 +264,6 @@ func Train(ctx context.Context, obj Objective, data ad.Mat, cfg Config) (*Result
 	return res, nil
 }
 
-// rowsPerChunk sets the default chunk count: chunks of 64 rows run the
-// products of a 256-wide net near the GEMM's full rate (measured with
-// BenchmarkStep: 2 chunks of 64 rows take 10–15% less time per step than 4
-// of 32 on two cores).
-const rowsPerChunk = 64
-
 // Validate reports the first invalid setting of c (and of its optimiser),
 // as Train would, without training: a *ConfigError, or the optimiser's
 // validation error.
@@ -282,7 +274,7 @@ func (c *Config) defaults() error {
 		c.BatchSize = 128
 	}
 	if c.Chunks == 0 {
-		c.Chunks = max(1, (c.BatchSize+rowsPerChunk-1)/rowsPerChunk)
+		c.Chunks = repro.DefaultChunks(c.BatchSize)
 	}
 	if c.Steps == 0 && c.Epochs == 0 {
 		c.Epochs = 1
@@ -324,9 +316,9 @@ type runState struct {
 }
 
 func newTrainer(obj Objective, data ad.Mat, cfg Config) *trainer {
-	t := &trainer{obj: obj, cfg: cfg, data: data, params: obj.Model().Params(), pool: ad.NewPool(cfg.Chunks)}
+	t := &trainer{obj: obj, cfg: cfg, data: data, params: obj.Model().Params(), pool: repro.NewPool(cfg.Chunks)}
 	for range cfg.Chunks {
-		t.jobs = append(t.jobs, &chunkJob{t: t, worker: obj.NewWorker(), stream: NewStream()})
+		t.jobs = append(t.jobs, &chunkJob{t: t, worker: obj.NewWorker(), stream: repro.NewStream()})
 	}
 	t.parts = make([][]ad.Mat, cfg.Chunks)
 	t.bad = make([]error, cfg.Chunks)
@@ -356,7 +348,7 @@ const (
 // is computed exactly as a serial loop would, so the split changes no bit.
 func (t *trainer) trainStep(seed, step uint64) (float64, error) {
 	n := float64(len(t.rows))
-	loss := t.evaluate(seed, step, true) / n
+	loss := t.evaluate(seed, repro.Batch, step, true) / n
 	if math.IsNaN(loss) || math.IsInf(loss, 0) {
 		return loss, fmt.Errorf("loss is %v: %w", loss, ErrNonFinite)
 	}
@@ -434,15 +426,15 @@ func (t *trainer) reduce(i, a, b int) error {
 // evaluate runs the objective on t.rows in chunks and returns the summed
 // loss; with grad set, t.parts holds each chunk's gradient (trainStep sums
 // them).
-func (t *trainer) evaluate(seed, step uint64, grad bool) float64 {
-	t.seed, t.step, t.grad = seed, step, grad
+func (t *trainer) evaluate(seed uint64, p repro.Purpose, step uint64, grad bool) float64 {
+	t.seed, t.purpose, t.step, t.grad = seed, p, step, grad
 	for c := range t.parts {
 		t.parts[c] = nil
 	}
 	t.pool.Do(len(t.rows), t)
 	loss := 0.0
 	for c, j := range t.jobs {
-		if lo, hi := ad.Chunk(len(t.rows), len(t.jobs), c); lo < hi {
+		if lo, hi := repro.Chunk(len(t.rows), len(t.jobs), c); lo < hi {
 			loss += j.loss
 		}
 	}
@@ -454,7 +446,7 @@ func (t *trainer) Run(c, lo, hi int) { t.jobs[c].Run(c, lo, hi) }
 
 // epochOrder returns the training rows in the seeded order of an epoch.
 func epochOrder(rows []int, seed uint64, epoch int, buf []int) []int {
-	r := rand.New(rand.NewPCG(seed, mix(uint64(epoch), 0x0e90c4)))
+	r := repro.New(seed, repro.Epoch, uint64(epoch), 0)
 	buf = append(buf[:0], rows...)
 	r.Shuffle(len(buf), func(i, j int) { buf[i], buf[j] = buf[j], buf[i] })
 	return buf

@@ -18,6 +18,7 @@ import (
 	"scorematch/ad"
 	"scorematch/ad/adtest"
 	"scorematch/ad/linalg"
+	"scorematch/ad/repro"
 	"scorematch/nn"
 )
 
@@ -394,7 +395,7 @@ func TestReduceFindsNonFinite(t *testing.T) {
 	tr := newTrainer(obj, ad.MatOf(adtest.RandMat(rng, 10, 3, 1)), cfg)
 	defer tr.pool.Close()
 	tr.rows = []int{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}
-	tr.evaluate(1, 0, true)
+	tr.evaluate(1, repro.Batch, 0, true)
 	tr.byRange(phaseReduce)
 	for i, g := range tr.grads {
 		for j, v := range g.Data {

@@ -4,13 +4,13 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"math/rand/v2"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"scorematch/ad"
+	"scorematch/ad/repro"
 	"scorematch/cmd/ssm/internal/plot"
 	"scorematch/nn"
 	"scorematch/ssm"
@@ -111,7 +111,7 @@ func runBench(ctx context.Context, e *env, args []string) error {
 // dimension d: (time of 1+k steps − time of 1 step)/k, so buffer sizing in
 // the first step is not counted.
 func timeStep(ctx context.Context, spec modelSpec, name string, d, batch, k int) (float64, error) {
-	rng := rand.New(rand.NewPCG(1, uint64(d)))
+	rng := repro.New(1, repro.Data, uint64(d), 0)
 	x := ad.NewMat(batch, d)
 	for i := range x.Data {
 		x.Data[i] = rng.NormFloat64()

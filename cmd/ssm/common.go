@@ -5,12 +5,12 @@ import (
 	"fmt"
 	"io/fs"
 	"math"
-	"math/rand/v2"
 	"os"
 	"strconv"
 	"strings"
 
 	"scorematch/ad"
+	"scorematch/ad/repro"
 	"scorematch/cmd/ssm/internal/dataio"
 	"scorematch/nn"
 	"scorematch/sampler"
@@ -25,7 +25,7 @@ func loadData(flagName, spec string, n int, seed uint64) (ad.Mat, *sampler.Datas
 			return ad.Mat{}, nil, badInput("-n %d: want at least 1 sample", n)
 		}
 		x := ad.NewMat(n, ds.Dist.Dim())
-		ds.Dist.Sample(x, rand.New(rand.NewPCG(seed, 0xda7a)))
+		ds.Dist.Sample(x, repro.New(seed, repro.Data, 0, 0))
 		return x, &ds, nil
 	}
 	x, err := dataio.Read(spec)
@@ -85,7 +85,7 @@ func parseModelSpec(spec, act, kind string) (modelSpec, error) {
 
 // build makes a freshly initialised model of dimension dim.
 func (m modelSpec) build(dim int, seed uint64) (nn.Model, error) {
-	rng := rand.New(rand.NewPCG(seed, 0x1417))
+	rng := repro.New(seed, repro.Init, 0, 0)
 	var model nn.Model
 	var err error
 	switch {

@@ -5,12 +5,12 @@ import (
 	"fmt"
 	"image/color"
 	"math"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"time"
 
 	"scorematch/ad"
+	"scorematch/ad/repro"
 	"scorematch/cmd/ssm/internal/plot"
 	"scorematch/nn"
 	"scorematch/sampler"
@@ -70,7 +70,7 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 	model := sampler.FromEnergy(energy)
 
 	// Held-out evaluation on fresh samples.
-	rng := rand.New(rand.NewPCG(*seed, 0x7e57))
+	rng := repro.New(*seed, repro.Data, 1, 0) // a second draw: the held-out set
 	test := ad.NewMat(4000, 2)
 	ds.Dist.Sample(test, rng)
 	sm, _ := ssm.New("sm", run.model, ssm.Options{})

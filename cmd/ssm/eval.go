@@ -7,6 +7,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"scorematch/ad/repro"
 	"scorematch/sampler"
 	"scorematch/ssm"
 )
@@ -58,7 +59,7 @@ func runEval(ctx context.Context, e *env, args []string) error {
 			return badInput("-objectives: %v", err)
 		}
 		b := &ssm.Batch{X: x}
-		b.Draw(obj, ssm.NewStream(), *seed, 0, 0)
+		b.Draw(obj, repro.NewStream(), *seed, repro.Evaluation, 0, 0)
 		v := obj.NewWorker().Eval(b, false) / float64(x.Rows)
 		label := name
 		if name == "sm" {

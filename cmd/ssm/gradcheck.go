@@ -3,10 +3,10 @@ package main
 import (
 	"context"
 	"fmt"
-	"math/rand/v2"
 	"slices"
 
 	"scorematch/ad"
+	"scorematch/ad/repro"
 	"scorematch/nn"
 	"scorematch/ssm"
 )
@@ -56,7 +56,7 @@ func runGradcheck(ctx context.Context, e *env, args []string) error {
 		}
 		x = x.RowRange(0, min(*rows, x.Rows))
 	} else {
-		rng := rand.New(rand.NewPCG(*seed, 9))
+		rng := repro.New(*seed, repro.Check, 0, 0)
 		x = ad.NewMat(*rows, model.Dim())
 		for i := range x.Data {
 			x.Data[i] = rng.NormFloat64()
@@ -78,7 +78,7 @@ func runGradcheck(ctx context.Context, e *env, args []string) error {
 		return objectiveError(err)
 	}
 	b := &ssm.Batch{X: x}
-	b.Draw(obj, ssm.NewStream(), *seed, 0, 0)
+	b.Draw(obj, repro.NewStream(), *seed, repro.Check, 1, 0)
 	w := obj.NewWorker()
 	w.Eval(b, true)
 	var grads [][]float64 // copied: the numerical evaluations reuse the worker's storage

@@ -5,11 +5,11 @@ import (
 	"fmt"
 	"image/color"
 	"math"
-	"math/rand/v2"
 	"path/filepath"
 	"strings"
 
 	"scorematch/ad"
+	"scorematch/ad/repro"
 	"scorematch/cmd/ssm/internal/dataio"
 	"scorematch/cmd/ssm/internal/plot"
 	"scorematch/nn"
@@ -92,7 +92,7 @@ func runSample(ctx context.Context, e *env, args []string) error {
 	if ext != ".csv" && ext != ".npy" {
 		return badInput("-out %s: want a .csv or .npy file", *out)
 	}
-	rng := rand.New(rand.NewPCG(*seed, 0x5a4e))
+	rng := repro.New(*seed, repro.Start, 0, 0)
 	x := ad.NewMat(*n, src.dim)
 	for i := range x.Data {
 		x.Data[i] = *init * (2*rng.Float64() - 1)

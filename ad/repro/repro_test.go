@@ -1,0 +1,126 @@
+package repro
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"sync/atomic"
+	"testing"
+)
+
+func TestChunk(t *testing.T) {
+	for _, c := range []struct{ n, chunks int }{{10, 3}, {3, 8}, {128, 2}, {0, 4}, {1, 1}, {65, 64}} {
+		next, sizes := 0, map[int]bool{}
+		for i := range c.chunks {
+			lo, hi := Chunk(c.n, c.chunks, i)
+			if lo != next || hi < lo {
+				t.Errorf("Chunk(%d, %d, %d) = [%d, %d), previous chunk ended at %d", c.n, c.chunks, i, lo, hi, next)
+			}
+			sizes[hi-lo] = true
+			next = hi
+		}
+		if next != c.n || len(sizes) > 2 {
+			t.Errorf("n=%d chunks=%d: covered %d rows with sizes %v", c.n, c.chunks, next, sizes)
+		}
+	}
+}
+
+func TestDefaultChunks(t *testing.T) {
+	for _, c := range []struct{ n, want int }{{0, 1}, {1, 1}, {64, 1}, {65, 2}, {128, 2}, {256, 4}, {512, 8}, {1000, 16}, {4096, 64}, {10000, 64}} {
+		if got := DefaultChunks(c.n); got != c.want {
+			t.Errorf("DefaultChunks(%d) = %d, want %d", c.n, got, c.want)
+		}
+	}
+}
+
+// TestRunAndPool checks that Run and a Pool cover every row once, skip
+// empty chunks, and re-raise the first panic in chunk order, after which
+// the pool still works.
+func TestRunAndPool(t *testing.T) {
+	p := NewPool(4)
+	defer p.Close()
+	for _, run := range []struct {
+		name string
+		do   func(n int, job Job)
+	}{
+		{"Run", func(n int, job Job) { Run(n, 4, job.Run) }},
+		{"Pool", p.Do},
+	} {
+		for _, n := range []int{0, 3, 10} {
+			var seen [10]atomic.Int32
+			var calls atomic.Int32
+			run.do(n, JobFunc(func(c, lo, hi int) {
+				calls.Add(1)
+				for i := lo; i < hi; i++ {
+					seen[i].Add(1)
+				}
+			}))
+			for i := range n {
+				if seen[i].Load() != 1 {
+					t.Errorf("%s n=%d: row %d done %d times", run.name, n, i, seen[i].Load())
+				}
+			}
+			if want := min(n, 4); int(calls.Load()) != want {
+				t.Errorf("%s n=%d: %d chunks run, want %d", run.name, n, calls.Load(), want)
+			}
+		}
+		for range 2 { // twice: the pool recovers
+			got := func() (r any) {
+				defer func() { r = recover() }()
+				run.do(8, JobFunc(func(c, lo, hi int) {
+					if c >= 1 {
+						panic(fmt.Sprintf("chunk %d", c))
+					}
+				}))
+				return nil
+			}()
+			if got != "chunk 1" {
+				t.Errorf("%s: recovered %v, want the panic of chunk 1", run.name, got)
+			}
+		}
+	}
+}
+
+// TestStreams checks that the streams of different purposes, seeds, steps
+// and samples differ, that reseeding repeats a stream, and that Batch
+// streams are the PCG (seed, mix(step, sample)) that training has always
+// drawn from.
+func TestStreams(t *testing.T) {
+	draw := func(r *rand.Rand) []uint64 {
+		out := make([]uint64, 4)
+		for i := range out {
+			out[i] = r.Uint64()
+		}
+		return out
+	}
+	seen := map[uint64]string{}
+	s := NewStream()
+	for seed := range uint64(3) {
+		for p := Batch; p <= Evaluation; p++ {
+			for step := range uint64(3) {
+				for sample := range uint64(3) {
+					v := draw(s.Seed(seed, p, step, sample))
+					name := fmt.Sprint(seed, p, step, sample)
+					if prev, ok := seen[v[0]]; ok {
+						t.Fatalf("streams %s and %s start alike", prev, name)
+					}
+					seen[v[0]] = name
+					if again := draw(New(seed, p, step, sample)); !slices.Equal(again, v) {
+						t.Fatalf("stream %s: %v, then %v", name, v, again)
+					}
+				}
+			}
+		}
+	}
+	want := draw(rand.New(rand.NewPCG(7, mix(5, 9))))
+	if got := draw(New(7, Batch, 5, 9)); !slices.Equal(got, want) {
+		t.Errorf("Batch stream (7, 5, 9) = %v, want %v", got, want)
+	}
+}
+
+func TestStreamAllocs(t *testing.T) {
+	s := NewStream()
+	if n := testing.AllocsPerRun(100, func() { s.Seed(1, Chain, 2, 3).Uint64() }); n != 0 {
+		t.Errorf("Seed allocates %v times", n)
+	}
+}
