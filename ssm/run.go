@@ -1,0 +1,196 @@
+package ssm
+
+import (
+	"context"
+	"fmt"
+	"math"
+
+	"scorematch/ad"
+	"scorematch/ad/repro"
+)
+
+// Train fits obj's model to the rows of data (N×D) and returns a summary.
+// It is deterministic: for a given Config (Chunks included) the weights
+// are bit-identical on any machine and for any GOMAXPROCS, and a run stopped
+// and resumed from its checkpoint ends with the same bits as one that never
+// stopped.
+//
+// Each step draws a batch from a per-epoch seeded shuffle of the training
+// rows, evaluates the objective in Chunks parallel chunks (the randomness of
+// the k-th sample of step s comes from the stream (Seed, repro.Batch, s, k)), sums the
+// chunks' losses and gradients in chunk order, clips, and takes an optimiser
+// step. With a validation split the objective is evaluated on the held-out
+// rows with fixed randomness; the best weights are kept and restored at the
+// end, and Patience stops training early.
+//
+// When ctx is cancelled, Train finishes the current step, writes the
+// checkpoint and returns its result with Stopped "interrupted" and
+// ctx.Err(). A non-finite loss or gradient stops training with an error
+// wrapping ErrNonFinite, before the bad step is applied or saved.
+func Train(ctx context.Context, obj Objective, data ad.Mat, cfg Config) (*Result, error) {
+	r, err := plan(obj, data, cfg)
+	if err != nil {
+		return nil, err
+	}
+	r.t = newTrainer(obj, data, r.cfg)
+	defer r.t.pool.Close()
+	r.st.best = cloneParams(r.t.params)
+	if err := r.resume(); err != nil {
+		return nil, err
+	}
+	for r.st.step < r.total && r.res.Stopped == "steps" {
+		if ctx.Err() != nil {
+			r.res.Stopped = "interrupted"
+			break
+		}
+		if err := r.step(); err != nil {
+			return r.res, err
+		}
+	}
+	return r.finish(ctx)
+}
+
+// run is the state of one call of Train.
+type run struct {
+	obj Objective
+	cfg Config
+	res *Result
+	st  runState
+	t   *trainer
+
+	bs, perEpoch, total int // batch size, steps per epoch, steps planned
+	evalEvery, ckEvery  int // steps between validations, checkpoints
+	perm                []int
+	permEpoch           int // the epoch perm is the order of
+}
+
+// plan checks the data and the configuration, splits the rows and sets
+// the schedule.
+func plan(obj Objective, data ad.Mat, cfg Config) (*run, error) {
+	if m := obj.Model(); data.Cols != m.Dim() {
+		return nil, fmt.Errorf("ssm: data has %d columns, the model's dimension is %d", data.Cols, m.Dim())
+	}
+	for i, v := range data.Data {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return nil, fmt.Errorf("ssm: data row %d, column %d is %v", i/data.Cols+1, i%data.Cols+1, v)
+		}
+	}
+	if err := cfg.defaults(); err != nil {
+		return nil, err
+	}
+	r := &run{obj: obj, cfg: cfg, res: &Result{BestStep: -1, BestVal: math.NaN(), Stopped: "steps"}, permEpoch: -1}
+	r.res.TrainRows, r.res.ValRows = Split(data.Rows, cfg.ValFrac, cfg.Seed)
+	if len(r.res.TrainRows) == 0 {
+		return nil, fmt.Errorf("ssm: no training rows (%d rows, validation fraction %g)", data.Rows, cfg.ValFrac)
+	}
+	r.bs = min(cfg.BatchSize, len(r.res.TrainRows))
+	r.perEpoch = (len(r.res.TrainRows) + r.bs - 1) / r.bs
+	r.total = cfg.Steps
+	if r.total == 0 {
+		r.total = cfg.Epochs * r.perEpoch
+	}
+	r.evalEvery = cfg.EvalEvery
+	if r.evalEvery == 0 {
+		r.evalEvery = r.perEpoch
+	}
+	r.ckEvery = cfg.CheckpointEvery
+	if r.ckEvery == 0 {
+		r.ckEvery = r.evalEvery
+	}
+	return r, nil
+}
+
+// resume loads the checkpoint when the configuration asks for it and one
+// exists.
+func (r *run) resume() error {
+	if !r.cfg.Resume || r.cfg.Checkpoint == "" {
+		return nil
+	}
+	ok, err := loadCheckpoint(r.cfg.Checkpoint, r.obj, r.cfg.Optimizer, &r.st, r.res)
+	if err != nil {
+		return err
+	}
+	if ok && r.st.step > r.total {
+		return fmt.Errorf("ssm: checkpoint %s is at step %d, past the %d steps planned", r.cfg.Checkpoint, r.st.step, r.total)
+	}
+	return nil
+}
+
+// step takes one optimiser step on the next batch, then validates,
+// checkpoints and reports progress as scheduled; patience sets
+// r.res.Stopped.
+func (r *run) step() error {
+	st, res := &r.st, r.res
+	epoch := st.step / r.perEpoch
+	if epoch != r.permEpoch {
+		r.perm = epochOrder(res.TrainRows, r.cfg.Seed, epoch, r.perm)
+		r.permEpoch = epoch
+	}
+	k := st.step % r.perEpoch
+	r.t.rows = r.perm[k*r.bs : min((k+1)*r.bs, len(r.perm))]
+	loss, err := r.t.trainStep(r.cfg.Seed, uint64(st.step))
+	if err != nil {
+		return fmt.Errorf("ssm: step %d: %w", st.step+1, err)
+	}
+	st.step++
+	res.Loss = append(res.Loss, loss)
+	p := Progress{Step: st.step, Steps: r.total, Epoch: epoch, Loss: loss, ValLoss: math.NaN(), BestVal: res.BestVal}
+	stop := false
+	if len(res.ValRows) > 0 && (st.step%r.evalEvery == 0 || st.step == r.total) {
+		p.ValLoss, stop = r.validate()
+		p.BestVal = res.BestVal
+	}
+	if st.step%r.ckEvery == 0 || stop {
+		if err := r.save(); err != nil {
+			return err
+		}
+	}
+	if r.cfg.Progress != nil {
+		r.cfg.Progress(p)
+	}
+	if stop {
+		res.Stopped = "patience"
+	}
+	return nil
+}
+
+// validate evaluates the objective on the validation rows, records it,
+// keeps the weights when they are the best so far, and reports whether
+// patience has run out.
+func (r *run) validate() (loss float64, stop bool) {
+	st, res := &r.st, r.res
+	r.t.rows = res.ValRows
+	// The same draws at every validation: losses compare across steps.
+	vl := r.t.evaluate(r.cfg.Seed, repro.Validation, 0, false) / float64(len(r.t.rows))
+	res.ValSteps, res.ValLoss = append(res.ValSteps, st.step), append(res.ValLoss, vl)
+	if math.IsNaN(res.BestVal) || vl < res.BestVal {
+		res.BestVal, res.BestStep, st.bad = vl, st.step, 0
+		saveParams(st.best, r.t.params)
+		return vl, false
+	}
+	st.bad++
+	return vl, r.cfg.Patience > 0 && st.bad >= r.cfg.Patience
+}
+
+// save writes the checkpoint, if there is one.
+func (r *run) save() error {
+	if r.cfg.Checkpoint == "" {
+		return nil
+	}
+	return saveCheckpoint(r.cfg.Checkpoint, r.obj, r.cfg.Optimizer, &r.st, r.res)
+}
+
+// finish writes the last checkpoint and restores the best weights.
+func (r *run) finish(ctx context.Context) (*Result, error) {
+	r.res.Steps = r.st.step
+	if err := r.save(); err != nil {
+		return r.res, err
+	}
+	if r.res.BestStep >= 0 {
+		restoreParams(r.t.params, r.st.best)
+	}
+	if r.res.Stopped == "interrupted" {
+		return r.res, ctx.Err()
+	}
+	return r.res, nil
+}
