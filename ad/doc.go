@@ -68,9 +68,10 @@
 // other; Kernel names the active ones. The environment variable
 // SCOREMATCH_KERNEL=avx2-fma or purego caps the choice, to compare them.
 // A Tape keeps its nodes and buffers across Reset, so recording the same
-// ops again allocates nothing. A Pool runs fixed chunks of a batch on worker
-// goroutines, each with its own tapes, and SumChunks reduces their results
-// in chunk order, so results are bit-identical for any GOMAXPROCS.
+// ops again allocates nothing. A Tape is not safe for concurrent use: to
+// evaluate a batch in parallel, give each chunk its own tapes (package
+// ad/repro runs fixed chunks and sums their results in chunk order, so
+// results are bit-identical for any GOMAXPROCS).
 //
 // CheckGrad, NumGrad and CentralDiff are the finite-difference checker the
 // other packages' tests use.

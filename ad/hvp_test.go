@@ -3,7 +3,6 @@ package ad
 import (
 	"math"
 	"math/rand/v2"
-	"runtime"
 	"testing"
 
 	"scorematch/ad/adtest"
@@ -94,111 +93,6 @@ func TestSteadyStateAllocs(t *testing.T) {
 			t.Errorf("%s: %v allocations per repeated pass, want 0", name, a)
 		}
 	}
-}
-
-// TestChunk checks the fixed batch split.
-func TestChunk(t *testing.T) {
-	for _, c := range []struct{ n, chunks int }{{10, 3}, {3, 8}, {128, 8}, {0, 2}, {7, 1}} {
-		next := 0
-		for i := range c.chunks {
-			lo, hi := Chunk(c.n, c.chunks, i)
-			if lo != next || hi < lo || hi-lo > c.n/c.chunks+1 || hi-lo < c.n/c.chunks {
-				t.Errorf("Chunk(%d, %d, %d) = [%d, %d), previous chunk ended at %d", c.n, c.chunks, i, lo, hi, next)
-			}
-			next = hi
-		}
-		if next != c.n {
-			t.Errorf("chunks of %d rows in %d parts end at %d", c.n, c.chunks, next)
-		}
-	}
-}
-
-// ssmBatch computes the SSM loss and gradient of a batch chunk by chunk.
-type ssmBatch struct {
-	m      *mlp
-	x, v   Mat
-	so     []*SecondOrder
-	loss   []float64
-	grads  [][]Mat
-	total  []Mat
-	params []*Param
-}
-
-func newSSMBatch(m *mlp, x, v Mat, chunks int) *ssmBatch {
-	s := &ssmBatch{m: m, x: x, v: v, params: m.params(), loss: make([]float64, chunks)}
-	for range chunks {
-		s.so = append(s.so, NewSecondOrder())
-		s.grads = append(s.grads, make([]Mat, len(s.params)))
-	}
-	for _, p := range s.params {
-		s.total = append(s.total, NewMat(p.Value.Rows, p.Value.Cols))
-	}
-	return s
-}
-
-func (s *ssmBatch) Run(c, lo, hi int) {
-	x, v := s.x.RowRange(lo, hi), s.v.RowRange(lo, hi)
-	var dirs [1]Mat
-	dirs[0] = v
-	orders := [1]int{2}
-	// Per-chunk sums; the caller divides by the batch size.
-	s.loss[c] = s.so[c].Eval(s.m.forward, x, dirs[:], orders[:], ssmSumLoss, nil)
-	for i, p := range s.params {
-		s.grads[c][i] = s.so[c].Grad(p)
-	}
-}
-
-func ssmSumLoss(t *Tape, d *Derivs) *Node {
-	return t.Sum(t.Sub(t.Scale(0.5, t.Apply(Square, d.D1[0])), d.D2[0]))
-}
-
-// run evaluates the batch on p and returns the summed loss.
-func (s *ssmBatch) run(p *Pool) float64 {
-	clear(s.loss)
-	p.Do(s.x.Rows, s)
-	SumChunks(s.total, s.grads)
-	l := 0.0
-	for _, v := range s.loss {
-		l += v
-	}
-	return l
-}
-
-// TestPoolDeterminism checks that chunked evaluation gives the same bits for
-// GOMAXPROCS 1, 2 and 8, and agrees with a single-chunk evaluation.
-func TestPoolDeterminism(t *testing.T) {
-	rng := rand.New(rand.NewPCG(11, 11))
-	m := newMLP(rng, Softplus, 8, 32, 32, 1)
-	x, v := MatOf(adtest.RandMat(rng, 37, 8, 1)), MatOf(adtest.RandMat(rng, 37, 8, 1))
-	var ref []float64
-	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
-	for _, procs := range []int{1, 2, 8} {
-		runtime.GOMAXPROCS(procs)
-		p := NewPool(8)
-		s := newSSMBatch(m, x, v, 8)
-		got := []float64{s.run(p)}
-		for _, g := range s.total {
-			got = append(got, g.Data...)
-		}
-		p.Close()
-		if ref == nil {
-			ref = got
-			continue
-		}
-		for i := range got {
-			if got[i] != ref[i] {
-				t.Fatalf("GOMAXPROCS=%d: value %d is %v, with GOMAXPROCS=1 %v", procs, i, got[i], ref[i])
-			}
-		}
-	}
-	one := NewPool(1)
-	defer one.Close()
-	s := newSSMBatch(m, x, v, 1)
-	got := []float64{s.run(one)}
-	for _, g := range s.total {
-		got = append(got, g.Data...)
-	}
-	assertClose(t, "8 chunks vs 1 chunk", ref, got, 1e-12)
 }
 
 // TestSecondOrderShortcuts checks that taking block 0 from the plain pass

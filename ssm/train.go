@@ -264,7 +264,7 @@ func (r paramRanges) Run(c, lo, hi int) {
 // reduce sets elements [a, b) of gradient i to the sum of the chunks'
 // gradients, added in chunk order, divided by the batch size, and reports
 // the first non-finite value. The vector kernel behind
-// ad.SumChunkRangeScaled reads every chunk's part once, a few vectors of
+// repro.SumChunkRangeScaled reads every chunk's part once, a few vectors of
 // each part at a time, so the range needs no splitting to stay in cache.
 func (t *trainer) reduce(i, a, b int) error {
 	// Dividing by a power of two is multiplying by its reciprocal, exactly,
@@ -275,7 +275,7 @@ func (t *trainer) reduce(i, a, b int) error {
 		scale = 1 / n
 	}
 	dst := t.grads[i].Data[a:b]
-	if ad.SumChunkRangeScaled(dst, t.parts, i, a, scale, n) {
+	if repro.SumChunkRangeScaled(dst, t.parts, i, a, scale, n) {
 		return nil
 	}
 	for _, v := range dst {
