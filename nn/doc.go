@@ -40,10 +40,12 @@
 // # Weight files
 //
 // Weights are safetensors files: an 8-byte little-endian header length N, a
-// JSON header of N bytes, then the raw little-endian tensor data.
-// ReadSafetensors validates every part of a file and reports errors naming
-// the file and the tensor (as *FormatError); WriteSafetensors writes float64
-// tensors atomically. Save and Load store a model together with its
+// JSON header of N bytes, then the raw little-endian tensor data. The
+// format itself, on an io.Reader and io.Writer, is package nn/safetensors;
+// ReadSafetensors reads a file with it, validating every part, and reports
+// errors naming the file and the tensor (as *FormatError);
+// WriteSafetensors writes float64 tensors to a file atomically
+// (nn/atomicfile). Save and Load store a model together with its
 // architecture in the header's "__metadata__"; Load also reads the
 // state_dict of a PyTorch nn.Sequential saved by safetensors.torch.save_file,
 // given the activation and kind that such a file does not record.

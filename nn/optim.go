@@ -6,6 +6,7 @@ import (
 
 	"scorematch/ad"
 	"scorematch/nn/internal/fused"
+	"scorematch/nn/safetensors"
 )
 
 // An Optimizer updates parameters from their gradients.
@@ -102,13 +103,11 @@ var (
 	_ Optimizer = (*RMSProp)(nil)
 )
 
-// A Tensor is a named array of float64 values in row-major order.
-// len(Data) is the product of Shape; an empty Shape is a scalar.
-type Tensor struct {
-	Name  string
-	Shape []int
-	Data  []float64
-}
+// A Tensor is a named array of float64 values in row-major order, as
+// weight files and optimiser state hold them: len(Data) is the product of
+// Shape; an empty Shape is a scalar. It is the Tensor of package
+// safetensors.
+type Tensor = safetensors.Tensor
 
 // SGD is stochastic gradient descent with momentum, as torch.optim.SGD
 // computes it. For each parameter p with gradient g:

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"scorematch/ad"
+	"scorematch/nn/safetensors"
 )
 
 // optState is the state every optimiser keeps: a step count and, per kind
@@ -134,7 +135,7 @@ func (s *optState) validate(st []Tensor) error {
 			return errorf("tensor %q appears twice", t.Name)
 		}
 		seen[t.Name] = true
-		if n, ok := shapeLen(t.Shape); !ok || n != len(t.Data) {
+		if n, ok := safetensors.ShapeLen(t.Shape); !ok || n != len(t.Data) {
 			return errorf("tensor %q has shape %v and %d values", t.Name, t.Shape, len(t.Data))
 		}
 		if t.Name == "step" {
@@ -260,22 +261,6 @@ func stepOf(st []Tensor) int64 {
 		}
 	}
 	return 0
-}
-
-// shapeLen returns the number of elements of a shape, and false if a
-// dimension is negative or the product overflows an int.
-func shapeLen(shape []int) (int, bool) {
-	n := 1
-	for _, d := range shape {
-		if d < 0 {
-			return 0, false
-		}
-		if d != 0 && n > math.MaxInt/d {
-			return 0, false
-		}
-		n *= d
-	}
-	return n, true
 }
 
 // cloneTensors returns a deep copy of ts.

@@ -12,6 +12,7 @@ import (
 
 	"scorematch/ad"
 	"scorematch/ad/adtest"
+	"scorematch/nn/safetensors"
 )
 
 // outputs evaluates any model on x: energies, scores or conditional scores.
@@ -102,12 +103,12 @@ func TestSaveLoad(t *testing.T) {
 func TestLoadPyTorch(t *testing.T) {
 	dir := t.TempDir()
 	mat := func(name string, shape ...int) Tensor {
-		n, _ := shapeLen(shape)
+		n, _ := safetensors.ShapeLen(shape)
 		d := make([]float64, n)
 		for i := range d {
 			d[i] = 0.01 * float64(i+1)
 		}
-		return Tensor{name, shape, d}
+		return Tensor{Name: name, Shape: shape, Data: d}
 	}
 	energy := []Tensor{mat("0.weight", 3, 2), mat("0.bias", 3), mat("2.weight", 1, 3), mat("2.bias", 1)}
 	write := func(ts []Tensor) string {
@@ -149,7 +150,7 @@ func TestLoadPyTorch(t *testing.T) {
 	} else if _, ok := m.(*NCSN); !ok {
 		t.Errorf("loaded %T", m)
 	}
-	gauss := []Tensor{{"L", []int{2, 2}, []float64{2, 0, 1, 3}}, {"mu", []int{2}, []float64{1, -1}}}
+	gauss := []Tensor{{Name: "L", Shape: []int{2, 2}, Data: []float64{2, 0, 1, 3}}, {Name: "mu", Shape: []int{2}, Data: []float64{1, -1}}}
 	if m, err := Load(write(gauss), LoadOptions{Kind: KindGaussian}); err != nil {
 		t.Error(err)
 	} else if p := m.(*Gaussian).Precision(); !slices.Equal(p.Data, []float64{4, 2, 2, 10}) {
@@ -181,9 +182,9 @@ func TestLoadPyTorch(t *testing.T) {
 		{"no layers", nil, LoadOptions{Kind: KindEnergy, Activation: "tanh"}, "", "no Linear layers"},
 		{"ncsn without sigma", ncsn[:4], LoadOptions{Kind: KindNCSN, Activation: "tanh"}, "sigma.weight", "missing (want shape [4] or [1 4])"},
 		{"sigma in a score net", ncsn, LoadOptions{Kind: KindScore, Activation: "tanh"}, "sigma.weight", "unexpected tensor"},
-		{"gaussian not triangular", []Tensor{{"L", []int{2, 2}, []float64{1, 0.5, 0, 1}}, {"mu", []int{2}, []float64{0, 0}}}, LoadOptions{Kind: KindGaussian}, "L", "element (0,1) above the diagonal is 0.5"},
+		{"gaussian not triangular", []Tensor{{Name: "L", Shape: []int{2, 2}, Data: []float64{1, 0.5, 0, 1}}, {Name: "mu", Shape: []int{2}, Data: []float64{0, 0}}}, LoadOptions{Kind: KindGaussian}, "L", "element (0,1) above the diagonal is 0.5"},
 		{"gaussian without mu", gauss[:1], LoadOptions{Kind: KindGaussian}, "mu", "missing"},
-		{"gaussian L shape", []Tensor{{"L", []int{3, 3}, make([]float64, 9)}, gauss[1]}, LoadOptions{Kind: KindGaussian}, "L", "shape [3 3], want [2 2]"},
+		{"gaussian L shape", []Tensor{{Name: "L", Shape: []int{3, 3}, Data: make([]float64, 9)}, gauss[1]}, LoadOptions{Kind: KindGaussian}, "L", "shape [3 3], want [2 2]"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			path := write(tc.ts)
@@ -201,7 +202,7 @@ func TestLoadMetadataErrors(t *testing.T) {
 	e, _ := NewEnergyMLP(2, []int{3}, "tanh", rng)
 	var ts []Tensor
 	for _, p := range e.Params() {
-		ts = append(ts, Tensor{p.Name, []int{p.Value.Rows, p.Value.Cols}, p.Value.Data})
+		ts = append(ts, Tensor{Name: p.Name, Shape: []int{p.Value.Rows, p.Value.Cols}, Data: p.Value.Data})
 	}
 	meta := func(kv ...string) map[string]string {
 		m := map[string]string{"format": "scorematch", "kind": "energy", "dim": "2", "hidden": "3", "activation": "tanh"}
@@ -244,7 +245,7 @@ func TestLoadMetadataErrors(t *testing.T) {
 		tensor, want string
 	}{
 		{ts[:3], "2.bias", "missing (want shape [1] or [1 1])"},
-		{append(slices.Clone(ts), Tensor{"extra", []int{1}, []float64{1}}), "extra", "unexpected tensor for this architecture"},
+		{append(slices.Clone(ts), Tensor{Name: "extra", Shape: []int{1}, Data: []float64{1}}), "extra", "unexpected tensor for this architecture"},
 	} {
 		path := filepath.Join(dir, "m.safetensors")
 		if err := WriteSafetensors(path, tc.ts, meta()); err != nil {

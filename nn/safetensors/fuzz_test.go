@@ -1,4 +1,4 @@
-package nn
+package safetensors_test
 
 import (
 	"bytes"
@@ -12,30 +12,29 @@ import (
 	"testing"
 
 	"scorematch/ad/adtest"
+	"scorematch/nn/safetensors"
 )
 
-// FuzzReadSafetensors checks that the reader never panics, that every error
-// is a *FormatError naming the file, and that any file it accepts
-// round-trips through the writer: re-encoding gives the same tensors and
-// metadata, and re-encoding that gives the same bytes. The seed corpus in
-// testdata/fuzz/FuzzReadSafetensors holds the golden weight files and
-// malformed variants (see TestFuzzCorpus).
-func FuzzReadSafetensors(f *testing.F) {
+// FuzzRead checks that Read never panics, that every error is a
+// *FormatError, and that any file it accepts round-trips through Write:
+// re-encoding gives the same tensors and metadata, and re-encoding that
+// gives the same bytes. The seed corpus in testdata/fuzz/FuzzRead holds the
+// golden weight files and malformed variants (see TestFuzzCorpus).
+func FuzzRead(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
-		const name = "fuzz.safetensors"
-		ts, meta, err := readSafetensors(name, bytes.NewReader(b), int64(len(b)))
+		ts, meta, err := safetensors.Read(bytes.NewReader(b), int64(len(b)))
 		if err != nil {
-			var fe *FormatError
-			if !errors.As(err, &fe) || fe.File != name || !strings.HasPrefix(err.Error(), "nn: "+name+": ") {
-				t.Fatalf("error %q (%T) does not name the file", err, err)
+			var fe *safetensors.FormatError
+			if !errors.As(err, &fe) || !strings.HasPrefix(err.Error(), "safetensors: ") {
+				t.Fatalf("error %q (%T) is not a *FormatError", err, err)
 			}
 			return
 		}
 		var enc bytes.Buffer
-		if err := encodeSafetensors(&enc, ts, meta); err != nil {
+		if err := safetensors.Write(&enc, ts, meta); err != nil {
 			t.Fatalf("an accepted file does not encode: %v", err)
 		}
-		ts2, meta2, err := readSafetensors("re", bytes.NewReader(enc.Bytes()), int64(enc.Len()))
+		ts2, meta2, err := safetensors.Read(bytes.NewReader(enc.Bytes()), int64(enc.Len()))
 		if err != nil {
 			t.Fatalf("the writer's output is refused: %v", err)
 		}
@@ -43,13 +42,13 @@ func FuzzReadSafetensors(f *testing.F) {
 			t.Fatalf("round trip changed the file: %v %v, then %v %v", ts, meta, ts2, meta2)
 		}
 		var enc2 bytes.Buffer
-		if err := encodeSafetensors(&enc2, ts2, meta2); err != nil || !bytes.Equal(enc.Bytes(), enc2.Bytes()) {
+		if err := safetensors.Write(&enc2, ts2, meta2); err != nil || !bytes.Equal(enc.Bytes(), enc2.Bytes()) {
 			t.Fatalf("encoding is not canonical (%v)", err)
 		}
 	})
 }
 
-var updateCorpus = flag.Bool("update-corpus", false, "rewrite testdata/fuzz/FuzzReadSafetensors")
+var updateCorpus = flag.Bool("update-corpus", false, "rewrite testdata/fuzz/FuzzRead")
 
 // TestFuzzCorpus checks that the seed corpus holds the golden files and
 // every malformed file of malformedFiles, and rewrites it with
@@ -70,7 +69,7 @@ func TestFuzzCorpus(t *testing.T) {
 	for _, m := range malformedFiles() {
 		seeds["malformed-"+strings.ReplaceAll(m.name, " ", "-")] = m.file
 	}
-	dir := filepath.Join("testdata", "fuzz", "FuzzReadSafetensors")
+	dir := filepath.Join("testdata", "fuzz", "FuzzRead")
 	for name, b := range seeds {
 		path := filepath.Join(dir, name)
 		want := fmt.Sprintf("go test fuzz v1\n[]byte(%q)\n", b)
