@@ -4,6 +4,10 @@ import "fmt"
 
 // Binary element-wise ops, scaling, sums and derivative extraction. Operands
 // of a binary op have equal shapes and are both jet nodes or both plain.
+//
+// Every product that is added to something is rounded explicitly,
+// float64(a*b) + c: the compiler may not fuse it into a multiply-add on
+// any architecture, so every platform computes the same bits.
 
 // addOp is y = ca·a + cb·b with the node's constants ca (scalar) and cb
 // (scalar2); Add and Sub are ca = 1 and cb = ±1, for which the products are
@@ -24,11 +28,16 @@ func (t *Tape) AddScaled(ca float64, a *Node, cb float64, b *Node) *Node {
 	checkBinary("Add/Sub/AddScaled", a, b)
 	y := t.node(opAdd, a.rows, a.val.Cols, a.blocks)
 	y.scalar, y.scalar2 = ca, cb
-	bv := b.val.Data[:len(a.val.Data)]
-	for i, v := range a.val.Data {
+	return t.emit(y, a, b)
+}
+
+// forward: linear, so every block alike.
+func (*addOp) forward(y *Node) {
+	ca, cb := y.scalar, y.scalar2
+	bv := y.b.val.Data[:len(y.a.val.Data)]
+	for i, v := range y.a.val.Data {
 		y.val.Data[i] = float64(ca*v) + float64(cb*bv[i])
 	}
-	return record(y, a, b)
 }
 
 func (o *addOp) backward(y *Node, nb int) {
@@ -62,27 +71,30 @@ var opMul op = &mulOp{}
 // follow Leibniz's rule: c₁ = a₀b₁ + a₁b₀, c₂ = a₀b₂ + a₁b₁ + a₂b₀.
 func (t *Tape) Mul(a, b *Node) *Node {
 	checkBinary("Mul", a, b)
-	y := t.node(opMul, a.rows, a.val.Cols, a.blocks)
+	return t.emit(t.node(opMul, a.rows, a.val.Cols, a.blocks), a, b)
+}
+
+func (*mulOp) forward(y *Node) {
+	a, b := y.a, y.b
 	a0, b0, y0 := a.blk(0), b.blk(0), y.blk(0)
 	for i := range y0 {
 		y0[i] = a0[i] * b0[i]
 	}
-	if a.blocks > 1 {
-		for d, o := range t.orders {
-			k := t.first[d]
-			a1, b1, y1 := a.blk(k), b.blk(k), y.blk(k)
-			for i := range y1 {
-				y1[i] = a0[i]*b1[i] + a1[i]*b0[i]
-			}
-			if o == 2 {
-				a2, b2, y2 := a.blk(k+1), b.blk(k+1), y.blk(k+1)
-				for i := range y2 {
-					y2[i] = a0[i]*b2[i] + a1[i]*b1[i] + a2[i]*b0[i]
-				}
+	if y.blocks == 1 {
+		return
+	}
+	for k, order := range y.tape.directions() {
+		a1, b1, y1 := a.blk(k), b.blk(k), y.blk(k)
+		for i := range y1 {
+			y1[i] = float64(a0[i]*b1[i]) + float64(a1[i]*b0[i])
+		}
+		if order == 2 {
+			a2, b2, y2 := a.blk(k+1), b.blk(k+1), y.blk(k+1)
+			for i := range y2 {
+				y2[i] = float64(a0[i]*b2[i]) + float64(a1[i]*b1[i]) + float64(a2[i]*b0[i])
 			}
 		}
 	}
-	return record(y, a, b)
 }
 
 func (*mulOp) backward(y *Node, nb int) {
@@ -98,25 +110,23 @@ func mulBackward(y, a, b *Node, nb int) {
 	}
 	a0, b0, g0 := a.ablk(0), b.blk(0), y.ablk(0)
 	for i := range a0 {
-		a0[i] += g0[i] * b0[i]
+		a0[i] += float64(g0[i] * b0[i])
 	}
 	if nb == 1 {
 		return
 	}
-	t := y.tape
-	for d, o := range t.orders {
-		k := t.first[d]
+	for k, order := range y.tape.directions() {
 		a1, b1, g1 := a.ablk(k), b.blk(k), y.ablk(k)
 		for i := range a0 {
-			a0[i] += g1[i] * b1[i]
-			a1[i] += g1[i] * b0[i]
+			a0[i] += float64(g1[i] * b1[i])
+			a1[i] += float64(g1[i] * b0[i])
 		}
-		if o == 2 {
+		if order == 2 {
 			a2, b2, g2 := a.ablk(k+1), b.blk(k+1), y.ablk(k+1)
 			for i := range a0 {
-				a0[i] += g2[i] * b2[i]
-				a1[i] += g2[i] * b1[i]
-				a2[i] += g2[i] * b0[i]
+				a0[i] += float64(g2[i] * b2[i])
+				a1[i] += float64(g2[i] * b1[i])
+				a2[i] += float64(g2[i] * b0[i])
 			}
 		}
 	}
@@ -136,8 +146,8 @@ func mulDual(y, a, b *Node) {
 	b0, bt := b.blk(0), b.blk(1)
 	g, gt := y.ablk(0), y.ablk(1)
 	for i := range aa {
-		aa[i] += g[i] * b0[i]
-		at[i] += gt[i]*b0[i] + g[i]*bt[i]
+		aa[i] += float64(g[i] * b0[i])
+		at[i] += float64(gt[i]*b0[i]) + float64(g[i]*bt[i])
 	}
 }
 
@@ -158,10 +168,13 @@ func (t *Tape) Scale(c float64, x *Node) *Node {
 	sameTape(t, x)
 	y := t.node(opScale, x.rows, x.val.Cols, x.blocks)
 	y.scalar = c
-	for i, v := range x.val.Data {
-		y.val.Data[i] = c * v
+	return t.emit(y, x, nil)
+}
+
+func (*scaleOp) forward(y *Node) {
+	for i, v := range y.a.val.Data {
+		y.val.Data[i] = y.scalar * v
 	}
-	return record(y, x, nil)
 }
 
 func (*scaleOp) backward(y *Node, nb int) {
@@ -169,7 +182,7 @@ func (*scaleOp) backward(y *Node, nb int) {
 		n := nb * len(y.ablk(0))
 		ax := x.adj.Data[:n]
 		for i, v := range y.adj.Data[:n] {
-			ax[i] += y.scalar * v
+			ax[i] += float64(y.scalar * v)
 		}
 	}
 }
@@ -187,23 +200,29 @@ var (
 // SumRows records the per-row sums of x: a B×1 node with x's blocks.
 func (t *Tape) SumRows(x *Node) *Node {
 	sameTape(t, x)
-	y := t.node(opSumRows, x.rows, 1, x.blocks)
-	c := x.val.Cols
-	for i := range y.val.Data {
-		s := 0.0
-		for _, v := range x.val.Data[i*c : (i+1)*c] {
-			s += v
-		}
-		y.val.Data[i] = s
-	}
-	return record(y, x, nil)
+	return t.emit(t.node(opSumRows, x.rows, 1, x.blocks), x, nil)
 }
 
 // Sum records the sum of all elements of each block of x: a 1×1 node with
 // x's blocks. Elements are added in row-major order.
 func (t *Tape) Sum(x *Node) *Node {
 	sameTape(t, x)
-	y := t.node(opSum, 1, 1, x.blocks)
+	return t.emit(t.node(opSum, 1, 1, x.blocks), x, nil)
+}
+
+func (o *sumOp) forward(y *Node) {
+	x := y.a
+	if o.perRow {
+		c := x.val.Cols
+		for i := range y.val.Data {
+			s := 0.0
+			for _, v := range x.val.Data[i*c : (i+1)*c] {
+				s += v
+			}
+			y.val.Data[i] = s
+		}
+		return
+	}
 	for k := 0; k < x.blocks; k++ {
 		s := 0.0
 		for _, v := range x.blk(k) {
@@ -211,7 +230,6 @@ func (t *Tape) Sum(x *Node) *Node {
 		}
 		y.val.Data[k] = s
 	}
-	return record(y, x, nil)
 }
 
 func (o *sumOp) backward(y *Node, nb int) {
@@ -251,7 +269,11 @@ var opHalfSqNorm op = &halfSqNormOp{}
 // squared-score terms of the objectives.
 func (t *Tape) HalfSquaredNorm(x *Node) *Node {
 	sameTape(t, x)
-	y := t.node(opHalfSqNorm, x.rows, 1, x.blocks)
+	return t.emit(t.node(opHalfSqNorm, x.rows, 1, x.blocks), x, nil)
+}
+
+func (*halfSqNormOp) forward(y *Node) {
+	x := y.a
 	c := x.val.Cols
 	x0, y0 := x.blk(0), y.blk(0)
 	for r := range x.rows {
@@ -261,31 +283,30 @@ func (t *Tape) HalfSquaredNorm(x *Node) *Node {
 		}
 		y0[r] = 0.5 * s
 	}
-	if x.blocks > 1 {
-		// Square's coefficients, 2x₀x₁ and 2x₀x₂ + x₁², summed and halved.
-		for d, o := range t.orders {
-			k := t.first[d]
-			x1, y1 := x.blk(k), y.blk(k)
+	if x.blocks == 1 {
+		return
+	}
+	// Square's coefficients, 2x₀x₁ and 2x₀x₂ + x₁², summed and halved.
+	for k, order := range y.tape.directions() {
+		x1, y1 := x.blk(k), y.blk(k)
+		for r := range x.rows {
+			s := 0.0
+			for j := r * c; j < (r+1)*c; j++ {
+				s += float64(2 * x0[j] * x1[j])
+			}
+			y1[r] = 0.5 * s
+		}
+		if order == 2 {
+			x2, y2 := x.blk(k+1), y.blk(k+1)
 			for r := range x.rows {
 				s := 0.0
 				for j := r * c; j < (r+1)*c; j++ {
-					s += float64(2 * x0[j] * x1[j])
+					s += float64(2*x0[j]*x2[j]) + float64(0.5*2*x1[j]*x1[j])
 				}
-				y1[r] = 0.5 * s
-			}
-			if o == 2 {
-				x2, y2 := x.blk(k+1), y.blk(k+1)
-				for r := range x.rows {
-					s := 0.0
-					for j := r * c; j < (r+1)*c; j++ {
-						s += float64(2*x0[j]*x2[j]) + float64(0.5*2*x1[j]*x1[j])
-					}
-					y2[r] = 0.5 * s
-				}
+				y2[r] = 0.5 * s
 			}
 		}
 	}
-	return record(y, x, nil)
 }
 
 // backward is Scale's, SumRows' and Square's rules in turn: each row's
@@ -296,26 +317,25 @@ func (*halfSqNormOp) backward(y *Node, nb int) {
 	if !x.needGrad {
 		return
 	}
-	t, c := y.tape, x.val.Cols
+	c := x.val.Cols
 	x0, a0 := x.blk(0), x.ablk(0)
 	for r := range y.rows {
 		g0 := 0.5 * y.ablk(0)[r]
 		for j := r * c; j < (r+1)*c; j++ {
-			a0[j] += g0 * (2 * x0[j])
+			a0[j] += float64(g0 * (2 * x0[j]))
 		}
 	}
 	if nb == 1 {
 		return
 	}
-	for d, o := range t.orders {
-		k := t.first[d]
+	for k, order := range y.tape.directions() {
 		x1, a1 := x.blk(k), x.ablk(k)
-		if o == 1 {
+		if order == 1 {
 			for r := range y.rows {
 				g1 := 0.5 * y.ablk(k)[r]
 				for j := r * c; j < (r+1)*c; j++ {
-					a0[j] += g1 * 2 * x1[j]
-					a1[j] += g1 * (2 * x0[j])
+					a0[j] += float64(g1 * 2 * x1[j])
+					a1[j] += float64(g1 * (2 * x0[j]))
 				}
 			}
 			continue
@@ -326,7 +346,7 @@ func (*halfSqNormOp) backward(y *Node, nb int) {
 			for j := r * c; j < (r+1)*c; j++ {
 				a0[j] += float64(g1*2*x1[j]) + float64(g2*(float64(2*x2[j])+float64(0.5*0*x1[j]*x1[j])))
 				a1[j] += float64(g1*(2*x0[j])) + float64(g2*2*x1[j])
-				a2[j] += g2 * (2 * x0[j])
+				a2[j] += float64(g2 * (2 * x0[j]))
 			}
 		}
 	}
@@ -346,7 +366,7 @@ func (*halfSqNormOp) dual(y *Node) {
 	for r := range y.rows {
 		gr, gtr := 0.5*g[r], 0.5*gt[r]
 		for j := r * c; j < (r+1)*c; j++ {
-			a[j] += gr * (2 * x0[j])
+			a[j] += float64(gr * (2 * x0[j]))
 			at[j] += float64(gtr*(2*x0[j])) + float64(gr*2*xt[j])
 		}
 	}
@@ -368,17 +388,19 @@ func (t *Tape) Deriv(x *Node, d, k int) *Node {
 	if x.blocks == 1 && k > 0 {
 		panic("ad: Deriv: x is a plain node")
 	}
-	blk := t.Block(d, k)
 	y := t.node(opDeriv, x.rows, x.val.Cols, 1)
-	y.dir, y.ord = blk, k
+	y.dir, y.ord = t.Block(d, k), k
 	y.scalar = 1
 	if k == 2 {
 		y.scalar = 2
 	}
-	for i, v := range x.blk(blk) {
+	return t.emit(y, x, nil)
+}
+
+func (*derivOp) forward(y *Node) {
+	for i, v := range y.a.blk(y.dir) {
 		y.val.Data[i] = y.scalar * v
 	}
-	return record(y, x, nil)
 }
 
 func (*derivOp) backward(y *Node, _ int) {
@@ -388,43 +410,56 @@ func (*derivOp) backward(y *Node, _ int) {
 	}
 	a := x.ablk(y.dir)
 	for i, g := range y.ablk(0) {
-		a[i] += y.scalar * g
+		a[i] += float64(y.scalar * g)
 	}
 }
 
 func (*derivOp) dual(*Node) { panic("ad: Deriv in a forward-over-reverse sweep") }
 
-// addPrimalOp is y = x + c with c plain (B×F, or 1×F broadcast) on block 0.
+// addPrimalOp is y = x + c with c plain, B×F or a 1×F row broadcast to
+// every row, added to block 0.
 type addPrimalOp struct{}
 
 var opAddPrimal op = &addPrimalOp{}
 
-// AddPrimal records y = x + c where c is a plain node of x's shape (B×F) or a
-// row (1×F) added to every row. c is added to block 0 only: it does not
-// depend on the jet's direction. AddBias is the 1×F case.
+// AddPrimal records y = x + c where c is a plain node of x's shape (B×F) or
+// a row (1×F, such as a bias) added to every row. c is added to block 0
+// only: it does not depend on the jet's direction, so the Taylor
+// coefficients of y are those of x.
 func (t *Tape) AddPrimal(x, c *Node) *Node {
 	sameTape(t, x, c)
 	if c.blocks != 1 || c.val.Cols != x.val.Cols || c.val.Rows != 1 && c.val.Rows != x.rows {
 		panic(fmt.Sprintf("ad: AddPrimal: c is %d×%d (%d blocks), x is %d×%d", c.val.Rows, c.val.Cols, c.blocks, x.rows, x.val.Cols))
 	}
-	if c.val.Rows == 1 {
-		return t.AddBias(x, c)
-	}
-	y := t.node(opAddPrimal, x.rows, x.val.Cols, x.blocks)
+	return t.emit(t.node(opAddPrimal, x.rows, x.val.Cols, x.blocks), x, c)
+}
+
+func (*addPrimalOp) forward(y *Node) {
+	x, c := y.a, y.b
 	copy(y.val.Data, x.val.Data)
-	addTo(y.blk(0), c.val.Data)
-	return record(y, x, c)
+	n := x.val.Cols
+	y0 := y.blk(0)
+	for i := 0; i < len(y0); i += n {
+		addTo(y0[i:i+n], c.val.Data[i%len(c.val.Data):])
+	}
 }
 
 func (*addPrimalOp) backward(y *Node, nb int) {
-	if x := y.a; x.needGrad {
+	x, c := y.a, y.b
+	if x.needGrad {
 		addTo(x.adj.Data[:nb*len(y.ablk(0))], y.adj.Data)
 	}
-	if c := y.b; c.needGrad {
+	if !c.needGrad {
+		return
+	}
+	if c.val.Rows == 1 {
+		colSums(c.adj.Data, y.ablk(0), y.val.Cols)
+	} else {
 		addTo(c.adj.Data, y.ablk(0))
 	}
 }
 
+// dual: c is a plain operand, whose gradient reads block 0 only.
 func (o *addPrimalOp) dual(y *Node) { o.backward(y, 2) }
 
 // scaleRowsOp is y_b = c_b·x_b for every block, c a plain B×1 column.
@@ -440,7 +475,11 @@ func (t *Tape) ScaleRows(x, c *Node) *Node {
 	if c.blocks != 1 || c.val.Cols != 1 || c.val.Rows != x.rows {
 		panic(fmt.Sprintf("ad: ScaleRows: c is %d×%d (%d blocks), want %d×1 plain", c.val.Rows, c.val.Cols, c.blocks, x.rows))
 	}
-	y := t.node(opScaleRows, x.rows, x.val.Cols, x.blocks)
+	return t.emit(t.node(opScaleRows, x.rows, x.val.Cols, x.blocks), x, c)
+}
+
+func (*scaleRowsOp) forward(y *Node) {
+	x, c := y.a, y.b
 	n := x.val.Cols
 	for r := 0; r < x.val.Rows; r++ {
 		s := c.val.Data[r%x.rows]
@@ -449,7 +488,6 @@ func (t *Tape) ScaleRows(x, c *Node) *Node {
 			yr[j] = s * v
 		}
 	}
-	return record(y, x, c)
 }
 
 func (*scaleRowsOp) backward(y *Node, nb int) {
@@ -461,14 +499,14 @@ func (*scaleRowsOp) backward(y *Node, nb int) {
 			s := c.val.Data[r%y.rows]
 			xa := x.adj.Data[r*n : (r+1)*n]
 			for j, g := range gr {
-				xa[j] += s * g
+				xa[j] += float64(s * g)
 			}
 		}
 		if c.needGrad {
 			xr := x.val.Data[r*n : (r+1)*n]
 			acc := 0.0
 			for j, g := range gr {
-				acc += g * xr[j]
+				acc += float64(g * xr[j])
 			}
 			c.adj.Data[r%y.rows] += acc
 		}
@@ -478,22 +516,21 @@ func (*scaleRowsOp) backward(y *Node, nb int) {
 // dual: c is a plain right operand and gets the primal gradient only.
 func (*scaleRowsOp) dual(y *Node) {
 	x, c := y.a, y.b
+	n := x.val.Cols
 	if x.needGrad {
-		n := x.val.Cols
 		for r := 0; r < 2*y.rows; r++ {
 			s := c.val.Data[r%y.rows]
 			xa, gr := x.adj.Data[r*n:(r+1)*n], y.adj.Data[r*n:(r+1)*n]
 			for j, g := range gr {
-				xa[j] += s * g
+				xa[j] += float64(s * g)
 			}
 		}
 	}
 	if c.needGrad {
-		n := x.val.Cols
 		for r := 0; r < y.rows; r++ {
 			gr, xr := y.adj.Data[r*n:(r+1)*n], x.val.Data[r*n:(r+1)*n]
 			for j, g := range gr {
-				c.adj.Data[r] += g * xr[j]
+				c.adj.Data[r] += float64(g * xr[j])
 			}
 		}
 	}

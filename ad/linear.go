@@ -41,15 +41,23 @@ func (t *Tape) Linear(x, w, b *Node) *Node {
 	return t.linearT(opLinear, x, w, b)
 }
 
-// linearT records X·Wᵀ (+ b on block 0 when b is not nil). Blocks of X
-// known to be zero give zero blocks without a product, and block 0 comes
-// from the primal tape when it has it; every other output is computed as
-// the reference GEMM computes it, so skipping work changes no bit.
+// linearT records X·Wᵀ (+ b on block 0 when b is not nil).
 func (t *Tape) linearT(o op, x, w, b *Node) *Node {
 	y := t.node(o, x.rows, w.val.Rows, x.blocks)
 	record(y, x, w)
 	y.c = b
 	y.needGrad = y.needGrad || b != nil && b.needGrad
+	y.op.forward(y)
+	return y
+}
+
+// forward: blocks of X known to be zero give zero blocks without a
+// product, and block 0 comes from the primal tape when it has it; every
+// other output is computed as the reference GEMM computes it, so skipping
+// work changes no bit. With a bias, each output of block 0 starts from its
+// bias and accumulates along k.
+func (*matmulT) forward(y *Node) {
+	t, x, w, b := y.tape, y.a, y.b, y.c
 	y.zero = x.zero
 	n, k, rows := y.val.Cols, x.val.Cols, x.rows
 	from, cleared := 0, 0 // the first block to compute, and to clear
@@ -72,7 +80,6 @@ func (t *Tape) linearT(o op, x, w, b *Node) *Node {
 		t.gemmNT((hi-lo)*rows, n, k, x.val.Data[lo*rows*k:], k, w.val.Data, k, y.val.Data[lo*rows*n:], n)
 		blk = hi
 	}
-	return y
 }
 
 func (m *matmulT) backward(y *Node, nb int) {
@@ -119,10 +126,13 @@ func (m *matmulT) dual(y *Node) {
 // MatMul records Y = X·W for a node X (B×k, plain or jet) and a plain node W (k×n).
 func (t *Tape) MatMul(x, w *Node) *Node {
 	checkMatMul("MatMul", x, w, w.val.Rows)
-	y := t.node(opMatMulN, x.rows, w.val.Cols, x.blocks)
+	return t.emit(t.node(opMatMulN, x.rows, w.val.Cols, x.blocks), x, w)
+}
+
+func (*matmulN) forward(y *Node) {
+	x, w := y.a, y.b
 	clear(y.val.Data)
-	t.gemmNN(y.val.Rows, y.val.Cols, x.val.Cols, x.val.Data, x.val.Cols, w.val.Data, w.val.Cols, y.val.Data, y.val.Cols)
-	return record(y, x, w)
+	y.tape.gemmNN(y.val.Rows, y.val.Cols, x.val.Cols, x.val.Data, x.val.Cols, w.val.Data, w.val.Cols, y.val.Data, y.val.Cols)
 }
 
 func (*matmulN) backward(y *Node, nb int) {
@@ -166,44 +176,6 @@ func colSums(dst, a []float64, n int) {
 		}
 	}
 }
-
-// addBias is the op Y = X + b with b a plain 1×n row added to block 0.
-type addBias struct{}
-
-var opAddBias op = &addBias{}
-
-// AddBias records Y = X + b, adding the plain 1×n row b to every row of X's
-// block 0 (higher Taylor coefficients are unchanged).
-func (t *Tape) AddBias(x, b *Node) *Node {
-	sameTape(t, x, b)
-	if b.blocks != 1 || b.val.Rows != 1 || b.val.Cols != x.val.Cols {
-		panic(fmt.Sprintf("ad: AddBias: bias is %d×%d, want 1×%d", b.val.Rows, b.val.Cols, x.val.Cols))
-	}
-	y := t.node(opAddBias, x.rows, x.val.Cols, x.blocks)
-	copy(y.val.Data, x.val.Data)
-	n := x.val.Cols
-	y0 := y.blk(0)
-	for i := 0; i < len(y0); i += n {
-		row := y0[i : i+n]
-		for j, v := range b.val.Data {
-			row[j] += v
-		}
-	}
-	return record(y, x, b)
-}
-
-func (*addBias) backward(y *Node, nb int) {
-	x, b := y.a, y.b
-	if x.needGrad {
-		addTo(x.adj.Data[:nb*len(y.ablk(0))], y.adj.Data)
-	}
-	if b.needGrad {
-		colSums(b.adj.Data, y.ablk(0), y.val.Cols)
-	}
-}
-
-// dual: the bias is a plain right operand, whose gradient reads block 0 only.
-func (o *addBias) dual(y *Node) { o.backward(y, 2) }
 
 // addTo adds src to dst element-wise over len(dst) elements.
 func addTo(dst, src []float64) {

@@ -113,7 +113,7 @@ func opCases() []opCase {
 		{"sumrows", func(t *Tape, z1, z2 *Node, p *opParams) *Node { return t.SumRows(t.Mul(t.Apply(Tanh, z1), z2)) }},
 		{"matmul", func(t *Tape, z1, z2 *Node, p *opParams) *Node { return t.MatMul(t.Apply(Tanh, z1), t.Param(p.wm)) }},
 		{"matmulT", func(t *Tape, z1, z2 *Node, p *opParams) *Node { return t.MatMulT(t.Apply(Tanh, z1), t.Param(p.wm)) }},
-		{"addbias", func(t *Tape, z1, z2 *Node, p *opParams) *Node { return t.AddBias(t.Apply(Tanh, z1), t.Param(p.bb)) }},
+		{"addbias", func(t *Tape, z1, z2 *Node, p *opParams) *Node { return t.AddPrimal(t.Apply(Tanh, z1), t.Param(p.bb)) }},
 		{"addprimal", func(t *Tape, z1, z2 *Node, p *opParams) *Node {
 			return t.AddPrimal(t.Apply(Tanh, z1), t.Apply(Sigmoid, t.MatMulT(t.Param(p.wc), t.Param(p.wm))))
 		}},
@@ -141,7 +141,7 @@ func opCases() []opCase {
 		}
 		row := MatOf(1, opH, []float64{shift, shift, shift, shift, shift})
 		cases = append(cases, opCase{f.Name + "-large", func(t *Tape, z1, z2 *Node, p *opParams) *Node {
-			return t.Apply(f, t.AddBias(z1, t.Const(row)))
+			return t.Apply(f, t.AddPrimal(z1, t.Const(row)))
 		}})
 	}
 	return cases

@@ -2,6 +2,7 @@ package ad
 
 import (
 	"fmt"
+	"iter"
 
 	"scorematch/ad/internal/gemm"
 )
@@ -381,9 +382,13 @@ func (t *Tape) sweep(root *Node, seed *Mat, mode int) {
 	}
 }
 
-// An op is one primitive: its value rule (applied when the op is recorded)
-// and its derivative rules, side by side in one type.
+// An op is one primitive: its value rule and its derivative rules, side
+// by side in one type, each with the same shape.
 type op interface {
+	// forward sets the node's value, every Taylor coefficient block, from
+	// its inputs and constants (the Taylor rule runs once per direction,
+	// over Tape.directions). It runs when the op is recorded.
+	forward(n *Node)
 	// backward adds the node's adjoint, pulled back through the op, to its
 	// inputs' adjoints, for blocks [0, nb). With nb == 1 only the primal
 	// adjoint is propagated (higher adjoints are treated as zero).
@@ -397,6 +402,7 @@ type op interface {
 // leaf is the op of nodes without inputs; kind tells the leaves apart.
 type leaf struct{ kind int }
 
+func (*leaf) forward(*Node)       {}
 func (*leaf) backward(*Node, int) {}
 func (*leaf) dual(*Node)          {}
 
@@ -411,6 +417,27 @@ func record(n, a, b *Node) *Node {
 	n.a, n.b = a, b
 	n.needGrad = a.needGrad || b != nil && b.needGrad
 	return n
+}
+
+// emit records y on its inputs a and b (b may be nil) and computes its
+// value by its op's forward rule.
+func (t *Tape) emit(y, a, b *Node) *Node {
+	record(y, a, b)
+	y.op.forward(y)
+	return y
+}
+
+// directions yields the block of every jet direction's first Taylor
+// coefficient and the direction's order (1 or 2): the loop of every Taylor
+// rule, forward and reverse.
+func (t *Tape) directions() iter.Seq2[int, int] {
+	return func(yield func(block, order int) bool) {
+		for d, o := range t.orders {
+			if !yield(t.first[d], o) {
+				return
+			}
+		}
+	}
 }
 
 // sameTape panics unless all nodes are on tape t.

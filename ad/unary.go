@@ -119,7 +119,11 @@ func (t *Tape) Apply(f *Elementwise, x *Node) *Node {
 	sameTape(t, x)
 	y := t.node(opUnary, x.rows, x.val.Cols, x.blocks)
 	y.fn = f
-	record(y, x, nil)
+	return t.emit(y, x, nil)
+}
+
+func (*unaryOp) forward(y *Node) {
+	t, x, f := y.tape, y.a, y.fn
 	sz := x.rows * x.val.Cols
 	y.aux.resize(3*x.rows, x.val.Cols)
 	d1, d2, d3 := y.aux.Data[:sz], y.aux.Data[sz:2*sz], y.aux.Data[2*sz:]
@@ -138,12 +142,11 @@ func (t *Tape) Apply(f *Elementwise, x *Node) *Node {
 		f.Eval(x.blk(0), y.blk(0), d1, want2, want3)
 	}
 	if x.blocks == 1 {
-		return y
+		return
 	}
-	for d, o := range t.orders {
-		b := t.first[d]
+	for b, order := range t.directions() {
 		x1, y1 := x.blk(b), y.blk(b)
-		if o == 1 {
+		if order == 1 {
 			for i := range y1 {
 				y1[i] = d1[i] * x1[i]
 			}
@@ -162,7 +165,6 @@ func (t *Tape) Apply(f *Elementwise, x *Node) *Node {
 			}
 		}
 	}
-	return y
 }
 
 func (*unaryOp) backward(y *Node, nb int) {
@@ -174,27 +176,25 @@ func (*unaryOp) backward(y *Node, nb int) {
 	d1, d2, d3 := y.aux.Data[:sz], y.aux.Data[sz:2*sz], y.aux.Data[2*sz:]
 	a0, g0 := x.ablk(0), y.ablk(0)
 	for i := range a0 {
-		a0[i] += g0[i] * d1[i]
+		a0[i] += float64(g0[i] * d1[i])
 	}
 	if nb == 1 {
 		return
 	}
-	t := y.tape
-	for d, o := range t.orders {
-		b := t.first[d]
+	for b, order := range y.tape.directions() {
 		x1, a1, g1 := x.blk(b), x.ablk(b), y.ablk(b)
-		if o == 1 {
+		if order == 1 {
 			for i := range a0 {
-				a0[i] += g1[i] * d2[i] * x1[i]
-				a1[i] += g1[i] * d1[i]
+				a0[i] += float64(g1[i] * d2[i] * x1[i])
+				a1[i] += float64(g1[i] * d1[i])
 			}
 			continue
 		}
 		x2, a2, g2 := x.blk(b+1), x.ablk(b+1), y.ablk(b+1)
 		for i := range a0 {
-			a0[i] += g1[i]*d2[i]*x1[i] + g2[i]*(d2[i]*x2[i]+0.5*d3[i]*x1[i]*x1[i])
-			a1[i] += g1[i]*d1[i] + g2[i]*d2[i]*x1[i]
-			a2[i] += g2[i] * d1[i]
+			a0[i] += float64(g1[i]*d2[i]*x1[i]) + float64(g2[i]*(float64(d2[i]*x2[i])+float64(0.5*d3[i]*x1[i]*x1[i])))
+			a1[i] += float64(g1[i]*d1[i]) + float64(g2[i]*d2[i]*x1[i])
+			a2[i] += float64(g2[i] * d1[i])
 		}
 	}
 }
@@ -211,8 +211,8 @@ func (*unaryOp) dual(y *Node) {
 	a, at := x.ablk(0), x.ablk(1)
 	g, gt := y.ablk(0), y.ablk(1)
 	for i := range a {
-		a[i] += g[i] * d1[i]
-		at[i] += gt[i]*d1[i] + g[i]*d2[i]*xt[i]
+		a[i] += float64(g[i] * d1[i])
+		at[i] += float64(gt[i]*d1[i]) + float64(g[i]*d2[i]*xt[i])
 	}
 }
 

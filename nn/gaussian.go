@@ -58,7 +58,7 @@ func (g *Gaussian) Energy(t *ad.Tape, x *ad.Node) *ad.Node {
 	if x.Cols() != g.Dim() {
 		panic(fmt.Sprintf("nn: Gaussian: input has %d columns, the model's dimension is %d", x.Cols(), g.Dim()))
 	}
-	d := t.AddBias(x, t.Scale(-1, t.Param(g.mu)))
+	d := t.AddPrimal(x, t.Scale(-1, t.Param(g.mu)))
 	l := t.Mul(t.Param(g.l), t.Const(g.mask))
 	z := t.MatMul(d, l)
 	return t.HalfSquaredNorm(z)

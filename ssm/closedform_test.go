@@ -17,7 +17,7 @@ type diagGaussian struct{ lambda, negMu *ad.Param }
 func (g *diagGaussian) Params() []*ad.Param { return []*ad.Param{g.lambda, g.negMu} }
 func (g *diagGaussian) Dim() int            { return g.lambda.Value.Cols }
 func (g *diagGaussian) Energy(t *ad.Tape, x *ad.Node) *ad.Node {
-	z := t.Apply(ad.Square, t.AddBias(x, t.Param(g.negMu)))
+	z := t.Apply(ad.Square, t.AddPrimal(x, t.Param(g.negMu)))
 	return t.Scale(0.5, t.MatMulT(z, t.Param(g.lambda)))
 }
 
