@@ -76,6 +76,17 @@
 // CheckGrad, NumGrad and CentralDiff are the finite-difference checker the
 // other packages' tests use.
 //
+// # Adding an op
+//
+// An op is a type with three rules (see the op interface): forward sets
+// the value and every Taylor coefficient, looping over Tape.directions for
+// the Taylor part; backward pulls adjoints back over the first nb blocks;
+// dual is the forward-over-reverse rule of HVP. Its Tape method checks the
+// operands, allocates the node and calls emit. A case in the
+// finite-difference table tests (ops_test.go) checks all three rules at
+// every order. Products added to anything are written float64(a*b) + c,
+// so that no compiler fuses them and every platform gives the same bits.
+//
 // # Errors
 //
 // The engine takes no user input: every misuse (operands of mismatched

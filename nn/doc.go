@@ -50,6 +50,14 @@
 // state_dict of a PyTorch nn.Sequential saved by safetensors.torch.save_file,
 // given the activation and kind that such a file does not record.
 //
+// # Adding a model
+//
+// A model implements Model and one of Energy, Score or CondScore with ad
+// ops on a tape; parameters carry PyTorch's state_dict names, so weight
+// files are interchangeable with PyTorch's. Save records its kind and
+// sizes in the file's metadata, and Load rebuilds it from them (newModel),
+// so a new model is also a kind there.
+//
 // # Errors
 //
 // Bad input is an error value, returned where it enters: a file by Load and

@@ -37,6 +37,14 @@
 // NCSNMixture, EightGaussians, Grid), Banana and the two moons (samples only)
 // are analytic test distributions; Datasets lists them by name.
 //
+// # Adding a sampler
+//
+// A sampler is a settings struct whose Run checks every setting first
+// (returning a *ConfigError), splits its chains with repro.Run in
+// repro.DefaultChunks chunks, gives each chunk its own evaluator, and
+// draws chain i's numbers from the stream (Seed, purpose, 0, i), so that
+// its output is the same for any GOMAXPROCS.
+//
 // # Errors
 //
 // A sampler's settings are checked when it runs, before any work: Run

@@ -40,6 +40,19 @@
 // step, sample) (package repro), so the result is bit-identical for any
 // GOMAXPROCS and after a stop and resume from a checkpoint.
 //
+// # Adding an objective
+//
+// An objective is one file and one table row. The file holds its type,
+// which embeds objective (name, model, options, needs) and sets its Needs
+// in its constructor, and its worker type, which embeds work (gradient
+// storage, tapes, the shared steps: replicate, noisy, finish...) and
+// implements Eval from a batch. The row in the registry (registry.go)
+// gives its name, the model kinds it trains, the Options it reads (New
+// checks the required ones), whether it measures fit, a one-line doc and
+// the constructor; New, Names, Specs and the tool's help come from it, and
+// no other code may spell its name (TestNamesOnlyInRegistry). Its
+// gradient check is a case in objectiveCases (TestRegistryCovered).
+//
 // # Errors
 //
 // Bad configuration is an error value from New or from Train (before any
