@@ -40,7 +40,7 @@ func TestAISGaussian(t *testing.T) {
 // are plain importance weights p̃(x)/π₀(x) of base samples, so
 // log Ẑ is the log-mean-exp of those, computed here independently.
 func TestAISWeightsExact(t *testing.T) {
-	g, err := NewGaussian([]float64{0.3, -0.2}, ad.MatOf(2, 2, []float64{1, 0.3, 0.3, 0.8}))
+	g, err := NewGaussianTarget([]float64{0.3, -0.2}, ad.MatOf(2, 2, []float64{1, 0.3, 0.3, 0.8}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,7 +95,7 @@ func TestGridLogZMixture(t *testing.T) {
 		}
 	}
 	// One dimension, and a coarse grid that must show its error.
-	g1, _ := NewGaussian([]float64{0.5}, ad.MatOf(1, 1, []float64{0.25}))
+	g1, _ := NewGaussianTarget([]float64{0.5}, ad.MatOf(1, 1, []float64{0.25}))
 	if z, err := GridLogZ(shifted{g1, 2}, []float64{-5}, []float64{6}, 200); err != nil || math.Abs(z-2) > 1e-9 {
 		t.Errorf("1-D log Z = %v, %v; want 2", z, err)
 	}

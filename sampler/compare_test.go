@@ -35,7 +35,7 @@ func TestScoreEstimatorsD16(t *testing.T) {
 	for i := range mean {
 		mean[i] = rng.NormFloat64()
 	}
-	q, err := sampler.NewGaussian(mean, cov)
+	q, err := sampler.NewGaussianTarget(mean, cov)
 	if err != nil {
 		t.Fatal(err)
 	}

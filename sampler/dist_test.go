@@ -178,7 +178,7 @@ func TestMixtureErrors(t *testing.T) {
 		}
 	}
 	mustPanic(t, "no components", func() { NewMixture(nil) })
-	mustPanic(t, "shape", func() { NewGaussian([]float64{0, 0, 0}, eye) })
+	mustPanic(t, "shape", func() { NewGaussianTarget([]float64{0, 0, 0}, eye) })
 	mustPanic(t, "sample shape", func() { NCSNMixture().Sample(ad.NewMat(2, 3), newRand(1)) })
 	mustPanic(t, "score shape", func() { NCSNMixture().NewScoreFunc()(ad.NewMat(2, 2), ad.NewMat(3, 2)) })
 	mustPanic(t, "negative sigma", func() { NCSNMixture().NewCondScoreFunc()(ad.NewMat(2, 2), ad.NewMat(2, 2), -1) })

@@ -5,11 +5,14 @@
 //
 // # Sources
 //
-// Samplers take small interfaces: a Score (∇log p), a LogDensity (log p̃ and
-// its score, for the Metropolis-adjusted samplers, AIS and quadrature) and a
-// CondScore (the score of p convolved with N(0, σ²I), for annealed
-// Langevin). Each is a factory of evaluators: every goroutine gets its own,
-// so a model evaluator can own an ad.Tape and scratch buffers.
+// Samplers take small interfaces: a ScoreSource (∇log p), a LogDensity
+// (log p̃ and its score, for the Metropolis-adjusted samplers, AIS and
+// quadrature) and a CondScoreSource (the score of p convolved with
+// N(0, σ²I), for annealed Langevin). Each is a factory of evaluators: every
+// goroutine gets its own, so a model evaluator can own an ad.Tape and
+// scratch buffers. (They are sources of scores, not models: the score
+// networks of package nn are nn.Score and nn.CondScore, which FromScore and
+// FromCondScore turn into sources.)
 //
 // # Samplers
 //
@@ -33,7 +36,7 @@
 //
 // # Distributions
 //
-// Mixture (Gaussians with full covariances, NewGaussian, NewMixture,
+// Mixture (Gaussians with full covariances, NewGaussianTarget, NewMixture,
 // NCSNMixture, EightGaussians, Grid), Banana and the two moons (samples only)
 // are analytic test distributions; Datasets lists them by name.
 //

@@ -35,7 +35,7 @@ func ExampleAnnealedLangevin() {
 
 // HMC with step sizes adapted during warm-up, and its diagnostics.
 func ExampleHMC() {
-	g, _ := sampler.NewGaussian([]float64{1, -1}, ad.MatOf(2, 2, []float64{1, 0.8, 0.8, 1}))
+	g, _ := sampler.NewGaussianTarget([]float64{1, -1}, ad.MatOf(2, 2, []float64{1, 0.8, 0.8, 1}))
 	x := ad.NewMat(16, 2) // 16 chains started at the origin
 	tr, st, err := sampler.HMC{Step: 0.5, Leapfrog: 8, Jitter: 0.2, Warmup: 200, Draws: 500, Seed: 3}.Run(g, x)
 	if err != nil {
@@ -55,7 +55,7 @@ func ExampleHMC() {
 
 // Normalising constants by quadrature and by annealed importance sampling.
 func ExampleAIS() {
-	g, _ := sampler.NewGaussian([]float64{0, 0}, ad.MatOf(2, 2, []float64{2, 0, 0, 0.5}))
+	g, _ := sampler.NewGaussianTarget([]float64{0, 0}, ad.MatOf(2, 2, []float64{2, 0, 0, 0.5}))
 	// g is normalised: log Z = 0.
 	z, _ := sampler.GridLogZ(g, []float64{-12, -6}, []float64{12, 6}, 201)
 	fmt.Printf("quadrature: %.6f\n", math.Abs(z))

@@ -55,7 +55,7 @@ func corrGaussian(t testing.TB, d int) *Mixture {
 			mu[i] = -mu[i]
 		}
 	}
-	g, err := NewGaussian(mu, corrCov(d, 0.7, 0.5, 1.5))
+	g, err := NewGaussianTarget(mu, corrCov(d, 0.7, 0.5, 1.5))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -35,7 +35,7 @@ type Langevin struct {
 // chain ends with a non-finite coordinate (ε too large for the score), and
 // a *ConfigError for an invalid setting. It panics if x does not have
 // s.Dim() columns.
-func (l Langevin) Run(s Score, x ad.Mat) error {
+func (l Langevin) Run(s ScoreSource, x ad.Mat) error {
 	checkCols("Langevin.Run", x, s.Dim())
 	if err := checkStep("Langevin", l.Step, l.Steps); err != nil {
 		return err
@@ -82,7 +82,7 @@ type AnnealedLangevin struct {
 // Run moves the chains x (B×D) in place; see Langevin.Run for determinism
 // and errors (a *ConfigError also for an empty Sigmas or a level that is
 // not finite and positive). It panics if x does not have s.Dim() columns.
-func (a AnnealedLangevin) Run(s CondScore, x ad.Mat) error {
+func (a AnnealedLangevin) Run(s CondScoreSource, x ad.Mat) error {
 	checkCols("AnnealedLangevin.Run", x, s.Dim())
 	if err := checkStep("AnnealedLangevin", a.Step, a.Steps); err != nil {
 		return err

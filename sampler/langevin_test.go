@@ -56,7 +56,7 @@ func TestT6(t *testing.T) {
 // samples a 2-D Gaussian: its O(ε) bias on the variance is (for N(0, s²))
 // s²/(1 − ε/(4s²)) − s², below 1.3% here, inside the tolerance.
 func TestLangevinStationary(t *testing.T) {
-	g, err := NewGaussian([]float64{1, -1}, ad.MatOf(2, 2, []float64{1, 0.5, 0.5, 2}))
+	g, err := NewGaussianTarget([]float64{1, -1}, ad.MatOf(2, 2, []float64{1, 0.5, 0.5, 2}))
 	if err != nil {
 		t.Fatal(err)
 	}

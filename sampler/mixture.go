@@ -22,10 +22,10 @@ type Component struct {
 
 // A Mixture is a finite mixture of Gaussians Σₖ wₖ N(μₖ, Σₖ) on R^D with
 // normalised weights. A single Gaussian is a mixture of one component
-// (NewGaussian). Its log-density is normalised, its score exact, and so is
-// its noise-conditional score: p convolved with N(0, σ²I) is the mixture
-// with covariances Σₖ + σ²I. A Mixture is immutable and safe for concurrent
-// use; its evaluators are not (see Score).
+// (NewGaussianTarget). Its log-density is normalised, its score exact, and
+// so is its noise-conditional score: p convolved with N(0, σ²I) is the
+// mixture with covariances Σₖ + σ²I. A Mixture is immutable and safe for
+// concurrent use; its evaluators are not (see ScoreSource).
 type Mixture struct {
 	dim  int
 	logw []float64 // log of the normalised weights
@@ -55,10 +55,12 @@ func (f *gaussFactor) factor(cov []float64, s2 float64, d int) bool {
 	return true
 }
 
-// NewGaussian returns the Gaussian N(mean, cov) as a one-component Mixture.
-// It panics if cov is not len(mean)×len(mean) or mean is empty, and returns
-// an error if cov is not symmetric positive definite.
-func NewGaussian(mean []float64, cov ad.Mat) (*Mixture, error) {
+// NewGaussianTarget returns the Gaussian distribution N(mean, cov), a
+// target for the samplers and estimators of this package (not to be
+// confused with nn.Gaussian, a trainable energy model), as a one-component
+// Mixture. It panics if cov is not len(mean)×len(mean) or mean is empty,
+// and returns an error if cov is not symmetric positive definite.
+func NewGaussianTarget(mean []float64, cov ad.Mat) (*Mixture, error) {
 	return NewMixture([]Component{{Weight: 1, Mean: mean, Cov: cov}})
 }
 

@@ -66,8 +66,9 @@ func (e energyModel) NewLogDensityFunc() LogDensityFunc {
 	}
 }
 
-// FromScore returns the score network m as a Score. It panics if m is nil.
-func FromScore(m nn.Score) Score {
+// FromScore returns the score network m as a ScoreSource. It panics if m
+// is nil.
+func FromScore(m nn.Score) ScoreSource {
 	if m == nil {
 		panic("sampler: FromScore: nil model")
 	}
@@ -90,9 +91,9 @@ func (s scoreModel) NewScoreFunc() ScoreFunc {
 }
 
 // FromCondScore returns the noise-conditional score network m as a
-// CondScore; every row is evaluated at the same noise level. It panics if m
-// is nil.
-func FromCondScore(m nn.CondScore) CondScore {
+// CondScoreSource; every row is evaluated at the same noise level. It
+// panics if m is nil.
+func FromCondScore(m nn.CondScore) CondScoreSource {
 	if m == nil {
 		panic("sampler: FromCondScore: nil model")
 	}

@@ -12,14 +12,14 @@ import (
 // not safe for concurrent use.
 type ScoreFunc func(dst, x ad.Mat)
 
-// A Score is a source of the score of a distribution over R^D.
+// A ScoreSource gives the score ∇ₓ log p of a distribution over R^D.
 //
 // Samplers run chains on several goroutines, each with its own evaluator:
 // NewScoreFunc returns a fresh evaluator every time it is called, and
 // evaluators returned by different calls may run concurrently. The samplers
 // call NewScoreFunc from one goroutine, so it need not be safe for concurrent
 // use itself.
-type Score interface {
+type ScoreSource interface {
 	// Dim returns D, the dimension of the sample space.
 	Dim() int
 	// NewScoreFunc returns an evaluator for one goroutine.
@@ -32,13 +32,13 @@ type Score interface {
 // not safe for concurrent use.
 type LogDensityFunc func(logp []float64, score, x ad.Mat)
 
-// A LogDensity is a Score that also knows its unnormalised log-density, as
-// the Metropolis-adjusted samplers, annealed importance sampling and
-// quadrature need. The normalising constant is unknown unless a type
+// A LogDensity is a ScoreSource that also knows its unnormalised
+// log-density, as the Metropolis-adjusted samplers, annealed importance
+// sampling and quadrature need. The normalising constant is unknown unless a type
 // documents it (the analytic distributions of this package are normalised).
-// NewLogDensityFunc follows the rules of Score.NewScoreFunc.
+// NewLogDensityFunc follows the rules of ScoreSource.NewScoreFunc.
 type LogDensity interface {
-	Score
+	ScoreSource
 	NewLogDensityFunc() LogDensityFunc
 }
 
@@ -48,9 +48,10 @@ type LogDensity interface {
 // is not safe for concurrent use.
 type CondScoreFunc func(dst, x ad.Mat, sigma float64)
 
-// A CondScore is a source of noise-conditional scores, as annealed Langevin
-// dynamics needs. NewCondScoreFunc follows the rules of Score.NewScoreFunc.
-type CondScore interface {
+// A CondScoreSource gives noise-conditional scores, as annealed Langevin
+// dynamics needs. NewCondScoreFunc follows the rules of
+// ScoreSource.NewScoreFunc.
+type CondScoreSource interface {
 	Dim() int
 	NewCondScoreFunc() CondScoreFunc
 }
@@ -58,7 +59,7 @@ type CondScore interface {
 // EvalScore returns the scores of s at the rows of x as a new B×D matrix,
 // evaluated in repro.DefaultChunks parallel chunks. It panics if x.Cols is not
 // s.Dim().
-func EvalScore(s Score, x ad.Mat) ad.Mat {
+func EvalScore(s ScoreSource, x ad.Mat) ad.Mat {
 	checkCols("EvalScore", x, s.Dim())
 	dst := ad.NewMat(x.Rows, x.Cols)
 	chunks := repro.DefaultChunks(x.Rows)

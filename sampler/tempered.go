@@ -18,7 +18,7 @@ import (
 // noise-conditional (an energy net trained by SSM): the score of p smoothed
 // by N(0, σ²I), which a noise-conditional net learns, is not available for
 // it. It panics unless sigmaL is finite and positive.
-func Tempered(s Score, sigmaL float64) CondScore {
+func Tempered(s ScoreSource, sigmaL float64) CondScoreSource {
 	if !(sigmaL > 0) || math.IsInf(sigmaL, 0) {
 		panic(fmt.Sprintf("sampler: Tempered: σ_L = %v, want finite and positive", sigmaL))
 	}
@@ -26,7 +26,7 @@ func Tempered(s Score, sigmaL float64) CondScore {
 }
 
 type tempered struct {
-	s      Score
+	s      ScoreSource
 	sigmaL float64
 }
 

@@ -10,7 +10,7 @@ import (
 // TestTempered checks the tempered score, and that annealed Langevin with it
 // on N(0, I) ends near N(0, I): the last level is temperature 1.
 func TestTempered(t *testing.T) {
-	g, err := NewGaussian([]float64{1, -1}, ad.MatOf(2, 2, []float64{1, 0, 0, 1}))
+	g, err := NewGaussianTarget([]float64{1, -1}, ad.MatOf(2, 2, []float64{1, 0, 0, 1}))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,8 +9,8 @@ import (
 )
 
 // A Distribution can be sampled. The distributions of this package also
-// implement LogDensity and, for Gaussian mixtures, CondScore, unless their
-// doc says otherwise; use a type assertion to find out.
+// implement LogDensity and, for Gaussian mixtures, CondScoreSource, unless
+// their doc says otherwise; use a type assertion to find out.
 type Distribution interface {
 	// Dim returns the dimension D.
 	Dim() int
@@ -26,7 +26,7 @@ type Dataset struct {
 	// Description says what the distribution is, in one line.
 	Description string
 	// Dist samples the distribution; type-assert it to LogDensity or
-	// CondScore for its density and scores where they exist.
+	// CondScoreSource for its density and scores where they exist.
 	Dist Distribution
 }
 

@@ -23,9 +23,9 @@ func init() {
 // sources holds what a model or a dataset offers the samplers.
 type sources struct {
 	dim     int
-	score   sampler.Score
-	density sampler.LogDensity // nil without a density
-	cond    sampler.CondScore  // noise-conditional score (nil: use tempering)
+	score   sampler.ScoreSource
+	density sampler.LogDensity      // nil without a density
+	cond    sampler.CondScoreSource // noise-conditional score (nil: use tempering)
 }
 
 func modelSources(m nn.Model) sources {
@@ -79,7 +79,7 @@ func runSample(ctx context.Context, e *env, args []string) error {
 			return badInput("-data %s has no closed-form density or score; -score exact needs one", *data)
 		}
 		src = sources{dim: d.Dim(), score: d, density: d}
-		if c, ok := ds.Dist.(sampler.CondScore); ok {
+		if c, ok := ds.Dist.(sampler.CondScoreSource); ok {
 			src.cond = c
 		}
 	default:
