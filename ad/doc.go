@@ -73,8 +73,8 @@
 // ad/repro runs fixed chunks and sums their results in chunk order, so
 // results are bit-identical for any GOMAXPROCS).
 //
-// CheckGrad, NumGrad and CentralDiff are the finite-difference checker the
-// other packages' tests use.
+// The finite-difference checker that every package's tests use is package
+// ad/fd, and their shared helpers are package ad/adtest.
 //
 // # Adding an op
 //

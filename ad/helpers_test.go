@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"scorematch/ad/adtest"
+	"scorematch/ad/fd"
 )
 
 // mlp is a test model: Linear layers with an activation between them.
@@ -64,7 +65,7 @@ func paramNumGrad(ps []*Param, f func() float64) []float64 {
 	var out []float64
 	for _, p := range ps {
 		g := make([]float64, len(p.Value.Data))
-		NumGrad(f, p.Value.Data, g, FDStep)
+		fd.NumGrad(f, p.Value.Data, g, fd.DefaultStep)
 		out = append(out, g...)
 	}
 	return out
@@ -80,7 +81,7 @@ func batchNumDeriv(x, v Mat, f func(Mat) []float64) []float64 {
 		}
 		return append([]float64(nil), f(xt)...)
 	}
-	h := FDStep
+	h := fd.DefaultStep
 	p1, m1, p2, m2 := at(h), at(-h), at(2*h), at(-2*h)
 	out := make([]float64, len(p1))
 	for i := range out {
@@ -94,7 +95,7 @@ func assertClose(t *testing.T, what string, got, want []float64, tol float64) {
 	if len(got) != len(want) {
 		t.Fatalf("%s: %d values, want %d", what, len(got), len(want))
 	}
-	if e, at := RelErr(got, want, 1e-3); e > tol {
+	if e, at := fd.RelErr(got, want, 1e-3); e > tol {
 		t.Errorf("%s: relative error %.3g at %d (got %.15g, want %.15g), tolerance %.1g", what, e, at, got[at], want[at], tol)
 	}
 }

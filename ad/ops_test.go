@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"scorematch/ad/adtest"
+	"scorematch/ad/fd"
 )
 
 func TestElementwiseDerivatives(t *testing.T) {
@@ -25,7 +26,7 @@ func TestElementwiseDerivatives(t *testing.T) {
 			for _, x := range xs {
 				d := evalAt(f, x)
 				for k := 1; k <= 3; k++ {
-					num := CentralDiff(func(y float64) float64 { return evalAt(f, y)[k-1] }, x, 1e-3*math.Min(1, math.Abs(x)))
+					num := fd.CentralDiff(func(y float64) float64 { return evalAt(f, y)[k-1] }, x, 1e-3*math.Min(1, math.Abs(x)))
 					// Relative error, with an absolute floor of 1e-12 for
 					// derivatives that underflow in the tails.
 					if err := math.Abs(d[k] - num); err > 1e-6*math.Max(math.Abs(d[k]), math.Abs(num))+1e-12 || math.IsNaN(d[k]) {
@@ -187,7 +188,7 @@ func checkFunc(t *testing.T, f Func, x, v Mat, params []*Param) {
 	g := grads(x)
 	num := make([]float64, len(x.Data))
 	xs := x.Clone()
-	NumGrad(func() float64 { return sum(values(xs)) }, xs.Data, num, FDStep)
+	fd.NumGrad(func() float64 { return sum(values(xs)) }, xs.Data, num, fd.DefaultStep)
 	assertClose(t, "input gradient", g, num, 1e-6)
 
 	// Taylor coefficients along v: f'(t) and f''(t) of t ↦ f(x + t v).
@@ -243,7 +244,7 @@ func TestDerivative(t *testing.T) {
 				if got[0] != base[k] || got[1] != base[k+1] {
 					t.Errorf("%s at %g: (%g, %g), want (%g, %g)", df.Name, x, got[0], got[1], base[k], base[k+1])
 				}
-				num := CentralDiff(func(y float64) float64 { return evalAt(df, y)[0] }, x, 1e-3)
+				num := fd.CentralDiff(func(y float64) float64 { return evalAt(df, y)[0] }, x, 1e-3)
 				if math.Abs(got[1]-num) > 1e-8*math.Max(1, math.Abs(num)) {
 					t.Errorf("%s at %g: derivative %g, central difference %g", df.Name, x, got[1], num)
 				}

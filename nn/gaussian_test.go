@@ -8,6 +8,7 @@ import (
 
 	"scorematch/ad"
 	"scorematch/ad/adtest"
+	"scorematch/ad/fd"
 )
 
 // randGaussian returns a Gaussian with a random lower-triangular L (positive
@@ -92,10 +93,10 @@ func TestGaussianParamGrad(t *testing.T) {
 			}
 		}
 	}
-	if e, at := ad.CheckGrad(loss, g.Params()[1].Value.Data, gmu.Data, ad.FDStep); e > 1e-8 {
+	if e, at := fd.CheckGrad(loss, g.Params()[1].Value.Data, gmu.Data, fd.DefaultStep); e > 1e-8 {
 		t.Errorf("mu: gradient error %g at %d", e, at)
 	}
-	if e, at := ad.CheckGrad(loss, g.Params()[0].Value.Data, gl.Data, ad.FDStep); e > 1e-8 {
+	if e, at := fd.CheckGrad(loss, g.Params()[0].Value.Data, gl.Data, fd.DefaultStep); e > 1e-8 {
 		t.Errorf("L: gradient error %g at %d", e, at)
 	}
 

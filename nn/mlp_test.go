@@ -9,6 +9,7 @@ import (
 
 	"scorematch/ad"
 	"scorematch/ad/adtest"
+	"scorematch/ad/fd"
 )
 
 func TestMLPNamesAndShapes(t *testing.T) {
@@ -212,7 +213,7 @@ func TestMLPForward(t *testing.T) {
 	tape.Backward(root)
 	for _, p := range m.Params() {
 		g := tape.Grad(p).Clone()
-		if e, at := ad.CheckGrad(sum, p.Value.Data, g.Data, ad.FDStep); e > 1e-7 {
+		if e, at := fd.CheckGrad(sum, p.Value.Data, g.Data, fd.DefaultStep); e > 1e-7 {
 			t.Errorf("%s: gradient error %g at %d", p.Name, e, at)
 		}
 	}
@@ -230,7 +231,7 @@ func TestMLPInputDerivatives(t *testing.T) {
 	for b := range 3 {
 		for j := range 4 {
 			xj := x.At(b, j)
-			num := ad.CentralDiff(func(s float64) float64 {
+			num := fd.CentralDiff(func(s float64) float64 {
 				x.Set(b, j, s)
 				defer x.Set(b, j, xj)
 				return energies(m, x)[b]

@@ -8,6 +8,7 @@ import (
 
 	"scorematch/ad"
 	"scorematch/ad/adtest"
+	"scorematch/ad/fd"
 )
 
 // testNCSN returns an NCSN with perturbed parameters (sigma.weight nonzero),
@@ -126,8 +127,8 @@ func TestNCSNDerivatives(t *testing.T) {
 	_, d1, d2 := record()
 	d1v, d2v := d1.Value().Clone(), d2.Value().Clone()
 	for i := range d1v.Data {
-		num1 := ad.CentralDiff(func(s float64) float64 { return plain(s).Data[i] }, 0, 1e-3)
-		num2 := ad.CentralDiff(func(s float64) float64 { return firstAt(s).Data[i] }, 0, 1e-3)
+		num1 := fd.CentralDiff(func(s float64) float64 { return plain(s).Data[i] }, 0, 1e-3)
+		num2 := fd.CentralDiff(func(s float64) float64 { return firstAt(s).Data[i] }, 0, 1e-3)
 		if !relClose(d1v.Data[i], num1, 1e-7) && math.Abs(d1v.Data[i]-num1) > 1e-9 {
 			t.Errorf("vᵀ∇h[%d] = %g, finite difference %g", i, d1v.Data[i], num1)
 		}
@@ -147,7 +148,7 @@ func TestNCSNDerivatives(t *testing.T) {
 	for _, p := range m.Params() {
 		g := tape.Grad(p).Clone()
 		f := func() float64 { return loss().Primal().Data[0] }
-		if e, at := ad.CheckGrad(f, p.Value.Data, g.Data, ad.FDStep); e > 1e-6 {
+		if e, at := fd.CheckGrad(f, p.Value.Data, g.Data, fd.DefaultStep); e > 1e-6 {
 			t.Errorf("%s: gradient error %g at %d", p.Name, e, at)
 		}
 	}

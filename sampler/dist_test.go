@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"scorematch/ad"
+	"scorematch/ad/fd"
 )
 
 // analytic is what the tests need of an analytic distribution.
@@ -86,7 +87,7 @@ func TestScoreIsGradient(t *testing.T) {
 			f(lp, score, x)
 			s2 := ad.NewMat(x.Rows, dim)
 			c.d.NewScoreFunc()(s2, x)
-			if e, at := ad.RelErr(s2.Data, score.Data, 0); e != 0 {
+			if e, at := fd.RelErr(s2.Data, score.Data, 0); e != 0 {
 				t.Errorf("ScoreFunc and LogDensityFunc differ at %d: %v vs %v", at, s2.Data[at], score.Data[at])
 			}
 			one := make([]float64, 1)
@@ -94,7 +95,7 @@ func TestScoreIsGradient(t *testing.T) {
 				row := x.Row(b)
 				xm := ad.MatOf(1, dim, row)
 				logp := func() float64 { f(one, ad.Mat{}, xm); return one[0] }
-				if e, at := ad.CheckGrad(logp, row, score.Row(b), ad.FDStep); e > 1e-7 {
+				if e, at := fd.CheckGrad(logp, row, score.Row(b), fd.DefaultStep); e > 1e-7 {
 					t.Errorf("row %d: score differs from the numerical gradient by %.2g at %d", b, e, at)
 				}
 			}
@@ -131,7 +132,7 @@ func TestCondScore(t *testing.T) {
 		}
 		cs(got, x, sigma)
 		mc.NewScoreFunc()(want, x)
-		if e, at := ad.RelErr(got.Data, want.Data, 1e-3); e > 1e-12 {
+		if e, at := fd.RelErr(got.Data, want.Data, 1e-3); e > 1e-12 {
 			t.Errorf("σ = %v: conditional score off by %.2g at %d", sigma, e, at)
 		}
 	}

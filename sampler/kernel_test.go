@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"scorematch/ad"
+	"scorematch/ad/fd"
 	"scorematch/ad/linalg"
 )
 
@@ -32,7 +33,7 @@ func TestSteinOutOfSample(t *testing.T) {
 		copy(aug.Row(30), q.Row(i))
 		all := ad.NewMat(31, 2)
 		est.EstimateAtSamples(all, aug)
-		if e, _ := ad.RelErr(got.Row(i), all.Row(30), 0); e > 1e-10 {
+		if e, _ := fd.RelErr(got.Row(i), all.Row(30), 0); e > 1e-10 {
 			t.Errorf("query %d: out-of-sample %v, augmented in-sample %v", i, got.Row(i), all.Row(30))
 		}
 	}
@@ -77,7 +78,7 @@ func TestSSGENystrom(t *testing.T) {
 			want.Data[2*r+1] += beta[1] * v
 		}
 	}
-	if e, at := ad.RelErr(got.Data, want.Data, 0); e > 1e-10 {
+	if e, at := fd.RelErr(got.Data, want.Data, 0); e > 1e-10 {
 		t.Errorf("SSGE differs from its definition by %.2g at %d: %v vs %v", e, at, got.Data, want.Data)
 	}
 }

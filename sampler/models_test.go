@@ -7,6 +7,7 @@ import (
 
 	"scorematch/ad"
 	"scorematch/ad/adtest"
+	"scorematch/ad/fd"
 	"scorematch/nn"
 )
 
@@ -36,7 +37,7 @@ func TestFromEnergyGaussian(t *testing.T) {
 			t.Errorf("log p̃[%d] = %v, want %v", i, got[i], want[i]+logZ)
 		}
 	}
-	if e, at := ad.RelErr(EvalScore(d, x).Data, EvalScore(g, x).Data, 1e-3); e > 1e-10 {
+	if e, at := fd.RelErr(EvalScore(d, x).Data, EvalScore(g, x).Data, 1e-3); e > 1e-10 {
 		t.Errorf("score differs by %.2g at %d", e, at)
 	}
 
@@ -82,7 +83,7 @@ func TestFromEnergyMLP(t *testing.T) {
 	f(lp, s, x)
 	s2 := ad.NewMat(4, 3)
 	d.NewScoreFunc()(s2, x)
-	if e, _ := ad.RelErr(s2.Data, s.Data, 0); e != 0 {
+	if e, _ := fd.RelErr(s2.Data, s.Data, 0); e != 0 {
 		t.Errorf("ScoreFunc and LogDensityFunc differ by %v", e)
 	}
 	one := make([]float64, 1)
@@ -93,7 +94,7 @@ func TestFromEnergyMLP(t *testing.T) {
 		if logp() != lp[b] {
 			t.Errorf("row %d: log p̃ alone %v, with the score %v", b, logp(), lp[b])
 		}
-		if e, at := ad.CheckGrad(logp, row, s.Row(b), ad.FDStep); e > 1e-7 {
+		if e, at := fd.CheckGrad(logp, row, s.Row(b), fd.DefaultStep); e > 1e-7 {
 			t.Errorf("row %d: score off by %.2g at %d", b, e, at)
 		}
 	}
@@ -116,7 +117,7 @@ func TestFromScoreModels(t *testing.T) {
 	want := sm.Score(tp, tp.Input(x, false)).Primal().Clone()
 	got := ad.NewMat(6, 3)
 	FromScore(sm).NewScoreFunc()(got, x)
-	if e, _ := ad.RelErr(got.Data, want.Data, 0); e != 0 {
+	if e, _ := fd.RelErr(got.Data, want.Data, 0); e != 0 {
 		t.Errorf("FromScore differs by %v", e)
 	}
 
@@ -127,7 +128,7 @@ func TestFromScoreModels(t *testing.T) {
 	f(got.RowRange(0, 2), x.RowRange(0, 2), 0.3) // a different batch size first
 	got = ad.NewMat(6, 3)
 	f(got, x, 0.7)
-	if e, _ := ad.RelErr(got.Data, want.Data, 0); e != 0 {
+	if e, _ := fd.RelErr(got.Data, want.Data, 0); e != 0 {
 		t.Errorf("FromCondScore differs by %v", e)
 	}
 	mustPanic(t, "nil", func() { FromScore(nil) })

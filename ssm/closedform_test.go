@@ -7,6 +7,7 @@ import (
 
 	"scorematch/ad"
 	"scorematch/ad/adtest"
+	"scorematch/ad/fd"
 	"scorematch/nn"
 )
 
@@ -43,7 +44,7 @@ func TestT2(t *testing.T) {
 		t.Errorf("SSM-VR loss %.17g, exact SM %.17g", lv, ls)
 	}
 	for k := range wv.Grads() {
-		if e, at := ad.RelErr(wv.Grads()[k].Data, ws.Grads()[k].Data, 0); e > 1e-14 {
+		if e, at := fd.RelErr(wv.Grads()[k].Data, ws.Grads()[k].Data, 0); e > 1e-14 {
 			t.Errorf("gradient %d: relative difference %.3g at %d", k, e, at)
 		}
 	}

@@ -7,6 +7,7 @@ import (
 
 	"scorematch/ad"
 	"scorematch/ad/adtest"
+	"scorematch/ad/fd"
 	"scorematch/nn"
 )
 
@@ -82,7 +83,7 @@ func check(t *testing.T, what string, got, want []float64) {
 	if len(got) != len(want) {
 		t.Fatalf("%s: %d values, want %d", what, len(got), len(want))
 	}
-	if e, at := ad.RelErr(got, want, 1e-3); e > 1e-10 {
+	if e, at := fd.RelErr(got, want, 1e-3); e > 1e-10 {
 		t.Errorf("%s: relative error %.3g at %d (%.15g vs %.15g)", what, e, at, got[at], want[at])
 	}
 }

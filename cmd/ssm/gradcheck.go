@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	"scorematch/ad"
+	"scorematch/ad/fd"
 	"scorematch/ad/repro"
 	"scorematch/nn"
 	"scorematch/ssm"
@@ -28,7 +29,7 @@ func runGradcheck(ctx context.Context, e *env, args []string) error {
 	projection := fs.String("projection", "rademacher", "projection")
 	m := fs.Int("m", 1, "projections per sample")
 	sigma := fs.Float64("sigma", 0.1, "DSM noise level")
-	h := fs.Float64("step", ad.FDStep, "relative finite-difference step")
+	h := fs.Float64("step", fd.DefaultStep, "relative finite-difference step")
 	tol := fs.Float64("tol", 1e-6, "fail (exit 1) above this relative error")
 	seed := fs.Uint64("seed", 1, "random seed")
 	if err := parse(fs, args); err != nil {
@@ -90,8 +91,8 @@ func runGradcheck(ctx context.Context, e *env, args []string) error {
 	for i, p := range model.Params() {
 		got := grads[i]
 		num := make([]float64, len(got))
-		ad.NumGrad(func() float64 { return w.Eval(b, false) }, p.Value.Data, num, *h)
-		e2, at := ad.RelErr(got, num, 1e-3)
+		fd.NumGrad(func() float64 { return w.Eval(b, false) }, p.Value.Data, num, *h)
+		e2, at := fd.RelErr(got, num, 1e-3)
 		fmt.Fprintf(e.stdout, "%-14s %6d values  worst relative error %.2e (at %d)\n", p.Name, len(got), e2, at)
 		if e2 > worst {
 			worst, worstName = e2, p.Name

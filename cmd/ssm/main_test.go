@@ -14,8 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"scorematch/ad"
 	"scorematch/ad/adtest"
+	"scorematch/ad/fd"
 	"scorematch/cmd/ssm/internal/dataio"
 	"scorematch/nn"
 )
@@ -75,7 +75,7 @@ func TestLossGolden(t *testing.T) {
 				t.Errorf("%s %s: %d values, want %d", key, what, len(x), len(y))
 				return
 			}
-			if e, at := ad.RelErr(x, y, 1e-3); e > 1e-10 {
+			if e, at := fd.RelErr(x, y, 1e-3); e > 1e-10 {
 				t.Errorf("%s %s: relative error %.3g at %d", key, what, e, at)
 			}
 		}
