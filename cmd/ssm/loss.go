@@ -17,80 +17,131 @@ func init() {
 }
 
 func runLoss(ctx context.Context, e *env, args []string) error {
+	f, err := parseLoss(e, args)
+	if err != nil {
+		return err
+	}
+	job, err := f.prepare()
+	if err != nil {
+		return err
+	}
+	out, err := job.run()
+	if err != nil {
+		return err
+	}
+	return json.NewEncoder(e.stdout).Encode(out)
+}
+
+// lossFlags are the settings of ssm loss.
+type lossFlags struct {
+	modelPath, act, kind, xPath, vPath, epsPath, objective string
+	sigma                                                  float64
+	grad                                                   bool
+}
+
+func parseLoss(e *env, args []string) (*lossFlags, error) {
 	fs := newFlags("loss", "loss -model FILE -x x.npy [-v v.npy] [-eps eps.npy -sigma σ] -objective NAME [-grad]", e.stdout)
-	modelPath := fs.String("model", "", "model `file` (safetensors, written by this tool or by PyTorch)")
-	act := fs.String("act", "", "activation, for files that do not record it (softplus, tanh, ...)")
-	kind := fs.String("kind", "", "model kind, for files that do not record it: energy or score")
-	xPath := fs.String("x", "", "data `file` (.npy or .csv), one sample per row")
-	vPath := fs.String("v", "", "projections `file`, one row per sample (sliced objectives)")
-	epsPath := fs.String("eps", "", "standard normal noise `file`, one row per sample (DSM)")
-	sigma := fs.Float64("sigma", 0, "DSM noise level σ")
-	objName := objectiveFlag(fs, "ssm", ssm.EnergyModel|ssm.ScoreModel)
-	withGrad := fs.Bool("grad", false, "also print the gradient of the mean loss for every parameter")
+	f := &lossFlags{}
+	fs.StringVar(&f.modelPath, "model", "", "model `file` (safetensors, written by this tool or by PyTorch)")
+	fs.StringVar(&f.act, "act", "", "activation, for files that do not record it (softplus, tanh, ...)")
+	fs.StringVar(&f.kind, "kind", "", "model kind, for files that do not record it: energy or score")
+	fs.StringVar(&f.xPath, "x", "", "data `file` (.npy or .csv), one sample per row")
+	fs.StringVar(&f.vPath, "v", "", "projections `file`, one row per sample (sliced objectives)")
+	fs.StringVar(&f.epsPath, "eps", "", "standard normal noise `file`, one row per sample (DSM)")
+	fs.Float64Var(&f.sigma, "sigma", 0, "DSM noise level σ")
+	objective := objectiveFlag(fs, "ssm", ssm.EnergyModel|ssm.ScoreModel)
+	fs.BoolVar(&f.grad, "grad", false, "also print the gradient of the mean loss for every parameter")
 	if err := parse(fs, args); err != nil {
-		return err
+		return nil, err
 	}
-	if *modelPath == "" || *xPath == "" {
-		return badInput("-model and -x are required (see 'ssm loss -h')")
+	f.objective = *objective
+	if f.modelPath == "" || f.xPath == "" {
+		return nil, badInput("-model and -x are required (see 'ssm loss -h')")
 	}
-	model, err := loadModel(*modelPath, *act, *kind)
+	return f, nil
+}
+
+// lossJob is a checked ssm loss: the model, the objective and its batch.
+type lossJob struct {
+	f      *lossFlags
+	model  nn.Model
+	obj    ssm.Objective
+	batch  *ssm.Batch
+	shapes map[string][]int // the file's tensor shapes, for -grad
+}
+
+// prepare reads and checks every input.
+func (f *lossFlags) prepare() (*lossJob, error) {
+	model, err := loadModel(f.modelPath, f.act, f.kind)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	x, err := dataio.Read(*xPath)
+	x, err := dataio.Read(f.xPath)
 	if err != nil {
-		return asInput(err)
+		return nil, asInput(err)
 	}
 	if x.Cols != model.Dim() {
-		return badInput("-x %s has %d columns, the model %s has dimension %d", *xPath, x.Cols, *modelPath, model.Dim())
+		return nil, badInput("-x %s has %d columns, the model %s has dimension %d", f.xPath, x.Cols, f.modelPath, model.Dim())
 	}
-	obj, err := ssm.New(*objName, model, ssm.Options{Sigma: *sigma})
+	obj, err := ssm.New(f.objective, model, ssm.Options{Sigma: f.sigma})
 	if err != nil {
-		return objectiveError(err)
+		return nil, objectiveError(err)
 	}
 	needs := obj.Needs()
-	if len(needs.Hidden) > 0 {
-		return badInput("-objective %s draws random vectors inside the model, which loss cannot read from files", *objName)
+	if needs.Sigma || len(needs.Hidden) > 0 {
+		return nil, badInput("-objective %s draws its own randomness; ssm loss supports the objectives of fixed v and ε", f.objective)
 	}
 	b := &ssm.Batch{X: x}
-	readLike := func(flagName, path string) (ad.Mat, error) {
-		if path == "" {
-			return ad.Mat{}, badInput("objective %s needs -%s", *objName, flagName)
-		}
-		m, err := dataio.Read(path)
-		if err != nil {
-			return m, asInput(err)
-		}
-		if !m.SameShape(x) {
-			return m, badInput("-%s %s is %d×%d, -x is %d×%d", flagName, path, m.Rows, m.Cols, x.Rows, x.Cols)
-		}
-		return m, nil
-	}
 	if needs.Projections > 0 {
-		v, err := readLike("v", *vPath)
+		v, err := f.readLike("v", f.vPath, x)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		b.V = []ad.Mat{v}
 	}
 	if needs.Eps {
-		if b.Eps, err = readLike("eps", *epsPath); err != nil {
-			return err
+		if b.Eps, err = f.readLike("eps", f.epsPath, x); err != nil {
+			return nil, err
 		}
 	}
-	if needs.Sigma || len(needs.Hidden) > 0 {
-		return badInput("-objective %s draws its own randomness; ssm loss supports the objectives of fixed v and ε", *objName)
+	job := &lossJob{f: f, model: model, obj: obj, batch: b}
+	if f.grad {
+		if job.shapes, err = fileShapes(f.modelPath); err != nil {
+			return nil, asInput(err)
+		}
 	}
-	w := obj.NewWorker()
+	return job, nil
+}
+
+// readLike reads the file of flag name, which must be shaped like x.
+func (f *lossFlags) readLike(name, path string, x ad.Mat) (ad.Mat, error) {
+	if path == "" {
+		return ad.Mat{}, badInput("objective %s needs -%s", f.objective, name)
+	}
+	m, err := dataio.Read(path)
+	if err != nil {
+		return m, asInput(err)
+	}
+	if !m.SameShape(x) {
+		return m, badInput("-%s %s is %d×%d, -x is %d×%d", name, path, m.Rows, m.Cols, x.Rows, x.Cols)
+	}
+	return m, nil
+}
+
+// run evaluates the objective, the model's score (and energy and HVP for
+// an energy) and, with -grad, the gradient, as the JSON output.
+func (j *lossJob) run() (map[string]any, error) {
+	b, x := j.batch, j.batch.X
+	w := j.obj.NewWorker()
 	n := float64(x.Rows)
-	out := map[string]any{"objective": obj.Name(), "loss": w.Eval(b, *withGrad) / n}
+	out := map[string]any{"objective": j.obj.Name(), "loss": w.Eval(b, j.f.grad) / n}
 	terms := w.Terms()
 	if terms.Cols == 1 {
 		out["per_sample"] = terms.Data
 	} else {
 		out["terms"] = rows(terms)
 	}
-	switch m := model.(type) {
+	switch m := j.model.(type) {
 	case nn.Energy:
 		t := ad.NewTape()
 		g, hv := ad.NewMat(x.Rows, x.Cols), ad.NewMat(x.Rows, x.Cols)
@@ -111,26 +162,18 @@ func runLoss(ctx context.Context, e *env, args []string) error {
 		t := ad.NewTape()
 		out["score"] = rows(m.Score(t, t.Input(x, false)).Primal().Clone())
 	}
-	if *withGrad {
-		shapes, err := fileShapes(*modelPath)
-		if err != nil {
-			return asInput(err)
-		}
+	if j.f.grad {
 		grads := map[string]any{}
-		for i, p := range model.Params() {
+		for i, p := range j.model.Params() {
 			g := w.Grads()[i].Clone()
-			for j := range g.Data {
-				g.Data[j] /= n
+			for k := range g.Data {
+				g.Data[k] /= n
 			}
-			grads[p.Name] = inLayout(g, shapes[p.Name])
+			grads[p.Name] = inLayout(g, j.shapes[p.Name])
 		}
 		out["grad"] = grads
 	}
-	if err := checkJSONFinite(out); err != nil {
-		return err
-	}
-	enc := json.NewEncoder(e.stdout)
-	return enc.Encode(out)
+	return out, checkJSONFinite(out)
 }
 
 // rows returns m as a slice of rows for JSON.
