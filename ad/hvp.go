@@ -19,7 +19,7 @@ func call(f Func, t *Tape, x *Node) *Node {
 // ones returns a B×1 matrix of ones kept by the tape.
 func (t *Tape) onesCol(b int) Mat {
 	if t.ones.Rows != b {
-		t.ones.resize(b, 1)
+		t.ones.Resize(b, 1)
 		for i := range t.ones.Data {
 			t.ones.Data[i] = 1
 		}

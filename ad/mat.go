@@ -48,9 +48,10 @@ func (m Mat) Clone() Mat {
 // SameShape reports whether m and o have the same dimensions.
 func (m Mat) SameShape(o Mat) bool { return m.Rows == o.Rows && m.Cols == o.Cols }
 
-// resize makes m an r×c matrix, reusing its storage when it is large enough.
-// The contents are unspecified.
-func (m *Mat) resize(r, c int) {
+// Resize makes m an r×c matrix, reusing its storage when it is large
+// enough (so that buffers sized once allocate nothing after). The contents
+// are unspecified.
+func (m *Mat) Resize(r, c int) {
 	n := r * c
 	if cap(m.Data) < n {
 		m.Data = make([]float64, n)

@@ -164,7 +164,7 @@ func (n *Node) ablk(k int) []float64 {
 // in its own storage.
 func (t *Tape) node(o op, rows, cols, blocks int) *Node {
 	n := t.next(o, rows, blocks)
-	n.buf.resize(rows*blocks, cols)
+	n.buf.Resize(rows*blocks, cols)
 	n.val = n.buf
 	return n
 }
@@ -341,7 +341,7 @@ func (t *Tape) sweep(root *Node, seed *Mat, mode int) {
 			last = i
 		}
 		if n.needGrad {
-			n.adj.resize(n.val.Rows, n.val.Cols)
+			n.adj.Resize(n.val.Rows, n.val.Cols)
 			n.adj.zero()
 		}
 	}

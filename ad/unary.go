@@ -125,7 +125,7 @@ func (t *Tape) Apply(f *Elementwise, x *Node) *Node {
 func (*unaryOp) forward(y *Node) {
 	t, x, f := y.tape, y.a, y.fn
 	sz := x.rows * x.val.Cols
-	y.aux.resize(3*x.rows, x.val.Cols)
+	y.aux.Resize(3*x.rows, x.val.Cols)
 	d1, d2, d3 := y.aux.Data[:sz], y.aux.Data[sz:2*sz], y.aux.Data[2*sz:]
 	var want2, want3 []float64
 	if x.blocks > 1 {

@@ -59,8 +59,8 @@ func ExampleNCSN() {
 	// Output: 2 2 5 sigma.weight
 }
 
-func ExampleGaussian() {
-	g := nn.NewGaussian(2)
+func ExampleGaussianEnergy() {
+	g := nn.NewGaussianEnergy(2)
 	if err := g.SetPrecision(ad.MatOf(2, 2, []float64{4, 2, 2, 10})); err != nil {
 		log.Fatal(err)
 	}

@@ -13,8 +13,8 @@ import (
 
 // randGaussian returns a Gaussian with a random lower-triangular L (positive
 // diagonal) and mean.
-func randGaussian(rng *rand.Rand, d int) *Gaussian {
-	g := NewGaussian(d)
+func randGaussian(rng *rand.Rand, d int) *GaussianEnergy {
+	g := NewGaussianEnergy(d)
 	l := g.Params()[0].Value
 	for i := range d {
 		for j := 0; j <= i; j++ {
@@ -119,7 +119,7 @@ func TestGaussianSetPrecision(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 6))
 	src := randGaussian(rng, 4)
 	lam := src.Precision()
-	g := NewGaussian(4)
+	g := NewGaussianEnergy(4)
 	if err := g.SetPrecision(lam); err != nil {
 		t.Fatal(err)
 	}
@@ -145,7 +145,7 @@ func TestGaussianSetPrecision(t *testing.T) {
 		{"singular", []float64{1, 1, 1, 1}, "not positive definite"},
 		{"nan", []float64{1, 0, 0, nan()}, "not"},
 	} {
-		g := NewGaussian(2)
+		g := NewGaussianEnergy(2)
 		before := g.Params()[0].Value.Clone()
 		err := g.SetPrecision(ad.MatOf(2, 2, tc.p))
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -157,9 +157,9 @@ func TestGaussianSetPrecision(t *testing.T) {
 			}
 		}
 	}
-	mustPanic(t, "precision is 3×3, want 2×2", func() { NewGaussian(2).SetPrecision(ad.NewMat(3, 3)) })
-	mustPanic(t, "3 values for dimension 2", func() { NewGaussian(2).SetMean(make([]float64, 3)) })
-	mustPanic(t, "dimension must be ≥ 1", func() { NewGaussian(0) })
+	mustPanic(t, "precision is 3×3, want 2×2", func() { NewGaussianEnergy(2).SetPrecision(ad.NewMat(3, 3)) })
+	mustPanic(t, "3 values for dimension 2", func() { NewGaussianEnergy(2).SetMean(make([]float64, 3)) })
+	mustPanic(t, "dimension must be ≥ 1", func() { NewGaussianEnergy(0) })
 }
 
 func nan() float64 { return math.NaN() }

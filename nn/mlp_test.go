@@ -251,7 +251,7 @@ func TestForwardShapePanics(t *testing.T) {
 		e.Energy(tape, tape.Input(ad.NewMat(1, 2), false))
 	})
 	mustPanic(t, "input has 4 columns", func() {
-		NewGaussian(3).Energy(tape, tape.Input(ad.NewMat(1, 4), false))
+		NewGaussianEnergy(3).Energy(tape, tape.Input(ad.NewMat(1, 4), false))
 	})
 }
 
@@ -261,7 +261,7 @@ func TestForwardAllocs(t *testing.T) {
 	}
 	rng := rand.New(rand.NewPCG(1, 1))
 	e, _ := NewEnergyMLP(3, []int{8, 8}, "", rng)
-	g := NewGaussian(3)
+	g := NewGaussianEnergy(3)
 	n, _ := NewNCSN(3, []int{8}, "", rng)
 	x, v := ad.MatOf(adtest.RandMat(rng, 16, 3, 1)), ad.MatOf(adtest.RandMat(rng, 16, 3, 1))
 	sigma := ad.NewMat(16, 1)
@@ -288,7 +288,7 @@ func TestConcurrentEvaluation(t *testing.T) {
 	rng := rand.New(rand.NewPCG(9, 9))
 	e, _ := NewEnergyMLP(3, []int{8}, "", rng)
 	n, _ := NewNCSN(3, []int{8}, "", rng)
-	g := NewGaussian(3)
+	g := NewGaussianEnergy(3)
 	x, v := ad.MatOf(adtest.RandMat(rng, 8, 3, 1)), ad.MatOf(adtest.RandMat(rng, 8, 3, 1))
 	sigma := ad.NewMat(8, 1)
 	for i := range sigma.Data {

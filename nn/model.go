@@ -40,14 +40,14 @@ type CondScore interface {
 const (
 	KindEnergy   = "energy"   // *EnergyMLP
 	KindScore    = "score"    // *ScoreMLP
-	KindGaussian = "gaussian" // *Gaussian
+	KindGaussian = "gaussian" // *GaussianEnergy
 	KindNCSN     = "ncsn"     // *NCSN
 )
 
 // The models implement their interfaces.
 var (
 	_ Energy    = (*EnergyMLP)(nil)
-	_ Energy    = (*Gaussian)(nil)
+	_ Energy    = (*GaussianEnergy)(nil)
 	_ Score     = (*ScoreMLP)(nil)
 	_ CondScore = (*NCSN)(nil)
 	_ Model     = (*MLP)(nil)

@@ -22,7 +22,7 @@ const formatName = "scorematch"
 //
 // (kind "gaussian" has neither hidden nor activation), so that Load can
 // rebuild the model. m must be an *EnergyMLP, *ScoreMLP, *NCSN or
-// *Gaussian; Save returns an error for other types.
+// *GaussianEnergy; Save returns an error for other types.
 func Save(path string, m Model) error {
 	meta := map[string]string{"format": formatName, "dim": strconv.Itoa(m.Dim())}
 	var mlp *MLP
@@ -33,10 +33,10 @@ func Save(path string, m Model) error {
 		meta["kind"], mlp = KindScore, &m.MLP
 	case *NCSN:
 		meta["kind"], mlp = KindNCSN, m.mlp
-	case *Gaussian:
+	case *GaussianEnergy:
 		meta["kind"] = KindGaussian
 	default:
-		return fmt.Errorf("nn: save %s: cannot save a %T (want *EnergyMLP, *ScoreMLP, *NCSN or *Gaussian)", path, m)
+		return fmt.Errorf("nn: save %s: cannot save a %T (want *EnergyMLP, *ScoreMLP, *NCSN or *GaussianEnergy)", path, m)
 	}
 	if mlp != nil {
 		meta["hidden"] = joinInts(mlp.Hidden())
@@ -65,7 +65,7 @@ type LoadOptions struct {
 }
 
 // Load reads a model from the safetensors file at path. The result is an
-// *EnergyMLP, *ScoreMLP, *NCSN or *Gaussian whose parameters are exactly
+// *EnergyMLP, *ScoreMLP, *NCSN or *GaussianEnergy whose parameters are exactly
 // the file's values (F32 values converted to float64).
 //
 // A file written by Save is rebuilt from its metadata; a nonempty field of
@@ -123,7 +123,7 @@ func fromMetadata(meta map[string]string, opts LoadOptions) (Model, error) {
 		return nil, fmt.Errorf("metadata dim %q is not a positive integer", meta["dim"])
 	}
 	if kind == KindGaussian {
-		return NewGaussian(dim), nil
+		return NewGaussianEnergy(dim), nil
 	}
 	var hidden []int
 	if h := meta["hidden"]; h != "" {
@@ -171,7 +171,7 @@ func fromTensors(ts []Tensor, opts LoadOptions) (Model, error) {
 				if len(t.Shape) == 0 || t.Shape[len(t.Shape)-1] < 1 {
 					return nil, &FormatError{Tensor: "mu", Problem: fmt.Sprintf("shape %v, want [D]", t.Shape)}
 				}
-				return NewGaussian(t.Shape[len(t.Shape)-1]), nil
+				return NewGaussianEnergy(t.Shape[len(t.Shape)-1]), nil
 			}
 		}
 		return nil, &FormatError{Tensor: "mu", Problem: "missing"}
@@ -278,7 +278,7 @@ func assign(m Model, ts []Tensor) error {
 		slices.Sort(extra)
 		return &FormatError{Tensor: extra[0], Problem: "unexpected tensor for this architecture"}
 	}
-	if g, ok := m.(*Gaussian); ok {
+	if g, ok := m.(*GaussianEnergy); ok {
 		l := g.l.Value
 		for i := range l.Rows {
 			for j := i + 1; j < l.Cols; j++ {

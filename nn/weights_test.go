@@ -153,7 +153,7 @@ func TestLoadPyTorch(t *testing.T) {
 	gauss := []Tensor{{Name: "L", Shape: []int{2, 2}, Data: []float64{2, 0, 1, 3}}, {Name: "mu", Shape: []int{2}, Data: []float64{1, -1}}}
 	if m, err := Load(write(gauss), LoadOptions{Kind: KindGaussian}); err != nil {
 		t.Error(err)
-	} else if p := m.(*Gaussian).Precision(); !slices.Equal(p.Data, []float64{4, 2, 2, 10}) {
+	} else if p := m.(*GaussianEnergy).Precision(); !slices.Equal(p.Data, []float64{4, 2, 2, 10}) {
 		t.Errorf("precision %v", p.Data)
 	}
 

@@ -57,7 +57,7 @@ func (f *gaussFactor) factor(cov []float64, s2 float64, d int) bool {
 
 // NewGaussianTarget returns the Gaussian distribution N(mean, cov), a
 // target for the samplers and estimators of this package (not to be
-// confused with nn.Gaussian, a trainable energy model), as a one-component
+// confused with nn.GaussianEnergy, a trainable energy model), as a one-component
 // Mixture. It panics if cov is not len(mean)×len(mean) or mean is empty,
 // and returns an error if cov is not symmetric positive definite.
 func NewGaussianTarget(mean []float64, cov ad.Mat) (*Mixture, error) {

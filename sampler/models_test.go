@@ -13,9 +13,9 @@ import (
 
 // nnGaussian returns nn's Gaussian energy with the mean and covariance of
 // g, and the log normaliser of exp(−E).
-func nnGaussian(t *testing.T, g *Mixture) (*nn.Gaussian, float64) {
+func nnGaussian(t *testing.T, g *Mixture) (*nn.GaussianEnergy, float64) {
 	prec, logDetCov := invert(t, g.Cov())
-	e := nn.NewGaussian(g.Dim())
+	e := nn.NewGaussianEnergy(g.Dim())
 	e.SetMean(g.Mean())
 	if err := e.SetPrecision(prec); err != nil {
 		t.Fatal(err)
@@ -45,7 +45,7 @@ func TestFromEnergyGaussian(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("nn.Gaussian 5-D: AIS log Z = %.4f ± %.4f, truth %.4f", r.LogZ, r.StdErr, logZ)
+	t.Logf("nn.GaussianEnergy 5-D: AIS log Z = %.4f ± %.4f, truth %.4f", r.LogZ, r.StdErr, logZ)
 	if math.Abs(r.LogZ-logZ) > 3*r.StdErr || r.StdErr > 0.1 {
 		t.Errorf("AIS log Z = %.4f ± %.4f, want %.4f", r.LogZ, r.StdErr, logZ)
 	}

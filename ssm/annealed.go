@@ -48,8 +48,8 @@ func (w *annealedWorker) evalSliced(b *Batch, grad bool) float64 {
 	t, m, n := w.tape, w.o.opts.M, b.X.Rows
 	xt := w.noisy(b.X, b.Eps, 0, b.Sigma)
 	w.replicate(xt, b.V[:m])
-	resize(&w.sr, m*n, 1)
-	resize(&w.aux, m*n, 1)
+	w.sr.Resize(m*n, 1)
+	w.aux.Resize(m*n, 1)
 	for r := range w.sr.Data {
 		s := b.Sigma.Data[r%n]
 		w.sr.Data[r], w.aux.Data[r] = s, s*s

@@ -110,7 +110,7 @@ func (w *baselineWorker) Eval(b *Batch, grad bool) float64 {
 	if o.cp {
 		w.replicate(b.X, make2(b.X, m, &w.dirs))
 	} else {
-		resize(&w.xr, b.X.Rows, b.X.Cols)
+		w.xr.Resize(b.X.Rows, b.X.Cols)
 		copy(w.xr.Data, b.X.Data)
 	}
 	n := w.xr.Rows
@@ -122,7 +122,7 @@ func (w *baselineWorker) Eval(b *Batch, grad bool) float64 {
 			h[l+1] = t.Apply(o.act, z[l])
 		}
 	}
-	resize(&w.aux, n, 1)
+	w.aux.Resize(n, 1)
 	for i := range w.aux.Data {
 		w.aux.Data[i] = 1
 	}

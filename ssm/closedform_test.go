@@ -72,7 +72,7 @@ func TestT3(t *testing.T) {
 		}
 		lam.Set(i, i, lam.At(i, i)+1)
 	}
-	g := nn.NewGaussian(d)
+	g := nn.NewGaussianEnergy(d)
 	if err := g.SetPrecision(lam); err != nil {
 		t.Fatal(err)
 	}

@@ -22,7 +22,7 @@ func Example() {
 		data.Set(i, 0, z1)
 		data.Set(i, 1, 0.8*z1+0.6*z2) // covariance [[1, .8], [.8, 1]]
 	}
-	model := nn.NewGaussian(2)
+	model := nn.NewGaussianEnergy(2)
 	obj, err := ssm.New("ssm-vr", model, ssm.Options{Projection: ssm.Rademacher})
 	if err != nil {
 		panic(err)

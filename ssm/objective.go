@@ -118,15 +118,6 @@ func (o *objective) Fill(b *Batch, row int, r *rand.Rand) {
 	}
 }
 
-// resize makes m an r×c matrix, reusing its storage when large enough.
-func resize(m *ad.Mat, r, c int) {
-	if cap(m.Data) < r*c {
-		m.Data = make([]float64, r*c)
-	}
-	m.Data = m.Data[:r*c]
-	m.Rows, m.Cols = r, c
-}
-
 // Draw sizes b's random parts for b.X and obj's Needs, then draws the
 // randomness of every row: row i from the stream of (seed, p, step,
 // first+i) (repro.Batch for training, repro.Validation for validation).
@@ -135,22 +126,22 @@ func (b *Batch) Draw(obj Objective, s *repro.Stream, seed uint64, p repro.Purpos
 	needs := obj.Needs()
 	n, d := b.X.Rows, b.X.Cols
 	if needs.Eps {
-		resize(&b.Eps, n, d)
+		b.Eps.Resize(n, d)
 	}
 	if needs.Sigma {
-		resize(&b.Sigma, n, 1)
+		b.Sigma.Resize(n, 1)
 	}
 	for len(b.V) < needs.Projections {
 		b.V = append(b.V, ad.Mat{})
 	}
 	for m := range needs.Projections {
-		resize(&b.V[m], n, d)
+		b.V[m].Resize(n, d)
 	}
 	for len(b.R) < len(needs.Hidden) {
 		b.R = append(b.R, ad.Mat{})
 	}
 	for l, w := range needs.Hidden {
-		resize(&b.R[l], needs.Copies*n, w)
+		b.R[l].Resize(needs.Copies*n, w)
 	}
 	for i := range n {
 		obj.Fill(b, i, s.Seed(seed, p, step, uint64(first+i)))

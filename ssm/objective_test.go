@@ -7,17 +7,11 @@ import (
 	"testing"
 
 	"scorematch/ad"
+	"scorematch/ad/adtest"
+	"scorematch/ad/fd"
 	"scorematch/ad/repro"
 	"scorematch/nn"
 )
-
-func randMat(rng *rand.Rand, r, c int, scale float64) ad.Mat {
-	m := ad.NewMat(r, c)
-	for i := range m.Data {
-		m.Data[i] = scale * rng.NormFloat64()
-	}
-	return m
-}
 
 // drawBatch returns a batch of x with obj's randomness drawn from seed.
 func drawBatch(obj Objective, x ad.Mat, seed uint64) *Batch {
@@ -111,7 +105,7 @@ func TestObjectiveGradients(t *testing.T) {
 				t.Fatal(err)
 			}
 			rng := rand.New(rand.NewPCG(2, uint64(i)))
-			b := drawBatch(obj, randMat(rng, 5, c.model.Dim(), 1), uint64(i))
+			b := drawBatch(obj, ad.MatOf(adtest.RandMat(rng, 5, c.model.Dim(), 1)), uint64(i))
 			w := obj.NewWorker()
 			w.Eval(b, true)
 			var got, want []float64
@@ -120,16 +114,16 @@ func TestObjectiveGradients(t *testing.T) {
 			}
 			for _, p := range c.model.Params() {
 				g := make([]float64, len(p.Value.Data))
-				h := ad.FDStep
+				h := fd.DefaultStep
 				if c.name == "cp" {
 					// √|D| has a kink where a unit's curvature D crosses
 					// zero; a smaller step keeps the stencil on one side.
 					h = 1e-5
 				}
-				ad.NumGrad(func() float64 { return w.Eval(b, false) }, p.Value.Data, g, h)
+				fd.NumGrad(func() float64 { return w.Eval(b, false) }, p.Value.Data, g, h)
 				want = append(want, g...)
 			}
-			if e, at := ad.RelErr(got, want, 1e-3); e > 1e-6 {
+			if e, at := fd.RelErr(got, want, 1e-3); e > 1e-6 {
 				t.Errorf("parameter gradient: relative error %.3g at %d (%.12g vs %.12g)", e, at, got[at], want[at])
 			}
 			// The loss is the sum of the per-sample terms.
@@ -162,7 +156,7 @@ func TestNewErrors(t *testing.T) {
 		{"ncsn", s, Options{Sigmas: []float64{1, 0.5}}},
 		{"ncsn", condMLP{s}, Options{Sigmas: []float64{0.5, 1}}},
 		{"ssm", e, Options{M: -1}},
-		{"approx-bp", nn.NewGaussian(3), Options{}},
+		{"approx-bp", nn.NewGaussianEnergy(3), Options{}},
 	} {
 		if _, err := New(c.name, c.model, c.opts); err == nil {
 			t.Errorf("New(%q, %T, %+v) succeeded", c.name, c.model, c.opts)

@@ -116,7 +116,7 @@ func (j *chunkJob) Run(c, lo, hi int) {
 	n := hi - lo
 	d := t.data.Cols
 	b := &j.batch
-	resize(&b.X, n, d)
+	b.X.Resize(n, d)
 	for i := range n {
 		copy(b.X.Row(i), t.data.Row(t.rows[lo+i]))
 	}

@@ -121,7 +121,7 @@ func relFrob(a, b ad.Mat) float64 {
 // precision.
 func fitGaussian(t *testing.T, name string, x ad.Mat, o Options) ad.Mat {
 	t.Helper()
-	g := nn.NewGaussian(x.Cols)
+	g := nn.NewGaussianEnergy(x.Cols)
 	obj, err := New(name, g, o)
 	if err != nil {
 		t.Fatal(err)
@@ -314,7 +314,7 @@ func TestPatience(t *testing.T) {
 
 // TestTrainErrors checks bad input is refused with a message naming it.
 func TestTrainErrors(t *testing.T) {
-	g := nn.NewGaussian(2)
+	g := nn.NewGaussianEnergy(2)
 	obj, _ := New("sm", g, Options{})
 	bad := ad.MatOf(2, 2, []float64{1, 2, math.NaN(), 4})
 	if _, err := Train(context.Background(), obj, bad, Config{}); err == nil || !strings.Contains(err.Error(), "row 2, column 1") {
@@ -363,7 +363,7 @@ func TestMLPReachesOptimum(t *testing.T) {
 		opt0 -= 0.5 * inv.At(i, i)
 	}
 	// The true density's loss on the same rows shows the held-out noise.
-	truth := nn.NewGaussian(d)
+	truth := nn.NewGaussianEnergy(d)
 	if err := truth.SetPrecision(inv); err != nil {
 		t.Fatal(err)
 	}

@@ -42,8 +42,8 @@ func (w *work) Grads() []ad.Mat { return w.grads }
 // replicate sets w.xr to M copies of x stacked, and w.vr to V[0..M) stacked.
 func (w *work) replicate(x ad.Mat, v []ad.Mat) {
 	m := len(v)
-	resize(&w.xr, m*x.Rows, x.Cols)
-	resize(&w.vr, m*x.Rows, x.Cols)
+	w.xr.Resize(m*x.Rows, x.Cols)
+	w.vr.Resize(m*x.Rows, x.Cols)
 	for i := range m {
 		copy(w.xr.Data[i*len(x.Data):], x.Data)
 		if !v[i].SameShape(x) {
@@ -56,7 +56,7 @@ func (w *work) replicate(x ad.Mat, v []ad.Mat) {
 // averageTerms sets w.terms (B×k) to the mean over the M stacked copies of
 // each per-row node (k = 1 or 2 nodes of M·B rows).
 func (w *work) averageTerms(b, m int, nodes ...*ad.Node) {
-	resize(&w.terms, b, len(nodes))
+	w.terms.Resize(b, len(nodes))
 	clear(w.terms.Data)
 	for j, n := range nodes {
 		for r, v := range n.Primal().Data {
@@ -95,7 +95,7 @@ func (w *work) sumGrads(grad func(*ad.Param) ad.Mat, first bool) {
 
 // noisy sets w.xt = x + σ∘ε with σ a scalar (sigma) or per row (rows).
 func (w *work) noisy(x, eps ad.Mat, sigma float64, rows ad.Mat) ad.Mat {
-	resize(&w.xt, x.Rows, x.Cols)
+	w.xt.Resize(x.Rows, x.Cols)
 	for r := 0; r < x.Rows; r++ {
 		s := sigma
 		if len(rows.Data) > 0 {
@@ -112,7 +112,7 @@ func (w *work) noisy(x, eps ad.Mat, sigma float64, rows ad.Mat) ad.Mat {
 // basis sets w.dirs to the unit directions e_lo, …, e_hi−1 as B×D matrices
 // (reusing w.aux as storage) with the given order.
 func (w *work) basis(b, d, lo, hi, order int) {
-	resize(&w.aux, (hi-lo)*b, d)
+	w.aux.Resize((hi-lo)*b, d)
 	clear(w.aux.Data)
 	w.dirs, w.orders = w.dirs[:0], w.orders[:0]
 	for i := lo; i < hi; i++ {
@@ -132,7 +132,7 @@ func (w *work) basis(b, d, lo, hi, order int) {
 // over groups). It returns the total loss and fills w.terms.
 func (w *work) groups(b *Batch, size, order int, pass func(first bool) (loss float64, l1, l2 *ad.Node)) float64 {
 	n, dim := b.X.Rows, b.X.Cols
-	resize(&w.terms, n, 2)
+	w.terms.Resize(n, 2)
 	clear(w.terms.Data)
 	total := 0.0
 	for lo := 0; lo < dim; lo += size {

@@ -90,7 +90,7 @@ func (m modelSpec) build(dim int, seed uint64) (nn.Model, error) {
 	var err error
 	switch {
 	case m.kind == nn.KindGaussian:
-		return nn.NewGaussian(dim), nil
+		return nn.NewGaussianEnergy(dim), nil
 	case m.kind == nn.KindNCSN:
 		model, err = nn.NewNCSN(dim, m.hidden, m.act, rng)
 	case m.kind == nn.KindEnergy:
