@@ -80,18 +80,42 @@ type AISResult struct {
 // It returns an error if log p̃ is not finite at a base sample or if no
 // weight is finite, and a *ConfigError for an invalid setting.
 func (a AIS) Run(d LogDensity) (AISResult, error) {
-	betas, err := a.schedule()
+	p, err := a.plan()
 	if err != nil {
 		return AISResult{}, err
 	}
-	bad := func(field string, v any, want string) (AISResult, error) {
-		return AISResult{}, &ConfigError{Type: "AIS", Field: field, Value: v, Want: want}
+	fs := make([]LogDensityFunc, p.chunks)
+	for c := range fs {
+		fs[c] = d.NewLogDensityFunc()
+	}
+	eps, err := a.pilot(p, fs, d.Dim())
+	if err != nil {
+		return AISResult{}, err
+	}
+	return a.main(p, fs, d.Dim(), eps)
+}
+
+// aisPlan is a checked AIS: the settings with their defaults applied.
+type aisPlan struct {
+	betas         []float64
+	target        float64 // the acceptance rate the pilot aims at
+	pilot, chunks int
+}
+
+// plan checks the settings and applies the defaults.
+func (a AIS) plan() (aisPlan, error) {
+	betas, err := a.schedule()
+	if err != nil {
+		return aisPlan{}, err
+	}
+	bad := func(field string, v any, want string) (aisPlan, error) {
+		return aisPlan{}, &ConfigError{Type: "AIS", Field: field, Value: v, Want: want}
 	}
 	switch {
 	case !(a.BaseScale > 0) || math.IsInf(a.BaseScale, 0):
 		return bad("BaseScale", a.BaseScale, "finite and > 0")
 	case positiveStep("AIS", a.Step) != nil:
-		return AISResult{}, positiveStep("AIS", a.Step)
+		return aisPlan{}, positiveStep("AIS", a.Step)
 	case a.Leapfrog < 1:
 		return bad("Leapfrog", a.Leapfrog, "≥ 1")
 	case a.Chains < 2:
@@ -99,57 +123,60 @@ func (a AIS) Run(d LogDensity) (AISResult, error) {
 	case a.PilotChains < 0:
 		return bad("PilotChains", a.PilotChains, "≥ 0")
 	}
-	target := a.TargetAccept
-	if target == 0 {
-		target = 0.65
+	p := aisPlan{betas: betas, target: a.TargetAccept, pilot: a.PilotChains}
+	if p.target == 0 {
+		p.target = 0.65
 	}
-	if !(target > 0 && target < 1) {
-		return bad("TargetAccept", target, "in (0, 1)")
+	if !(p.target > 0 && p.target < 1) {
+		return bad("TargetAccept", p.target, "in (0, 1)")
 	}
-	pilot := a.PilotChains
-	if pilot == 0 {
-		pilot = min(a.Chains, 32)
+	if p.pilot == 0 {
+		p.pilot = min(a.Chains, 32)
 	}
-	chunks, err := chunkCount("AIS", a.Chunks, a.Chains)
-	if err != nil {
-		return AISResult{}, err
-	}
-	fs := make([]LogDensityFunc, chunks)
-	for c := range fs {
-		fs[c] = d.NewLogDensityFunc()
-	}
-	dim, K := d.Dim(), len(betas)-1
+	p.chunks, err = chunkCount("AIS", a.Chunks, a.Chains)
+	return p, err
+}
 
-	// Pilot: one runChunks per temperature, so the chunks share the step.
+// pilot runs the pilot chains through the temperatures, one repro.Run per
+// temperature so that the chunks share the step, and returns the step-size
+// schedule ε₁, ..., ε_{K−1} it adapted.
+func (a AIS) pilot(p aisPlan, fs []LogDensityFunc, dim int) ([]float64, error) {
+	K := len(p.betas) - 1
 	eps := make([]float64, max(K-1, 0))
-	pcs := make([]*aisChunk, chunks)
-	errs := make([]error, chunks)
-	repro.Run(pilot, chunks, func(c, lo, hi int) {
+	pcs := make([]*aisChunk, p.chunks)
+	errs := make([]error, p.chunks)
+	repro.Run(p.pilot, p.chunks, func(c, lo, hi int) {
 		pcs[c] = newAISChunk(fs[c], dim, a, streams(a.Seed, repro.AISPilot, lo, hi))
 		errs[c] = pcs[c].err
 	})
 	if err := errors.Join(errs...); err != nil {
-		return AISResult{}, err
+		return nil, err
 	}
-	sums := make([]float64, chunks)
+	sums := make([]float64, p.chunks)
 	logEps := math.Log(a.Step)
 	for k := 1; k < K; k++ {
 		eps[k-1] = math.Exp(logEps)
-		repro.Run(pilot, chunks, func(c, lo, hi int) {
-			sums[c] = pcs[c].advance(betas, k, eps[k-1])
+		repro.Run(p.pilot, p.chunks, func(c, lo, hi int) {
+			sums[c] = pcs[c].advance(p.betas, k, eps[k-1])
 		})
 		mean := 0.0
 		for _, s := range sums {
 			mean += s
 		}
-		mean /= float64(pilot)
-		logEps += mean - target
+		mean /= float64(p.pilot)
+		logEps += mean - p.target
 	}
+	return eps, nil
+}
 
-	// Main run with the fixed schedule.
+// main runs the chains with the fixed schedule and summarises their
+// weights.
+func (a AIS) main(p aisPlan, fs []LogDensityFunc, dim int, eps []float64) (AISResult, error) {
+	K := len(p.betas) - 1
 	res := AISResult{LogWeights: make([]float64, a.Chains), Steps: eps}
-	clear(sums)
-	repro.Run(a.Chains, chunks, func(c, lo, hi int) {
+	sums := make([]float64, p.chunks)
+	errs := make([]error, p.chunks)
+	repro.Run(a.Chains, p.chunks, func(c, lo, hi int) {
 		ch := newAISChunk(fs[c], dim, a, streams(a.Seed, repro.AIS, lo, hi))
 		if errs[c] = ch.err; ch.err != nil {
 			return
@@ -159,7 +186,7 @@ func (a AIS) Run(d LogDensity) (AISResult, error) {
 			if k < K {
 				e = eps[k-1]
 			}
-			sums[c] += ch.advance(betas, k, e)
+			sums[c] += ch.advance(p.betas, k, e)
 		}
 		copy(res.LogWeights[lo:hi], ch.logw)
 	})

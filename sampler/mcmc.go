@@ -154,28 +154,11 @@ type mcmcConfig struct {
 
 func (c mcmcConfig) run(d LogDensity, x ad.Mat, newKernel func(LogDensityFunc, ad.Mat, []*rand.Rand) kernel) (*Trace, Stats, error) {
 	checkCols(c.name+".Run", x, d.Dim())
-	if err := positiveStep(c.name, c.step); err != nil {
-		return nil, Stats{}, err
-	}
-	for _, f := range []struct {
-		name string
-		v    int
-	}{{"Warmup", c.warmup}, {"Draws", c.draws}, {"Thin", c.thin}} {
-		if f.v < 0 {
-			return nil, Stats{}, &ConfigError{Type: c.name, Field: f.name, Value: f.v, Want: "≥ 0"}
-		}
-	}
-	if c.target == 0 {
-		c.target = c.defTarget
-	}
-	if !(c.target > 0 && c.target < 1) {
-		return nil, Stats{}, &ConfigError{Type: c.name, Field: "TargetAccept", Value: c.target, Want: "in (0, 1)"}
-	}
-	thin := max(c.thin, 1)
-	chunks, err := chunkCount(c.name, c.chunks, x.Rows)
+	chunks, err := c.check(x.Rows)
 	if err != nil {
 		return nil, Stats{}, err
 	}
+	thin := max(c.thin, 1)
 	n := x.Rows
 	fs := make([]LogDensityFunc, chunks)
 	for i := range fs {
@@ -239,6 +222,29 @@ func (c mcmcConfig) run(d LogDensity, x ad.Mat, newKernel func(LogDensityFunc, a
 	}
 	st.AcceptRate = float64(total) / (iters * float64(n))
 	return tr, st, nil
+}
+
+// check reports the first invalid setting, applies the default target, and
+// returns the chunk count for n chains.
+func (c *mcmcConfig) check(n int) (int, error) {
+	if err := positiveStep(c.name, c.step); err != nil {
+		return 0, err
+	}
+	for _, f := range []struct {
+		name string
+		v    int
+	}{{"Warmup", c.warmup}, {"Draws", c.draws}, {"Thin", c.thin}} {
+		if f.v < 0 {
+			return 0, &ConfigError{Type: c.name, Field: f.name, Value: f.v, Want: "≥ 0"}
+		}
+	}
+	if c.target == 0 {
+		c.target = c.defTarget
+	}
+	if !(c.target > 0 && c.target < 1) {
+		return 0, &ConfigError{Type: c.name, Field: "TargetAccept", Value: c.target, Want: "in (0, 1)"}
+	}
+	return chunkCount(c.name, c.chunks, n)
 }
 
 // dualAvg is the dual-averaging step-size adaptation of Hoffman & Gelman
