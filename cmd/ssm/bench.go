@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -78,10 +77,13 @@ func parseBench(e *env, args []string) (*bench, error) {
 	if b.batch < 1 || b.batch > maxBenchBatch {
 		return nil, badInput("-batch %d: want 1 to %d", b.batch, maxBenchBatch)
 	}
-	if ext := strings.ToLower(filepath.Ext(b.out)); ext != ".png" && ext != ".svg" {
-		return nil, badInput("-out %s: want a .png or .svg file", b.out)
+	if err := intIn("-sm-max", b.smMax, 0, maxBenchDim); err != nil {
+		return nil, err
 	}
-	ms, err := parseModelSpec("mlp:"+b.hidden, nn.DefaultActivation, nn.KindEnergy)
+	if err := checkOutputs(e, map[string]outputFlag{"-out": {b.out, []string{".png", ".svg"}}}); err != nil {
+		return nil, err
+	}
+	ms, err := parseModelSpec("-hidden", "mlp:"+b.hidden, nn.DefaultActivation, nn.KindEnergy)
 	if err != nil {
 		return nil, err
 	}

@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"math"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -28,10 +29,13 @@ func loadData(flagName, spec string, n int, seed uint64) (ad.Mat, *sampler.Datas
 		ds.Dist.Sample(x, repro.New(seed, repro.Data, 0, 0))
 		return x, &ds, nil
 	}
-	x, err := dataio.Read(spec)
-	if errors.Is(err, fs.ErrNotExist) && !strings.ContainsAny(spec, "./") {
-		return ad.Mat{}, nil, badInput("-%s %q is neither a built-in dataset (see 'ssm datasets') nor a file", flagName, spec)
+	if _, err := os.Stat(spec); errors.Is(err, fs.ErrNotExist) {
+		if !strings.ContainsAny(spec, "./") {
+			return ad.Mat{}, nil, badInput("-%s %q is neither a built-in dataset (see 'ssm datasets') nor a file", flagName, spec)
+		}
+		return ad.Mat{}, nil, badInput("-%s %s: no such file", flagName, spec)
 	}
+	x, err := dataio.Read(spec)
 	if err != nil {
 		return ad.Mat{}, nil, asInput(err)
 	}
@@ -47,33 +51,37 @@ type modelSpec struct {
 	kind   string
 }
 
-// parseModelSpec parses -model, -act and -kind.
-func parseModelSpec(spec, act, kind string) (modelSpec, error) {
+// parseModelSpec parses -model, -act and -kind; flag names the model flag
+// in messages (-model, or the command's own, such as gradcheck's -spec).
+func parseModelSpec(flag, spec, act, kind string) (modelSpec, error) {
 	arch, widths, _ := strings.Cut(spec, ":")
 	m := modelSpec{arch: arch, act: act, kind: kind}
 	switch arch {
 	case "gaussian":
 		if widths != "" {
-			return m, badInput("-model %q: gaussian takes no widths", spec)
+			return m, badInput("%s %q: gaussian takes no widths", flag, spec)
 		}
 		m.kind = nn.KindGaussian
 		return m, nil
 	case "mlp", "ncsn":
 	default:
-		return m, badInput("-model %q: want mlp:W,W,..., ncsn:W,W,... or gaussian", spec)
+		return m, badInput("%s %q: want mlp:W,W,..., ncsn:W,W,... or gaussian", flag, spec)
 	}
 	if widths == "" {
-		return m, badInput("-model %q: give the hidden widths, e.g. %s:128,128", spec, arch)
+		return m, badInput("%s %q: give the hidden widths, e.g. %s:128,128", flag, spec, arch)
 	}
 	for _, w := range strings.Split(widths, ",") {
 		v, err := strconv.Atoi(strings.TrimSpace(w))
-		if err != nil || v < 1 {
-			return m, badInput("-model %q: hidden width %q is not a positive integer", spec, w)
+		if err != nil || v < 1 || v > maxWidth {
+			return m, badInput("%s %q: hidden width %q is not an integer from 1 to %d", flag, spec, w, maxWidth)
 		}
 		m.hidden = append(m.hidden, v)
 	}
-	if _, ok := ad.Activations[act]; !ok {
-		return m, badInput("-act %q: want one of softplus, tanh, silu, elu, sigmoid, relu", act)
+	if len(m.hidden) > maxLayers {
+		return m, badInput("%s %q: %d hidden layers, at most %d", flag, spec, len(m.hidden), maxLayers)
+	}
+	if !slices.Contains(activationNames, act) {
+		return m, badInput("-act %q: want one of %s", act, strings.Join(activationNames, ", "))
 	}
 	if arch == "ncsn" {
 		m.kind = nn.KindNCSN
@@ -81,6 +89,51 @@ func parseModelSpec(spec, act, kind string) (modelSpec, error) {
 		return m, badInput("-kind %q: want energy or score", kind)
 	}
 	return m, nil
+}
+
+// activationNames are the activations -act takes: ad's activations that
+// suit a network layer (relu for score nets only).
+var activationNames = []string{"softplus", "tanh", "silu", "elu", "sigmoid", "relu"}
+
+// modelKind is the ssm kind of the model the spec builds.
+func (m modelSpec) modelKind() ssm.ModelKind {
+	switch m.kind {
+	case nn.KindNCSN:
+		return ssm.CondScoreModel
+	case nn.KindScore:
+		return ssm.ScoreModel
+	}
+	return ssm.EnergyModel
+}
+
+// params returns the number of parameters of the spec's model in
+// dimension dim, saturating at maxParams+1.
+func (m modelSpec) params(dim int) int {
+	if m.kind == nn.KindGaussian {
+		if dim > maxParams {
+			return maxParams + 1
+		}
+		return min(maxParams+1, dim*dim+dim)
+	}
+	out := 1
+	if m.kind != nn.KindEnergy {
+		out = dim
+	}
+	n, in := 0, dim
+	for _, w := range append(slices.Clone(m.hidden), out) {
+		if in > maxParams/w {
+			return maxParams + 1
+		}
+		n += in*w + w
+		if n > maxParams {
+			return maxParams + 1
+		}
+		in = w
+	}
+	if m.kind == nn.KindNCSN && len(m.hidden) > 0 {
+		n += m.hidden[0]
+	}
+	return min(n, maxParams+1)
 }
 
 // build makes a freshly initialised model of dimension dim.
@@ -108,6 +161,12 @@ func (m modelSpec) build(dim int, seed uint64) (nn.Model, error) {
 func loadModel(path, act, kind string) (nn.Model, error) {
 	if path == "" {
 		return nil, badInput("-model is required")
+	}
+	if kind != "" && !slices.Contains([]string{nn.KindEnergy, nn.KindScore, nn.KindNCSN, nn.KindGaussian}, kind) {
+		return nil, badInput("-kind %q: want energy, score, ncsn or gaussian", kind)
+	}
+	if act != "" && !slices.Contains(activationNames, act) {
+		return nil, badInput("-act %q: want one of %s", act, strings.Join(activationNames, ", "))
 	}
 	m, err := nn.Load(path, nn.LoadOptions{Activation: act, Kind: kind})
 	if err != nil {
@@ -147,12 +206,33 @@ func parseSigmas(s string) ([]float64, error) {
 // optimizers is the table of -optimizer values: each builds the optimiser
 // with PyTorch's defaults and the given learning rate and momentum.
 var optimizers = []struct {
-	name string
-	new  func(lr, momentum float64) nn.Optimizer
+	name     string
+	momentum bool // takes -momentum
+	new      func(lr, momentum float64) nn.Optimizer
 }{
-	{"adam", func(lr, _ float64) nn.Optimizer { o := nn.NewAdam(); o.LR = lr; return o }},
-	{"sgd", func(lr, m float64) nn.Optimizer { o := nn.NewSGD(lr); o.Momentum = m; return o }},
-	{"rmsprop", func(lr, m float64) nn.Optimizer { o := nn.NewRMSProp(); o.LR, o.Momentum = lr, m; return o }},
+	{"adam", false, func(lr, _ float64) nn.Optimizer { o := nn.NewAdam(); o.LR = lr; return o }},
+	{"sgd", true, func(lr, m float64) nn.Optimizer { o := nn.NewSGD(lr); o.Momentum = m; return o }},
+	{"rmsprop", true, func(lr, m float64) nn.Optimizer { o := nn.NewRMSProp(); o.LR, o.Momentum = lr, m; return o }},
+}
+
+// optimizerTakesMomentum reports whether the named optimiser has a
+// momentum (false for unknown names: newOptimizer reports those).
+func optimizerTakesMomentum(name string) bool {
+	for _, o := range optimizers {
+		if o.name == name {
+			return o.momentum
+		}
+	}
+	return true
+}
+
+// sampleDataset returns the built-in dataset called spec, or nil when spec
+// names a file.
+func sampleDataset(spec string) *sampler.Dataset {
+	if ds, err := sampler.LookupDataset(spec); err == nil {
+		return &ds
+	}
+	return nil
 }
 
 // newOptimizer returns the named optimiser with learning rate lr.

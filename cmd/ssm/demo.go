@@ -96,8 +96,15 @@ func parseDemo(e *env, args []string) (*demo, error) {
 	if err := parse(fs, args); err != nil {
 		return nil, err
 	}
-	if *steps < 1 {
-		return nil, badInput("-steps %d: want at least 1", *steps)
+	if err := intIn("-steps", *steps, 1, maxSteps); err != nil {
+		return nil, err
+	}
+	if st, err := os.Stat(e.outPath(*outDir)); err == nil && !st.IsDir() {
+		return nil, badInput("-out %s: is a file, want a directory", *outDir)
+	} else if err != nil {
+		if st, err := os.Stat(filepath.Dir(e.outPath(*outDir))); err != nil || !st.IsDir() {
+			return nil, badInput("-out %s: its parent directory does not exist", *outDir)
+		}
 	}
 	ds, err := sampler.LookupDataset(*data)
 	if err != nil {

@@ -82,7 +82,7 @@ func parseGradcheck(e *env, args []string) (*gradcheck, error) {
 			return nil, err
 		}
 	} else {
-		ms, err := parseModelSpec(*spec, *act, *kind)
+		ms, err := parseModelSpec("-spec", *spec, *act, *kind)
 		if err != nil {
 			return nil, err
 		}

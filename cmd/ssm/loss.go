@@ -83,6 +83,9 @@ func (f *lossFlags) prepare() (*lossJob, error) {
 	if x.Cols != model.Dim() {
 		return nil, badInput("-x %s has %d columns, the model %s has dimension %d", f.xPath, x.Cols, f.modelPath, model.Dim())
 	}
+	if spec, ok := ssm.Lookup(f.objective); ok && spec.Models&(ssm.EnergyModel|ssm.ScoreModel) == 0 {
+		return nil, badInput("-objective %s: loss evaluates the objectives of energy and score models", f.objective)
+	}
 	obj, err := ssm.New(f.objective, model, ssm.Options{Sigma: f.sigma})
 	if err != nil {
 		return nil, objectiveError(err)

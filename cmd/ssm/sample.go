@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"image/color"
 	"math"
-	"path/filepath"
 	"strings"
 
 	"scorematch/ad"
@@ -144,11 +143,8 @@ func parseSample(e *env, args []string) (*sampleJob, error) {
 	case j.n < 2:
 		return nil, badInput("-n %d: want at least 2 samples", j.n)
 	}
-	if ext := strings.ToLower(filepath.Ext(j.out)); ext != ".csv" && ext != ".npy" {
-		return nil, badInput("-out %s: want a .csv or .npy file", j.out)
-	}
-	if ext := strings.ToLower(filepath.Ext(j.png)); j.png != "" && ext != ".png" && ext != ".svg" {
-		return nil, badInput("-png %s: want a .png or .svg file", j.png)
+	if err := checkOutputs(e, map[string]outputFlag{"-out": {j.out, []string{".csv", ".npy"}}, "-png": {j.png, []string{".png", ".svg"}}}); err != nil {
+		return nil, err
 	}
 	var err error
 	if j.src, err = sampleSource(*exact, *modelPath, *act, *kind, *data); err != nil {

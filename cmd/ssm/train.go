@@ -6,8 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"os"
-	"path/filepath"
+	"slices"
 	"strings"
 
 	"scorematch/ad"
@@ -29,6 +28,7 @@ type trainFlags struct {
 	sigma, lr, momentum, val, clip                                   float64
 	seed                                                             uint64
 	standardize, resume                                              bool
+	set                                                              map[string]bool // the flags given
 }
 
 func runTrain(ctx context.Context, e *env, args []string) error {
@@ -38,7 +38,7 @@ func runTrain(ctx context.Context, e *env, args []string) error {
 	fs.IntVar(&f.n, "n", 10000, "samples to draw from a built-in dataset")
 	fs.BoolVar(&f.standardize, "standardize", false, "standardise each column of the data to mean 0, std 1 (recorded in the report)")
 	fs.StringVar(&f.model, "model", "mlp:128,128", "model: mlp:W,W,... (hidden widths), ncsn:W,W,... or gaussian")
-	fs.StringVar(&f.act, "act", nn.DefaultActivation, "activation: softplus, tanh, silu, elu, sigmoid (relu for score nets only)")
+	fs.StringVar(&f.act, "act", nn.DefaultActivation, "activation: "+strings.Join(activationNames, ", ")+" (relu for score nets only)")
 	fs.StringVar(&f.kind, "kind", nn.KindEnergy, "mlp kind: energy (E: R^D→R) or score (h: R^D→R^D)")
 	objective := objectiveFlag(fs, "ssm-vr", 0)
 	fs.StringVar(&f.projection, "projection", "rademacher", "projection: rademacher, gaussian or sphere")
@@ -65,6 +65,7 @@ func runTrain(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	f.objective = *objective
+	f.set = setFlags(fs)
 	run, err := f.prepare(e)
 	if err != nil {
 		return err
@@ -92,8 +93,134 @@ type trainRun struct {
 	datasetName string
 }
 
-// prepare validates the flags and loads the data and model.
+// Bounds of train's flags: what they may ask of memory and time.
+const (
+	maxTrainRows   = 10_000_000  // -n, rows drawn from a built-in dataset
+	maxBatch       = 1 << 16     // -batch
+	maxProjections = 1 << 10     // -m
+	maxBatchValues = 1 << 26     // batch × M × max(D, width): one tensor of a step
+	maxWidth       = 1 << 16     // a hidden width
+	maxLayers      = 64          // hidden layers
+	maxParams      = 1 << 27     // parameters of the model (1 GiB)
+	maxSteps       = 100_000_000 // steps planned (the loss history holds one value each)
+	maxLevels      = 10_000      // -sigmas levels
+)
+
+// trainFlagReads says which flags an objective must read for them to mean
+// something: setting one the objective ignores is refused.
+var trainFlagReads = map[string]ssm.Reads{"m": ssm.ReadsM, "projection": ssm.ReadsM, "sigma": ssm.ReadsSigma, "sigmas": ssm.ReadsSigmas}
+
+// check validates every flag and combination that needs no file.
+func (f *trainFlags) check(e *env) error {
+	spec, ok := ssm.Lookup(f.objective)
+	if !ok {
+		return badInput("-objective %q: want one of %s", f.objective, strings.Join(ssm.Names(), ", "))
+	}
+	if err := unusedFlags(f.set, func(n string) bool {
+		r, ok := trainFlagReads[n]
+		return !ok || spec.Reads&r != 0
+	}, func(n string) string { return fmt.Sprintf("objective %s does not use it", f.objective) }); err != nil {
+		return err
+	}
+	if f.set["momentum"] && !optimizerTakesMomentum(f.optimizer) {
+		return badInput("-momentum: optimiser %s has none (sgd and rmsprop have)", f.optimizer)
+	}
+	if f.set["n"] && sampleDataset(f.data) == nil {
+		return badInput("-n: -data %s is a file, not a built-in dataset to draw from", f.data)
+	}
+	if f.resume && f.checkpoint == "" {
+		return badInput("-resume needs -checkpoint")
+	}
+	if err := firstError(
+		intIn("-n", f.n, 1, maxTrainRows),
+		intIn("-batch", f.batch, 1, maxBatch),
+		intIn("-m", f.m, 1, maxProjections),
+		intIn("-steps", f.steps, 0, maxSteps),
+		intIn("-epochs", f.epochs, 0, maxSteps),
+		intIn("-patience", f.patience, 0, maxSteps),
+		intIn("-eval-every", f.evalEvery, 0, maxSteps),
+		positive("-lr", f.lr, "learning rate"),
+	); err != nil {
+		return err
+	}
+	switch {
+	case f.chunks < 0 || f.chunks > f.batch:
+		return badInput("-chunks %d: want 1 to the batch size (%d), or 0 for one per 64 rows", f.chunks, f.batch)
+	case f.steps == 0 && f.epochs == 0:
+		return badInput("-epochs 0: want at least 1 (or -steps)")
+	case !(f.momentum >= 0 && f.momentum < 1):
+		return badInput("-momentum %v: want 0 ≤ momentum < 1", f.momentum)
+	case !(f.clip >= 0) || math.IsInf(f.clip, 0):
+		return badInput("-clip %v: want a finite norm ≥ 0 (0: off)", f.clip)
+	case !(f.val >= 0 && f.val < 1):
+		return badInput("-val %v: want a fraction in [0, 1)", f.val)
+	}
+	if spec.Reads&ssm.ReadsSigmas != 0 {
+		levels, err := parseSigmas(f.sigmas)
+		if err != nil {
+			return err
+		}
+		if len(levels) > maxLevels {
+			return badInput("-sigmas %q: at most %d levels", f.sigmas, maxLevels)
+		}
+	}
+	if spec.Reads&ssm.ReadsSigma != 0 {
+		if err := positive("-sigma", f.sigma, "noise level"); err != nil {
+			return err
+		}
+	}
+	if _, err := ssm.ParseProjection(f.projection); err != nil {
+		return badInput("-projection: %v", err)
+	}
+	if _, err := newOptimizer(f.optimizer, f.lr, f.momentum); err != nil {
+		return err
+	}
+	ms, err := parseModelSpec("-model", f.model, f.act, f.kind)
+	if err != nil {
+		return err
+	}
+	if kind := ms.modelKind(); spec.Models&kind == 0 {
+		return badInput("-objective %s trains %v; -model %s -kind %s is %v", f.objective, spec.Models, f.model, f.kind, kind)
+	}
+	return checkOutputs(e, map[string]outputFlag{
+		"-out": {f.out, []string{".safetensors"}}, "-report": {f.report, []string{".json"}},
+		"-checkpoint": {f.checkpoint, []string{".safetensors"}}})
+}
+
+// outputFlag is an output file flag's value and the extensions it takes.
+type outputFlag struct {
+	path string
+	exts []string
+}
+
+// checkOutputs checks every output flag that is set (see checkOutput) and
+// that no two name one file.
+func checkOutputs(e *env, outs map[string]outputFlag) error {
+	paths := map[string]string{}
+	names := make([]string, 0, len(outs))
+	for f := range outs {
+		names = append(names, f)
+	}
+	slices.Sort(names)
+	for _, f := range names {
+		o := outs[f]
+		if o.path == "" {
+			continue
+		}
+		if err := checkOutput(f, o.path, e.outPath(o.path), o.exts...); err != nil {
+			return err
+		}
+		paths[f] = e.outPath(o.path)
+	}
+	return checkDistinct(paths)
+}
+
+// prepare validates the flags, then loads the data and builds the model and
+// the objective: everything before the first step, and no output.
 func (f *trainFlags) prepare(e *env) (*trainRun, error) {
+	if err := f.check(e); err != nil {
+		return nil, err
+	}
 	x, ds, err := loadData("data", f.data, f.n, f.seed)
 	if err != nil {
 		return nil, err
@@ -102,57 +229,88 @@ func (f *trainFlags) prepare(e *env) (*trainRun, error) {
 	if ds != nil {
 		r.datasetName = ds.Name
 	}
+	if err := f.checkData(x); err != nil {
+		return nil, err
+	}
 	if f.standardize {
+		for j, s := range columnStd(x) {
+			if !(s > 0) {
+				return nil, badInput("-standardize: column %d of -data %s is constant", j+1, f.data)
+			}
+		}
 		r.mean, r.std = dataio.Standardize(x)
 	}
-	spec, err := parseModelSpec(f.model, f.act, f.kind)
-	if err != nil {
-		return nil, err
+	spec, _ := parseModelSpec("-model", f.model, f.act, f.kind)
+	if n := spec.params(x.Cols); n > maxParams {
+		return nil, badInput("-model %s: %d parameters for D = %d, at most %d", f.model, n, x.Cols, maxParams)
 	}
 	if r.model, err = spec.build(x.Cols, f.seed); err != nil {
 		return nil, err
 	}
-	proj, err := ssm.ParseProjection(f.projection)
-	if err != nil {
-		return nil, badInput("-projection: %v", err)
-	}
+	proj, _ := ssm.ParseProjection(f.projection)
 	opts := ssm.Options{Projection: proj, M: f.m, Sigma: f.sigma}
 	if reads(f.objective, ssm.ReadsSigmas) {
-		if opts.Sigmas, err = parseSigmas(f.sigmas); err != nil {
-			return nil, err
-		}
-	}
-	if f.m < 1 {
-		return nil, badInput("-m %d: want at least 1 projection", f.m)
+		opts.Sigmas, _ = parseSigmas(f.sigmas)
 	}
 	if r.obj, err = ssm.New(f.objective, r.model, opts); err != nil {
 		return nil, objectiveError(err)
 	}
-	opt, err := newOptimizer(f.optimizer, f.lr, f.momentum)
-	if err != nil {
-		return nil, err
-	}
+	opt, _ := newOptimizer(f.optimizer, f.lr, f.momentum)
 	r.cfg = ssm.Config{BatchSize: f.batch, Steps: f.steps, Epochs: f.epochs, Seed: f.seed, Chunks: f.chunks,
 		ValFrac: f.val, EvalEvery: f.evalEvery, Patience: f.patience, Optimizer: opt, ClipNorm: f.clip,
 		Checkpoint: e.outPath(f.checkpoint), Resume: f.resume}
-	switch { // where ssm.Config reads 0 as "the default", the flags do not
-	case f.batch < 1:
-		return nil, badInput("-batch %d: want at least 1", f.batch)
-	case f.steps == 0 && f.epochs == 0:
-		return nil, badInput("-epochs 0: want at least 1 (or -steps)")
-	}
 	if err := r.cfg.Validate(); err != nil {
 		return nil, asFlagError(err)
 	}
-	if f.resume && f.checkpoint == "" {
-		return nil, badInput("-resume needs -checkpoint")
+	return r, nil
+}
+
+// checkData checks what the data and the flags ask together: enough rows
+// for a training split, the steps planned, and the size of a step.
+func (f *trainFlags) checkData(x ad.Mat) error {
+	val := int(math.Round(f.val * float64(x.Rows)))
+	if f.val > 0 && val == 0 {
+		val = 1
 	}
-	if dir := filepath.Dir(e.outPath(f.out)); dir != "" {
-		if st, err := os.Stat(dir); err != nil || !st.IsDir() {
-			return nil, badInput("-out %s: directory %s does not exist", f.out, dir)
+	train := x.Rows - val
+	if train < 1 {
+		return badInput("-data %s: %d rows leave none for training with -val %v", f.data, x.Rows, f.val)
+	}
+	if f.steps == 0 {
+		bs := min(f.batch, train)
+		if steps := f.epochs * ((train + bs - 1) / bs); f.epochs > maxSteps/((train+bs-1)/bs) || steps > maxSteps {
+			return badInput("-epochs %d: %d epochs of %d rows are more than %d steps", f.epochs, f.epochs, train, maxSteps)
 		}
 	}
-	return r, nil
+	spec, _ := parseModelSpec("-model", f.model, f.act, f.kind)
+	width := x.Cols
+	for _, w := range spec.hidden {
+		width = max(width, w)
+	}
+	if v := min(f.batch, train) * f.m; v > maxBatchValues/width {
+		return badInput("-batch %d -m %d: a step would hold %d×%d values per tensor (%s), at most %d",
+			f.batch, f.m, v, width, bytesOf(v*width), maxBatchValues)
+	}
+	return nil
+}
+
+// columnStd returns each column's standard deviation.
+func columnStd(x ad.Mat) []float64 {
+	std := make([]float64, x.Cols)
+	for j := range x.Cols {
+		mean := 0.0
+		for i := range x.Rows {
+			mean += x.At(i, j)
+		}
+		mean /= float64(x.Rows)
+		ss := 0.0
+		for i := range x.Rows {
+			d := x.At(i, j) - mean
+			ss += float64(d * d)
+		}
+		std[j] = math.Sqrt(ss / float64(x.Rows))
+	}
+	return std
 }
 
 // train runs the training and writes the model (and report).

@@ -1,0 +1,414 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"testing"
+
+	"scorematch/nn"
+)
+
+// badInputFixtures writes the files the bad-input cases read into dir and
+// returns their paths by name.
+func badInputFixtures(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	p := map[string]string{}
+	write := func(name, content string) {
+		p[name] = filepath.Join(dir, name)
+		if err := os.WriteFile(p[name], []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	rows := func(n, d int) string {
+		var b strings.Builder
+		for range n {
+			for j := range d {
+				if j > 0 {
+					b.WriteByte(',')
+				}
+				fmt.Fprintf(&b, "%.6f", rng.NormFloat64())
+			}
+			b.WriteByte('\n')
+		}
+		return b.String()
+	}
+	write("good2.csv", rows(200, 2))
+	write("good3.csv", rows(200, 3))
+	write("one.csv", rows(200, 1))
+	write("ragged.csv", "1,2\n3,4\n5\n")
+	write("text.csv", "1,2\n3,abc\n")
+	write("nan.csv", "1,2\n3,NaN\n")
+	write("inf.csv", "1,2\n3,+Inf\n")
+	write("empty.csv", "")
+	write("onerow.csv", "1,2\n")
+	write("const.csv", strings.Repeat("1.5,2\n", 50))
+	write("header.csv", "a,b\n1,2\n")
+	write("notes.txt", "1,2\n3,4\n")
+	write("fake.safetensors", "this is not a safetensors file")
+	write("fake.npy", "\x93NUMPY garbage")
+	if err := os.Mkdir(filepath.Join(dir, "adir"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	p["adir"] = filepath.Join(dir, "adir")
+	p["missing"] = filepath.Join(dir, "no", "such", "dir")
+	save := func(name string, m nn.Model, err error) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		p[name] = filepath.Join(dir, name)
+		if err := nn.Save(p[name], m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e2, err := nn.NewEnergyMLP(2, []int{8}, "softplus", rng)
+	save("energy2.safetensors", e2, err)
+	e3, err := nn.NewEnergyMLP(3, []int{8}, "softplus", rng)
+	save("energy3.safetensors", e3, err)
+	s2, err := nn.NewScoreMLP(2, []int{8}, "tanh", rng)
+	save("score2.safetensors", s2, err)
+	c2, err := nn.NewNCSN(2, []int{8}, "softplus", rng)
+	save("ncsn2.safetensors", c2, err)
+	save("gauss2.safetensors", nn.NewGaussianEnergy(2), nil)
+	// x, v and ε files for loss.
+	write("x2.csv", rows(5, 2))
+	write("v2.csv", rows(5, 2))
+	write("v3.csv", rows(5, 3))
+	write("v6.csv", rows(6, 2))
+	return p
+}
+
+// badInputCases are the bad inputs of every command: each must exit with
+// status 2, print one line naming the flag or file (want), and write
+// nothing. {f} in an argument is replaced by the fixture's path.
+var badInputCases = []struct {
+	args string
+	want string // a substring of the message: the flag or the file
+}{
+	// The command line itself.
+	{"nope", "nope"},
+	{"train -nope", "-nope"},
+	{"train extra", "extra"},
+	{"train -n", "-n"},
+	{"train -n x", "-n"},
+	{"train -seed -1", "-seed"},
+	{"datasets extra", "extra"},
+	{"version -x", "-x"},
+	// train: data.
+	{"train -data {no.csv}", "no.csv"},
+	{"train -data banan", "banan"},
+	{"train -data {ragged.csv}", "ragged.csv"},
+	{"train -data {text.csv}", "text.csv"},
+	{"train -data {nan.csv}", "nan.csv"},
+	{"train -data {inf.csv}", "inf.csv"},
+	{"train -data {empty.csv}", "empty.csv"},
+	{"train -data {header.csv}", "header.csv"},
+	{"train -data {notes.txt}", "notes.txt"},
+	{"train -data {fake.npy}", "fake.npy"},
+	{"train -data {onerow.csv}", "onerow.csv"},
+	{"train -data {adir}", "adir"},
+	{"train -data {const.csv} -standardize", "-standardize"},
+	{"train -data {good2.csv} -n 50", "-n"},
+	{"train -n 0", "-n 0"},
+	{"train -n -5", "-n -5"},
+	{"train -n 100000000000", "-n 100000000000"},
+	{"train -data {good2.csv} -val 0.999", "-val"},
+	// train: model.
+	{"train -model mlp:0", "-model"},
+	{"train -model mlp:-1", "-model"},
+	{"train -model mlp:x", "-model"},
+	{"train -model mlp:", "-model"},
+	{"train -model mlp", "-model"},
+	{"train -model mlp:12,x", "-model"},
+	{"train -model mlp:1000000000", "-model"},
+	{"train -model mlp:100000,100000", "-model"},
+	{"train -model mlp:65536,65536", "-model"},
+	{"train -model ncsn:0 -objective ncsn", "-model"},
+	{"train -model gaussian:3", "-model"},
+	{"train -model resnet", "-model"},
+	{"train -model mlp:" + strings.Repeat("2,", 70) + "2", "-model"},
+	{"train -act nope", "-act"},
+	{"train -act exp", "-act"},
+	{"train -act square", "-act"},
+	{"train -act relu", "relu"},
+	{"train -kind nope", "-kind"},
+	{"train -kind score -objective ssm", "-objective"},
+	{"train -kind energy -objective sse", "-objective"},
+	{"train -objective ncsn", "-objective"},
+	{"train -model ncsn:8 -objective ssm", "-objective"},
+	{"train -model gaussian -objective sse", "-objective"},
+	{"train -model gaussian -objective cp", "-objective"},
+	// train: objective and its options.
+	{"train -objective nope", "-objective"},
+	{"train -objective SSM", "-objective"},
+	{"train -projection unit", "-projection"},
+	{"train -projection", "-projection"},
+	{"train -m 0", "-m 0"},
+	{"train -m -1", "-m -1"},
+	{"train -m 100000", "-m 100000"},
+	{"train -m 1000 -batch 65536", "-batch"},
+	{"train -objective dsm -sigma 0", "-sigma"},
+	{"train -objective dsm -sigma -1", "-sigma"},
+	{"train -objective dsm -sigma NaN", "-sigma"},
+	{"train -objective dsm -sigma Inf", "-sigma"},
+	{"train -objective dsm -sigma x", "-sigma"},
+	{"train -objective ssm -sigma 0.5", "-sigma"},
+	{"train -objective dsm -m 4", "-m"},
+	{"train -objective dsm -projection gaussian", "-projection"},
+	{"train -objective ssm -sigmas 1:0.1:5", "-sigmas"},
+	{"train -model ncsn:8 -objective ncsn -sigmas 1:2:3", "-sigmas"},
+	{"train -model ncsn:8 -objective ncsn -sigmas a:b:c", "-sigmas"},
+	{"train -model ncsn:8 -objective ncsn -sigmas 1:0.1:1", "-sigmas"},
+	{"train -model ncsn:8 -objective ncsn -sigmas 1:0.1", "-sigmas"},
+	{"train -model ncsn:8 -objective ncsn -sigmas 1:0:10", "-sigmas"},
+	{"train -model ncsn:8 -objective ncsn -sigmas Inf:1:10", "-sigmas"},
+	{"train -model ncsn:8 -objective ncsn -sigmas 1:0.1:100000000", "-sigmas"},
+	{"train -model ncsn:8 -objective ncsn -sigma 0.2", "-sigma"},
+	{"train -objective approx-bp -m 2", "-m"},
+	// train: optimiser.
+	{"train -optimizer nope", "-optimizer"},
+	{"train -optimizer lbfgs", "-optimizer"},
+	{"train -lr 0", "-lr"},
+	{"train -lr -1", "-lr"},
+	{"train -lr NaN", "-lr"},
+	{"train -lr Inf", "-lr"},
+	{"train -optimizer sgd -momentum NaN", "-momentum"},
+	{"train -optimizer sgd -momentum -1", "-momentum"},
+	{"train -optimizer sgd -momentum 2", "-momentum"},
+	{"train -optimizer sgd -momentum 1", "-momentum"},
+	{"train -optimizer rmsprop -momentum NaN", "-momentum"},
+	{"train -optimizer adam -momentum 0.9", "-momentum"},
+	{"train -momentum 0.5", "-momentum"},
+	{"train -clip NaN", "-clip"},
+	{"train -clip -1", "-clip"},
+	{"train -clip Inf", "-clip"},
+	// train: schedule.
+	{"train -batch 0", "-batch 0"},
+	{"train -batch -1", "-batch -1"},
+	{"train -batch 100000000", "-batch 100000000"},
+	{"train -steps -1", "-steps -1"},
+	{"train -steps 1000000000000", "-steps"},
+	{"train -epochs -1", "-epochs -1"},
+	{"train -epochs 0", "-epochs 0"},
+	{"train -epochs 1000000000", "-epochs"},
+	{"train -val 1", "-val 1"},
+	{"train -val -0.1", "-val"},
+	{"train -val NaN", "-val"},
+	{"train -patience -1", "-patience"},
+	{"train -eval-every -1", "-eval-every"},
+	{"train -chunks -1", "-chunks -1"},
+	{"train -chunks 100000", "-chunks 100000"},
+	{"train -batch 8 -chunks 9", "-chunks 9"},
+	// train: outputs.
+	{"train -out {adir}", "-out"},
+	{"train -out {missing}/m.safetensors", "-out"},
+	{"train -out m.txt", "-out"},
+	{"train -out m", "-out"},
+	{"train -report {missing}/r.json", "-report"},
+	{"train -report r.txt", "-report"},
+	{"train -report {adir}", "-report"},
+	{"train -checkpoint {missing}/c.safetensors", "-checkpoint"},
+	{"train -checkpoint c.json", "-checkpoint"},
+	{"train -checkpoint m.safetensors -out m.safetensors", "m.safetensors"},
+	{"train -resume", "-resume"},
+	{"train -out /proc/version.safetensors", "-out"},
+	// sample.
+	{"sample", "-model"},
+	{"sample -model {no.safetensors}", "no.safetensors"},
+	{"sample -model {fake.safetensors}", "fake.safetensors"},
+	{"sample -model {good2.csv}", "good2.csv"},
+	{"sample -model {energy2.safetensors} -n 0", "-n 0"},
+	{"sample -model {energy2.safetensors} -n 1", "-n 1"},
+	{"sample -model {energy2.safetensors} -n -1", "-n -1"},
+	{"sample -model {energy2.safetensors} -n 10000000000", "-n 10000000000"},
+	{"sample -model {energy2.safetensors} -steps -1", "-steps"},
+	{"sample -model {energy2.safetensors} -steps 1000000000", "-steps"},
+	{"sample -model {energy2.safetensors} -step 0", "-step"},
+	{"sample -model {energy2.safetensors} -step NaN", "-step"},
+	{"sample -model {energy2.safetensors} -step Inf", "-step"},
+	{"sample -model {energy2.safetensors} -init 0", "-init"},
+	{"sample -model {energy2.safetensors} -init NaN", "-init"},
+	{"sample -model {energy2.safetensors} -out s.txt", "-out"},
+	{"sample -model {energy2.safetensors} -out {adir}", "-out"},
+	{"sample -model {energy2.safetensors} -out {missing}/s.csv", "-out"},
+	{"sample -model {energy2.safetensors} -png s.jpg", "-png"},
+	{"sample -model {energy2.safetensors} -png {missing}/s.png", "-png"},
+	{"sample -model {energy3.safetensors} -png s.png", "-png"},
+	{"sample -model {energy2.safetensors} -out s.png -png s.png", "s.png"},
+	{"sample -model {energy2.safetensors} -sampler nope", "-sampler"},
+	{"sample -model {energy2.safetensors} -sampler langevin -sigmas 1:0.1:5", "-sigmas"},
+	{"sample -model {energy2.safetensors} -sigmas 1:2:3", "-sigmas"},
+	{"sample -model {score2.safetensors} -sampler mala", "-sampler"},
+	{"sample -model {score2.safetensors} -sampler hmc", "-sampler"},
+	{"sample -model {ncsn2.safetensors} -sampler langevin", "-sampler"},
+	{"sample -score nope", "-score"},
+	{"sample -score exact -data nope", "-data"},
+	{"sample -score exact -data moons", "-data"},
+	{"sample -score exact -model {energy2.safetensors}", "-model"},
+	{"sample -model {energy2.safetensors} -kind nope", "-kind"},
+	// eval.
+	{"eval", "-model"},
+	{"eval -model {no.safetensors}", "no.safetensors"},
+	{"eval -model {energy2.safetensors} -data {no.csv}", "no.csv"},
+	{"eval -model {energy2.safetensors} -data {good3.csv}", "good3.csv"},
+	{"eval -model {energy2.safetensors} -data {ragged.csv}", "ragged.csv"},
+	{"eval -model {energy2.safetensors} -n 0", "-n 0"},
+	{"eval -model {energy2.safetensors} -n 100000000000", "-n"},
+	{"eval -model {energy2.safetensors} -grid 0", "-grid 0"},
+	{"eval -model {energy2.safetensors} -grid 1", "-grid 1"},
+	{"eval -model {energy2.safetensors} -grid -5", "-grid -5"},
+	{"eval -model {energy2.safetensors} -grid 1000000", "-grid 1000000"},
+	{"eval -model {energy3.safetensors} -data {good3.csv} -ais-chains 0", "-ais-chains"},
+	{"eval -model {energy3.safetensors} -data {good3.csv} -ais-chains -4", "-ais-chains"},
+	{"eval -model {energy3.safetensors} -data {good3.csv} -ais-chains 1000000000", "-ais-chains"},
+	{"eval -model {energy3.safetensors} -data {good3.csv} -ais-temps 0", "-ais-temps"},
+	{"eval -model {energy2.safetensors} -objectives nope", "-objectives"},
+	{"eval -model {energy2.safetensors} -objectives sse", "-objectives"},
+	{"eval -model {energy2.safetensors} -objectives dsm -sigma 0", "-sigma"},
+	{"eval -model {energy2.safetensors} -objectives ,", "-objectives"},
+	// loss.
+	{"loss", "-model"},
+	{"loss -model {energy2.safetensors}", "-x"},
+	{"loss -model {energy2.safetensors} -x {no.csv}", "no.csv"},
+	{"loss -model {energy2.safetensors} -x {good3.csv}", "good3.csv"},
+	{"loss -model {energy2.safetensors} -x {x2.csv}", "-v"},
+	{"loss -model {energy2.safetensors} -x {x2.csv} -v {v3.csv}", "-v"},
+	{"loss -model {energy2.safetensors} -x {x2.csv} -v {v6.csv}", "-v"},
+	{"loss -model {energy2.safetensors} -x {x2.csv} -objective dsm", "-"},
+	{"loss -model {energy2.safetensors} -x {x2.csv} -objective dsm -sigma 0.1", "-eps"},
+	{"loss -model {energy2.safetensors} -x {x2.csv} -objective cp", "-objective"},
+	{"loss -model {energy2.safetensors} -x {x2.csv} -objective ncsn", "-objective"},
+	{"loss -model {energy2.safetensors} -x {x2.csv} -objective nope", "-objective"},
+	{"loss -model {energy2.safetensors} -x {x2.csv} -v {v2.csv} -objective sse", "-objective"},
+	// bench.
+	{"bench -dims 0", "-dims"},
+	{"bench -dims x", "-dims"},
+	{"bench -dims 1000000000", "-dims"},
+	{"bench -dims 2,", "-dims"},
+	{"bench -objectives nope", "-objectives"},
+	{"bench -objectives ncsn", "-objectives"},
+	{"bench -batch 0", "-batch"},
+	{"bench -batch 100000000", "-batch"},
+	{"bench -steps 0", "-steps"},
+	{"bench -out s.txt", "-out"},
+	{"bench -out {missing}/s.png", "-out"},
+	{"bench -hidden 0", "-hidden"},
+	{"bench -hidden x", "-hidden"},
+	{"bench -hidden 1000000000", "-hidden"},
+	{"bench -sm-max -1", "-sm-max"},
+	// gradcheck.
+	{"gradcheck -n 0", "-n 0"},
+	{"gradcheck -n -1", "-n -1"},
+	{"gradcheck -n 10000000", "-n"},
+	{"gradcheck -m 0", "-m 0"},
+	{"gradcheck -tol NaN", "-tol"},
+	{"gradcheck -tol -1", "-tol"},
+	{"gradcheck -dim 0", "-dim 0"},
+	{"gradcheck -dim 100000000", "-dim"},
+	{"gradcheck -step 0", "-step"},
+	{"gradcheck -step 2", "-step"},
+	{"gradcheck -spec nope", "-spec"},
+	{"gradcheck -spec mlp:0", "-spec"},
+	{"gradcheck -objective nope", "-objective"},
+	{"gradcheck -data {no.csv}", "no.csv"},
+	{"gradcheck -model {fake.safetensors}", "fake.safetensors"},
+	{"gradcheck -kind score -objective ssm", "-objective"},
+	// demo.
+	{"demo -steps 0", "-steps 0"},
+	{"demo -steps -1", "-steps"},
+	{"demo -data nope", "-data"},
+	{"demo -data moons", "-data"},
+	{"-steps 0", "-steps"},
+	{"demo -out {good2.csv}", "-out"},
+	{"demo -steps 100000000000", "-steps"},
+}
+
+// TestBadInput runs every bad-input case in a child process (the test
+// binary acting as the command) limited to 4 GB of address space, so that
+// an allocation a flag or file dictates fails the test instead of the
+// machine: each must exit 2 with one line on stderr naming the flag or
+// file, print nothing on stdout, and write nothing.
+func TestBadInput(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("uses sh and ulimit")
+	}
+	if len(badInputCases) < 150 {
+		t.Fatalf("%d cases, want at least 150", len(badInputCases))
+	}
+	fixtures := t.TempDir()
+	p := badInputFixtures(t, fixtures)
+	before := listDir(t, fixtures)
+	for _, c := range badInputCases {
+		args := strings.Fields(c.args)
+		for i, a := range args {
+			args[i] = expandFixture(a, fixtures, p)
+		}
+		want := expandFixture(c.want, fixtures, p)
+		work := t.TempDir()
+		cmd := exec.Command("sh", append([]string{"-c", `ulimit -v 4194304 && exec "$0" "$@"`, os.Args[0]}, args...)...)
+		cmd.Env = append(os.Environ(), "SSM_TEST_MAIN=1")
+		cmd.Dir = work
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		err := cmd.Run()
+		code := cmd.ProcessState.ExitCode()
+		msg := strings.TrimSpace(stderr.String())
+		switch {
+		case err != nil && code != 2:
+			t.Errorf("%s: exit %d (%v), want 2; stderr:\n%s", c.args, code, err, stderr.String())
+		case code != 2:
+			t.Errorf("%s: exit %d, want 2", c.args, code)
+		case stdout.Len() > 0:
+			t.Errorf("%s: printed %q on stdout", c.args, stdout.String())
+		case strings.Count(msg, "\n") > 0 || msg == "":
+			t.Errorf("%s: want one line on stderr, got %q", c.args, msg)
+		case !strings.Contains(msg, want):
+			t.Errorf("%s: message %q does not name %q", c.args, msg, want)
+		}
+		if files := listDir(t, work); len(files) > 0 {
+			t.Errorf("%s: wrote %v", c.args, files)
+		}
+	}
+	if after := listDir(t, fixtures); !slices.Equal(after, before) {
+		t.Errorf("the fixtures' directory changed: %v, then %v", before, after)
+	}
+}
+
+// expandFixture replaces {name} by the fixture's path (or a path in dir
+// for names that are not fixtures: files that must not exist).
+func expandFixture(s, dir string, p map[string]string) string {
+	for {
+		i := strings.Index(s, "{")
+		j := strings.Index(s, "}")
+		if i < 0 || j < i {
+			return s
+		}
+		name := s[i+1 : j]
+		path, ok := p[name]
+		if !ok {
+			path = filepath.Join(dir, name)
+		}
+		s = s[:i] + path + s[j+1:]
+	}
+}
+
+// listDir returns the names of every file below dir.
+func listDir(t *testing.T, dir string) []string {
+	t.Helper()
+	var names []string
+	filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+		if err == nil && path != dir {
+			rel, _ := filepath.Rel(dir, path)
+			names = append(names, rel)
+		}
+		return nil
+	})
+	return names
+}
