@@ -162,6 +162,11 @@ func loadModel(path, act, kind string) (nn.Model, error) {
 	if path == "" {
 		return nil, badInput("-model is required")
 	}
+	if st, err := os.Stat(path); err != nil {
+		return nil, badInput("-model %s: no such file", path)
+	} else if !st.Mode().IsRegular() {
+		return nil, badInput("-model %s: not a regular file", path)
+	}
 	if kind != "" && !slices.Contains([]string{nn.KindEnergy, nn.KindScore, nn.KindNCSN, nn.KindGaussian}, kind) {
 		return nil, badInput("-kind %q: want energy, score, ncsn or gaussian", kind)
 	}

@@ -16,7 +16,7 @@
 //
 // Each subcommand takes -h. Exit status: 0 on success, 2 for bad input (a
 // flag, a file, a shape), 1 for a failure while running, 130 when
-// interrupted (training writes its checkpoint first).
+// interrupted by SIGINT or SIGTERM (training writes its checkpoint first).
 package main
 
 import (
@@ -27,6 +27,7 @@ import (
 	"os"
 	"os/signal"
 	"sort"
+	"syscall"
 )
 
 // A command is one subcommand.
@@ -71,7 +72,9 @@ func asInput(err error) error {
 var errInterrupted = errors.New("interrupted")
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	// SIGTERM (a scheduler's stop, kill) ends a run as SIGINT does: the
+	// training writes its checkpoint and the command exits with 130.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	dir, _ := os.Getwd()
 	os.Exit(run(ctx, &env{stdout: os.Stdout, stderr: os.Stderr, dir: dir, tty: isTerminal(os.Stderr)}, os.Args[1:]))

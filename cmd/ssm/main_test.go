@@ -169,7 +169,82 @@ func TestFailures(t *testing.T) {
 	}
 }
 
-// TestInterruptResume interrupts a training run with SIGINT once it has
+// TestInterruptNoCheckpoint interrupts a run without -checkpoint: it must
+// exit 130, say that nothing was saved and how to keep progress, and write
+// no model.
+func TestInterruptNoCheckpoint(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the command")
+	}
+	dir := t.TempDir()
+	c := exec.Command(os.Args[0], "train", "-data", "banana", "-n", "2000", "-model", "mlp:32,32", "-steps", "1000000")
+	c.Env = append(os.Environ(), "SSM_TEST_MAIN=1")
+	c.Dir = dir
+	var stderr bytes.Buffer
+	c.Stderr = &stderr
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond)
+	c.Process.Signal(syscall.SIGINT)
+	err := c.Wait()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 130 {
+		t.Fatalf("interrupted run: %v, want exit status 130\n%s", err, stderr.String())
+	}
+	if !strings.Contains(stderr.String(), "nothing was saved") || !strings.Contains(stderr.String(), "-checkpoint") {
+		t.Errorf("no word on what was lost and how to keep it:\n%s", stderr.String())
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+		t.Errorf("the interrupted run wrote %d files", len(ents))
+	}
+}
+
+// TestStaleTemporaries checks that a run removes the temporary files a
+// killed run left beside its outputs.
+func TestStaleTemporaries(t *testing.T) {
+	dir := t.TempDir()
+	stale := filepath.Join(dir, ".m.safetensors.tmp-4242")
+	if err := os.WriteFile(stale, []byte("half a file"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, stderr := ssmRun(t, dir, "train", "-data", "banana", "-n", "300", "-model", "mlp:8", "-steps", "3", "-out", "m.safetensors"); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if _, err := os.Stat(stale); err == nil {
+		t.Error("the stale temporary file is still there")
+	}
+}
+
+// TestDivergence checks that a run whose loss explodes fails with exit 1,
+// names the learning rate, and writes no model.
+func TestDivergence(t *testing.T) {
+	dir := t.TempDir()
+	code, _, stderr := ssmRun(t, dir, "train", "-data", "banana", "-n", "2000", "-model", "mlp:32,32", "-lr", "10", "-steps", "300", "-out", "m.safetensors")
+	if code != 1 || !strings.Contains(stderr, "diverged") || !strings.Contains(stderr, "-lr") {
+		t.Errorf("exit %d, stderr %q; want 1 and a divergence naming -lr", code, stderr)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "m.safetensors")); err == nil {
+		t.Error("the diverged run wrote its model")
+	}
+	for _, c := range []struct {
+		loss []float64
+		want bool
+	}{
+		{[]float64{0.003, 7e9, 1e9, 500, 400}, true},
+		{[]float64{-0.5, -1, -2, -3}, false},
+		{[]float64{0.2, 0.1, 0.05}, false},
+		{[]float64{-0.5, -0.3, -0.2}, false},
+		{[]float64{1, 1, math.NaN()}, true},
+		{[]float64{1, 1, math.Inf(1)}, true},
+		{[]float64{5}, false},
+	} {
+		if _, _, got := diverged(c.loss); got != c.want {
+			t.Errorf("diverged(%v) = %v, want %v", c.loss, got, c.want)
+		}
+	}
+}
+
+// TestInterruptResume interrupts a training run with SIGTERM once it has
 // written a checkpoint, resumes it, and compares the final weights with an
 // uninterrupted run's.
 func TestInterruptResume(t *testing.T) {
@@ -200,7 +275,7 @@ func TestInterruptResume(t *testing.T) {
 			break
 		}
 	}
-	c.Process.Signal(syscall.SIGINT)
+	c.Process.Signal(syscall.SIGTERM) // as a scheduler stops a job; SIGINT takes the same path
 	err := c.Wait()
 	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 130 {
 		t.Fatalf("interrupted run: %v, want exit status 130\n%s", err, stderr.String())

@@ -321,6 +321,14 @@ func (r *trainRun) train(ctx context.Context, e *env) (*ssm.Result, error) {
 		bs := min(r.f.batch, max(1, train))
 		steps = r.f.epochs * ((train + bs - 1) / bs)
 	}
+	for _, out := range []string{r.f.out, r.f.checkpoint, r.f.report} {
+		if out != "" {
+			atomicfile.Clean(e.outPath(out)) // the temporary files of a killed run
+		}
+	}
+	if scale := maxAbs(r.x); scale > dataScaleWarning && !r.f.standardize {
+		fmt.Fprintf(e.stderr, "warning: the data reach %.3g; score matching trains best on standardised data (add -standardize)\n", scale)
+	}
 	p := newProgress(e, steps)
 	r.cfg.Progress = p.step
 	res, err := ssm.Train(ctx, r.obj, r.x, r.cfg)
@@ -329,13 +337,18 @@ func (r *trainRun) train(ctx context.Context, e *env) (*ssm.Result, error) {
 		if errors.Is(err, context.Canceled) {
 			if r.cfg.Checkpoint != "" {
 				fmt.Fprintf(e.stderr, "checkpoint written to %s at step %d; rerun with -resume to continue\n", r.f.checkpoint, res.Steps)
+			} else {
+				fmt.Fprintf(e.stderr, "stopped at step %d of %d; nothing was saved (with -checkpoint FILE an interrupted run can be resumed)\n", res.Steps, steps)
 			}
 			return res, errInterrupted
 		}
 		if errors.Is(err, ssm.ErrNonFinite) {
-			return res, fmt.Errorf("%w (lower -lr, or add -clip)", err)
+			return res, fmt.Errorf("%w: %s", err, r.remedies())
 		}
 		return res, asInputIf(err)
+	}
+	if first, last, ok := diverged(res.Loss); ok {
+		return res, fmt.Errorf("training diverged: the loss rose from %.4g to %.4g (no model written): %s", first, last, r.remedies())
 	}
 	if err := nn.Save(e.outPath(r.f.out), r.model); err != nil {
 		return res, err
@@ -346,6 +359,52 @@ func (r *trainRun) train(ctx context.Context, e *env) (*ssm.Result, error) {
 		}
 	}
 	return res, nil
+}
+
+// dataScaleWarning is the largest data value that trains without a
+// warning; beyond it, standardising usually helps.
+const dataScaleWarning = 1e3
+
+// maxAbs returns the largest |value| of x.
+func maxAbs(x ad.Mat) float64 {
+	m := 0.0
+	for _, v := range x.Data {
+		m = math.Max(m, math.Abs(v))
+	}
+	return m
+}
+
+// diverged reports whether a loss history ends far above where it began:
+// the mean of its last tenth (at least one value) above the first loss, at
+// the initial weights, by ten times its magnitude (at least 10). A loss
+// that became non-finite has diverged too.
+func diverged(loss []float64) (first, last float64, ok bool) {
+	n := len(loss)
+	if n < 2 {
+		return 0, 0, false
+	}
+	k := max(1, n/10)
+	for _, v := range loss[n-k:] {
+		last += v / float64(k)
+	}
+	first = loss[0]
+	return first, last, !(last <= first+10*math.Max(1, math.Abs(first)))
+}
+
+// remedies names the likely causes of a divergence for this run's flags.
+func (r *trainRun) remedies() string {
+	var rs []string
+	rs = append(rs, fmt.Sprintf("lower -lr (now %g)", r.f.lr))
+	if r.f.clip == 0 {
+		rs = append(rs, "add -clip 1")
+	}
+	if scale := maxAbs(r.x); scale > dataScaleWarning && !r.f.standardize {
+		rs = append(rs, fmt.Sprintf("add -standardize (the data reach %.3g)", scale))
+	}
+	if r.f.act == "sigmoid" || r.f.act == "elu" || r.f.act == "silu" {
+		rs = append(rs, "or try -act softplus")
+	}
+	return strings.Join(rs, ", ")
 }
 
 // asInputIf marks data errors from the trainer (rows, columns) as input errors.

@@ -67,6 +67,46 @@ func Write(path string, write func(io.Writer) error) (err error) {
 	return nil
 }
 
+// Clean removes the temporary files that writes to path left behind when
+// their process was killed before it could remove them (kill -9, a power
+// cut), and returns how many it removed. Call it before writing path
+// again, when no other process writes path.
+func Clean(path string) (int, error) {
+	dir, base := filepath.Split(path)
+	if dir == "" {
+		dir = "."
+	}
+	stale, err := filepath.Glob(filepath.Join(dir, "."+escapeGlob(base)+".tmp-*"))
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, p := range stale {
+		if st, err := os.Lstat(p); err != nil || !st.Mode().IsRegular() {
+			continue
+		}
+		if err := os.Remove(p); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
+}
+
+// escapeGlob quotes the pattern characters of a file name.
+func escapeGlob(name string) string {
+	var b []byte
+	for i := 0; i < len(name); i++ {
+		switch c := name[i]; c {
+		case '*', '?', '[', '\\':
+			b = append(b, '\\', c)
+		default:
+			b = append(b, c)
+		}
+	}
+	return string(b)
+}
+
 // WriteBytes writes data to path atomically (see Write).
 func WriteBytes(path string, data []byte) error {
 	return Write(path, func(w io.Writer) error {

@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 )
 
@@ -41,5 +42,34 @@ func TestWrite(t *testing.T) {
 	}
 	if err := WriteBytes(filepath.Join(dir, "missing", "f"), nil); err == nil {
 		t.Error("writing into a missing directory succeeded")
+	}
+}
+
+// TestClean checks that Clean removes the temporary files of a path, and
+// only those.
+func TestClean(t *testing.T) {
+	dir := t.TempDir()
+	target := filepath.Join(dir, "ck[1].safetensors")
+	keep := []string{"ck[1].safetensors", ".other.safetensors.tmp-1", "ck1.safetensors", ".ck[1].safetensors.tmp"}
+	stale := []string{".ck[1].safetensors.tmp-123", ".ck[1].safetensors.tmp-x"}
+	for _, n := range append(append([]string{}, keep...), stale...) {
+		if err := os.WriteFile(filepath.Join(dir, n), []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n, err := Clean(target)
+	if err != nil || n != len(stale) {
+		t.Fatalf("Clean: %d removed, error %v; want %d", n, err, len(stale))
+	}
+	ents, _ := os.ReadDir(dir)
+	var left []string
+	for _, e := range ents {
+		left = append(left, e.Name())
+	}
+	slices.Sort(left)
+	want := slices.Clone(keep)
+	slices.Sort(want)
+	if !slices.Equal(left, want) {
+		t.Errorf("left %v, want %v", left, want)
 	}
 }

@@ -82,6 +82,11 @@ func Read(path string) (ad.Mat, error) {
 	if f == formatUnknown {
 		return ad.Mat{}, fmt.Errorf("%s: unknown data format: want a name ending in .csv, .npy, .idx or .gz, or containing \"ubyte\"", path)
 	}
+	if st, err := os.Stat(path); err == nil && !st.Mode().IsRegular() {
+		// A FIFO would block the open until a writer comes; a directory
+		// or a device is not data.
+		return ad.Mat{}, fmt.Errorf("%s: not a regular file", path)
+	}
 	file, err := os.Open(path)
 	if err != nil {
 		return ad.Mat{}, err
