@@ -159,9 +159,18 @@ func (r *run) step() error {
 // patience has run out.
 func (r *run) validate() (loss float64, stop bool) {
 	st, res := &r.st, r.res
-	r.t.rows = res.ValRows
-	// The same draws at every validation: losses compare across steps.
-	vl := r.t.evaluate(r.cfg.Seed, repro.Validation, 0, false) / float64(len(r.t.rows))
+	// In batches of the training batch size, so that memory does not grow
+	// with the validation set; row k draws from stream k whatever its
+	// batch. The same draws at every validation: losses compare across
+	// steps.
+	vl := 0.0
+	for lo := 0; lo < len(res.ValRows); lo += r.bs {
+		r.t.rows = res.ValRows[lo:min(lo+r.bs, len(res.ValRows))]
+		r.t.first = lo
+		vl += r.t.evaluate(r.cfg.Seed, repro.Validation, 0, false)
+	}
+	r.t.first = 0
+	vl /= float64(len(res.ValRows))
 	res.ValSteps, res.ValLoss = append(res.ValSteps, st.step), append(res.ValLoss, vl)
 	if math.IsNaN(res.BestVal) || vl < res.BestVal {
 		res.BestVal, res.BestStep, st.bad = vl, st.step, 0

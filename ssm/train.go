@@ -95,6 +95,7 @@ type trainer struct {
 	seed    uint64
 	purpose repro.Purpose // of the streams: Batch, or Validation
 	step    uint64        // the streams' step (0 for validation)
+	first   int           // the stream index of t.rows[0] (validation batches)
 	grad    bool
 
 	offsets []int   // offsets[i]: flat index of parameter i's first element
@@ -120,7 +121,7 @@ func (j *chunkJob) Run(c, lo, hi int) {
 	for i := range n {
 		copy(b.X.Row(i), t.data.Row(t.rows[lo+i]))
 	}
-	b.Draw(t.obj, j.stream, t.seed, t.purpose, t.step, lo)
+	b.Draw(t.obj, j.stream, t.seed, t.purpose, t.step, t.first+lo)
 	j.loss = j.worker.Eval(b, t.grad)
 	if t.grad {
 		t.parts[c] = j.worker.Grads()
