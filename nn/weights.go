@@ -1,16 +1,73 @@
 package nn
 
 import (
+	"errors"
 	"fmt"
+	"io"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
 
 	"scorematch/ad"
+	"scorematch/nn/safetensors"
 )
 
 // formatName is the "format" metadata value of files written by Save.
 const formatName = "scorematch"
+
+// MaxHiddenLayers is the largest number of hidden layers Load accepts.
+const MaxHiddenLayers = 64
+
+// kinds are the model kinds, in the order messages list them.
+var kinds = []string{KindEnergy, KindScore, KindNCSN, KindGaussian}
+
+// An Architecture is what a weight file records of a model besides its
+// parameters: enough to build the model anew.
+type Architecture struct {
+	Kind       string // KindEnergy, KindScore, KindNCSN or KindGaussian
+	Dim        int    // the input dimension D
+	Hidden     []int  // the widths of the hidden layers (none for KindGaussian)
+	Activation string // the activation, a key of ad.Activations ("" for KindGaussian)
+}
+
+// ArchitectureOf returns the architecture of m, and false if m is not an
+// *EnergyMLP, *ScoreMLP, *NCSN or *GaussianEnergy.
+func ArchitectureOf(m Model) (Architecture, bool) {
+	var mlp *MLP
+	var a Architecture
+	switch m := m.(type) {
+	case *EnergyMLP:
+		a.Kind, mlp = KindEnergy, &m.MLP
+	case *ScoreMLP:
+		a.Kind, mlp = KindScore, &m.MLP
+	case *NCSN:
+		a.Kind, mlp = KindNCSN, m.mlp
+	case *GaussianEnergy:
+		a.Kind = KindGaussian
+	default:
+		return Architecture{}, false
+	}
+	a.Dim = m.Dim()
+	if mlp != nil {
+		a.Hidden, a.Activation = mlp.Hidden(), mlp.Activation()
+	}
+	return a, true
+}
+
+// String formats a for messages: "energy dim=2 hidden=32,32
+// activation=softplus", "score dim=2 hidden=none activation=tanh" or
+// "gaussian dim=2".
+func (a Architecture) String() string {
+	if a.Kind == KindGaussian {
+		return fmt.Sprintf("%s dim=%d", a.Kind, a.Dim)
+	}
+	hidden := joinInts(a.Hidden)
+	if hidden == "" {
+		hidden = "none"
+	}
+	return fmt.Sprintf("%s dim=%d hidden=%s activation=%s", a.Kind, a.Dim, hidden, a.Activation)
+}
 
 // Save writes m's parameters to a safetensors file at path (atomically, see
 // WriteSafetensors), under their names and in PyTorch's layouts: weights and
@@ -24,23 +81,23 @@ const formatName = "scorematch"
 // rebuild the model. m must be an *EnergyMLP, *ScoreMLP, *NCSN or
 // *GaussianEnergy; Save returns an error for other types.
 func Save(path string, m Model) error {
-	meta := map[string]string{"format": formatName, "dim": strconv.Itoa(m.Dim())}
-	var mlp *MLP
-	switch m := m.(type) {
-	case *EnergyMLP:
-		meta["kind"], mlp = KindEnergy, &m.MLP
-	case *ScoreMLP:
-		meta["kind"], mlp = KindScore, &m.MLP
-	case *NCSN:
-		meta["kind"], mlp = KindNCSN, m.mlp
-	case *GaussianEnergy:
-		meta["kind"] = KindGaussian
-	default:
-		return fmt.Errorf("nn: save %s: cannot save a %T (want *EnergyMLP, *ScoreMLP, *NCSN or *GaussianEnergy)", path, m)
+	ts, meta, err := modelTensors(m)
+	if err != nil {
+		return fmt.Errorf("nn: save %s: %w", path, err)
 	}
-	if mlp != nil {
-		meta["hidden"] = joinInts(mlp.Hidden())
-		meta["activation"] = mlp.Activation()
+	return WriteSafetensors(path, ts, meta)
+}
+
+// modelTensors returns the tensors and metadata Save writes for m.
+func modelTensors(m Model) ([]Tensor, map[string]string, error) {
+	a, ok := ArchitectureOf(m)
+	if !ok {
+		return nil, nil, fmt.Errorf("cannot save a %T (want *EnergyMLP, *ScoreMLP, *NCSN or *GaussianEnergy)", m)
+	}
+	meta := map[string]string{"format": formatName, "kind": a.Kind, "dim": strconv.Itoa(a.Dim)}
+	if a.Kind != KindGaussian {
+		meta["hidden"] = joinInts(a.Hidden)
+		meta["activation"] = a.Activation
 	}
 	ps := m.Params()
 	ts := make([]Tensor, len(ps))
@@ -51,17 +108,74 @@ func Save(path string, m Model) error {
 		}
 		ts[i] = Tensor{Name: p.Name, Shape: shape, Data: p.Value.Data}
 	}
-	return WriteSafetensors(path, ts, meta)
+	return ts, meta, nil
 }
 
 // LoadOptions describe a weight file that does not record its architecture.
 type LoadOptions struct {
 	// Activation names the activation of an MLP or NCSN (a key of
-	// ad.Activations). Required for files without metadata.
+	// ad.Activations). Required for files without metadata, except
+	// Gaussians, which have none; ignored for Gaussians.
 	Activation string
 	// Kind is KindEnergy, KindScore, KindNCSN or KindGaussian. Required
 	// for files without metadata.
 	Kind string
+}
+
+// Validate reports, as a *ConfigError naming the field, a Kind that is not
+// a model kind, an Activation that is not a key of ad.Activations, or an
+// activation whose second derivative vanishes (ReLU) with KindEnergy. ""
+// is valid for both fields. Load calls it before reading the file.
+func (o LoadOptions) Validate() error {
+	if o.Kind != "" && !slices.Contains(kinds, o.Kind) {
+		return &ConfigError{Type: "LoadOptions", Field: "Kind", Value: o.Kind, Want: orList(kinds)}
+	}
+	if o.Activation == "" || o.Kind == KindGaussian {
+		return nil
+	}
+	f, ok := ad.Activations[o.Activation]
+	if !ok {
+		return &ConfigError{Type: "LoadOptions", Field: "Activation", Value: o.Activation, Want: orList(activationChoices(""))}
+	}
+	if o.Kind == KindEnergy && checkEnergyActivation(f) != nil {
+		return &ConfigError{Type: "LoadOptions", Field: "Activation", Value: o.Activation,
+			Want: "an activation with a nonzero second derivative for an energy net: " + orList(activationChoices(KindEnergy))}
+	}
+	return nil
+}
+
+// A MissingOptionError reports a weight file that does not record a
+// setting Load needs, which the caller must supply as a field of
+// LoadOptions. Programs match it with errors.As to name their own flag.
+type MissingOptionError struct {
+	File    string   // the file
+	Option  string   // the field of LoadOptions: "Kind" or "Activation"
+	Choices []string // the values the field accepts for this file
+}
+
+func (e *MissingOptionError) Error() string {
+	what := "its activation"
+	if e.Option == "Kind" {
+		what = "its architecture"
+	}
+	return fmt.Sprintf("nn: %s: the file does not record %s; set LoadOptions.%s (%s)", e.File, what, e.Option, orList(e.Choices))
+}
+
+// An OptionMismatchError reports a field of LoadOptions that disagrees with
+// what the weight file records. Programs match it with errors.As to name
+// their own flag.
+type OptionMismatchError struct {
+	File     string // the file
+	Option   string // the field of LoadOptions: "Kind" or "Activation"
+	Recorded string // the file's value
+	Given    string // the value of the field
+}
+
+func (e *OptionMismatchError) Error() string {
+	if e.Option == "Kind" {
+		return fmt.Sprintf("nn: %s: the file holds a model of kind %q, LoadOptions.Kind asks for %q", e.File, e.Recorded, e.Given)
+	}
+	return fmt.Sprintf("nn: %s: the file's %s is %q, LoadOptions.%s asks for %q", e.File, strings.ToLower(e.Option), e.Recorded, e.Option, e.Given)
 }
 
 // Load reads a model from the safetensors file at path. The result is an
@@ -72,116 +186,175 @@ type LoadOptions struct {
 // opts must then agree with it. Any other file (a PyTorch state_dict saved
 // by safetensors.torch.save_file, whose metadata at most says
 // {"format": "pt"}) is read as opts.Kind with opts.Activation, both
-// required: for an MLP or NCSN the Linear layers are the tensors
-// "N.weight" (out×in) and "N.bias" (out) at N = 0, 2, 4, ... in numeric
-// order (nn.Sequential's indices with one activation module between
-// Linear layers), whose sizes must chain from D inputs to 1 output (energy)
-// or D outputs (score, NCSN); an NCSN also has "sigma.weight" (1×H₁); a
-// Gaussian has "L" (D×D, lower-triangular) and "mu" (D).
+// required (a Gaussian has no activation): for an MLP or NCSN the Linear
+// layers are the tensors "N.weight" (out×in) and "N.bias" (out) at N = 0,
+// 2, 4, ... in numeric order (nn.Sequential's indices with one activation
+// module between Linear layers), whose sizes must chain from D inputs to 1
+// output (energy) or D outputs (score, NCSN); an NCSN also has
+// "sigma.weight" (1×H₁); a Gaussian has "L" (D×D, lower-triangular) and
+// "mu" (D).
 //
-// Load returns an error naming the file, and the tensor where one is at
-// fault, if the file is malformed (see ReadSafetensors), a tensor is
-// missing, unexpected or misshapen, the sizes do not chain, or the
-// architecture is invalid (an energy net with ReLU, for one).
+// Nothing is allocated for the model before the architecture, recorded or
+// inferred, has been checked against the tensors: every parameter it has
+// must be a tensor of the right shape, and no tensor may be left over, so
+// the model has exactly as many values as the file (whose size bounds
+// them), and memory is a small multiple of the file's size. At most
+// MaxHiddenLayers hidden layers are accepted.
+//
+// Every weight must be finite. Finite weights can still be absurdly large
+// (1e200, say) and give infinite or NaN outputs: callers that need finite
+// results must check them.
+//
+// Errors: opts that fail LoadOptions.Validate give its *ConfigError,
+// before the file is read. A file that does not record a setting opts
+// leaves empty gives a *MissingOptionError; a nonempty field of opts that
+// disagrees with the file's metadata, an *OptionMismatchError. Anything
+// else wrong with the file — malformed (see ReadSafetensors), metadata
+// that is not an architecture, a tensor missing, unexpected or misshapen,
+// sizes that do not chain, a NaN or infinite weight, an energy net with
+// ReLU — is a *FormatError naming the file and, where one is at fault, the
+// tensor (and for a non-finite weight its index). A file that cannot be
+// opened gives an error wrapping that of os.Open.
 func Load(path string, opts LoadOptions) (Model, error) {
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
 	ts, meta, err := ReadSafetensors(path)
 	if err != nil {
 		return nil, err
 	}
-	var m Model
+	return build(path, ts, meta, opts)
+}
+
+// LoadReader is Load for a safetensors file of size bytes read from r
+// (exactly size bytes, as safetensors.Read reads them). name stands for
+// the file in errors, as the path does for Load.
+func LoadReader(r io.Reader, size int64, name string, opts LoadOptions) (Model, error) {
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	ts, meta, err := safetensors.Read(r, size)
+	if err != nil {
+		var fe *safetensors.FormatError
+		if errors.As(err, &fe) {
+			return nil, &FormatError{File: name, Tensor: fe.Tensor, Problem: fe.Problem}
+		}
+		return nil, fmt.Errorf("nn: %s: %w", name, err)
+	}
+	return build(name, ts, meta, opts)
+}
+
+// build makes the model of a file's tensors and metadata: it finds the
+// architecture, checks the tensors and their values against it, and only
+// then allocates the model.
+func build(file string, ts []Tensor, meta map[string]string, opts LoadOptions) (Model, error) {
+	var a Architecture
+	var err error
 	if meta["format"] == formatName {
-		m, err = fromMetadata(meta, opts)
+		a, err = fromMetadata(meta, opts)
 	} else {
-		m, err = fromTensors(ts, opts)
+		a, err = fromTensors(ts, opts)
+	}
+	if err == nil {
+		err = a.check()
+	}
+	var byName map[string]*Tensor
+	if err == nil {
+		byName, err = a.match(ts)
 	}
 	if err != nil {
-		return nil, withFile(err, path)
+		return nil, withFile(err, file)
 	}
-	if err := assign(m, ts); err != nil {
-		return nil, withFile(err, path)
+	var m Model
+	if a.Kind == KindGaussian {
+		m = NewGaussianEnergy(a.Dim)
+	} else if m, err = newModel(a.Kind, a.Dim, a.Hidden, a.Activation); err != nil {
+		return nil, withFile(err, file) // not reached: check has passed
+	}
+	for _, p := range m.Params() {
+		copy(p.Value.Data, byName[p.Name].Data)
 	}
 	return m, nil
 }
 
-// withFile adds the file name to err.
-func withFile(err error, path string) error {
-	if fe, ok := err.(*FormatError); ok {
-		fe.File = path
-		return fe
+// withFile names the file in err: the error types of Load get their File
+// set, and any other error becomes a *FormatError for the whole file.
+func withFile(err error, file string) error {
+	switch e := err.(type) {
+	case *FormatError:
+		e.File = file
+	case *MissingOptionError:
+		e.File = file
+	case *OptionMismatchError:
+		e.File = file
+	default:
+		return &FormatError{File: file, Problem: err.Error()}
 	}
-	return &FormatError{File: path, Problem: err.Error()}
+	return err
 }
 
-// fromMetadata builds the model that Save described in meta.
-func fromMetadata(meta map[string]string, opts LoadOptions) (Model, error) {
-	kind := meta["kind"]
-	if opts.Kind != "" && opts.Kind != kind {
-		return nil, fmt.Errorf("the file holds a %q model, LoadOptions asks for %q", kind, opts.Kind)
+// fromMetadata reads the architecture that Save recorded in meta.
+func fromMetadata(meta map[string]string, opts LoadOptions) (Architecture, error) {
+	a := Architecture{Kind: meta["kind"]}
+	if !slices.Contains(kinds, a.Kind) {
+		return a, fmt.Errorf("unknown model kind %q (want %s)", a.Kind, orList(kinds))
+	}
+	if opts.Kind != "" && opts.Kind != a.Kind {
+		return a, &OptionMismatchError{Option: "Kind", Recorded: a.Kind, Given: opts.Kind}
 	}
 	dim, err := strconv.Atoi(meta["dim"])
 	if err != nil || dim < 1 {
-		return nil, fmt.Errorf("metadata dim %q is not a positive integer", meta["dim"])
+		return a, fmt.Errorf("metadata dim %q is not a positive integer", meta["dim"])
 	}
-	if kind == KindGaussian {
-		return NewGaussianEnergy(dim), nil
+	a.Dim = dim
+	if a.Kind == KindGaussian {
+		return a, nil
 	}
-	var hidden []int
 	if h := meta["hidden"]; h != "" {
+		if n := strings.Count(h, ",") + 1; n > MaxHiddenLayers {
+			return a, fmt.Errorf("metadata hidden lists %d layers, more than the limit of %d", n, MaxHiddenLayers)
+		}
 		for _, f := range strings.Split(h, ",") {
 			w, err := strconv.Atoi(f)
 			if err != nil || w < 1 {
-				return nil, fmt.Errorf("metadata hidden %q is not a list of positive integers", h)
+				return a, fmt.Errorf("metadata hidden %q is not a list of positive integers", h)
 			}
-			hidden = append(hidden, w)
+			a.Hidden = append(a.Hidden, w)
 		}
 	}
-	act := meta["activation"]
-	if act == "" {
-		return nil, fmt.Errorf("metadata has no activation")
+	a.Activation = meta["activation"]
+	if a.Activation == "" {
+		return a, fmt.Errorf("metadata has no activation")
 	}
-	if opts.Activation != "" && opts.Activation != act {
-		return nil, fmt.Errorf("the file's activation is %q, LoadOptions asks for %q", act, opts.Activation)
+	if opts.Activation != "" && opts.Activation != a.Activation {
+		return a, &OptionMismatchError{Option: "Activation", Recorded: a.Activation, Given: opts.Activation}
 	}
-	return newModel(kind, dim, hidden, act)
-}
-
-// newModel returns a zero model of the given kind.
-func newModel(kind string, dim int, hidden []int, act string) (Model, error) {
-	switch kind {
-	case KindEnergy:
-		return newEnergyMLP(dim, hidden, act)
-	case KindScore:
-		return newScoreMLP(dim, hidden, act)
-	case KindNCSN:
-		return newNCSN(dim, hidden, act)
-	}
-	return nil, fmt.Errorf("unknown model kind %q (want %s, %s, %s or %s)", kind, KindEnergy, KindScore, KindNCSN, KindGaussian)
+	return a, nil
 }
 
 // fromTensors infers the architecture of a file without our metadata from
-// its tensors' names and shapes.
-func fromTensors(ts []Tensor, opts LoadOptions) (Model, error) {
+// its tensors' names and shapes, with the kind and activation of opts.
+func fromTensors(ts []Tensor, opts LoadOptions) (Architecture, error) {
+	a := Architecture{Kind: opts.Kind, Activation: opts.Activation}
 	switch opts.Kind {
 	case "":
-		return nil, fmt.Errorf("the file does not record its architecture; set LoadOptions.Kind (%s, %s, %s or %s)",
-			KindEnergy, KindScore, KindNCSN, KindGaussian)
+		return a, &MissingOptionError{Option: "Kind", Choices: kinds}
 	case KindGaussian:
-		for _, t := range ts {
-			if t.Name == "mu" {
-				if len(t.Shape) == 0 || t.Shape[len(t.Shape)-1] < 1 {
-					return nil, &FormatError{Tensor: "mu", Problem: fmt.Sprintf("shape %v, want [D]", t.Shape)}
-				}
-				return NewGaussianEnergy(t.Shape[len(t.Shape)-1]), nil
-			}
+		a.Activation = ""
+		i := slices.IndexFunc(ts, func(t Tensor) bool { return t.Name == "mu" })
+		if i < 0 {
+			return a, &FormatError{Tensor: "mu", Problem: "missing"}
 		}
-		return nil, &FormatError{Tensor: "mu", Problem: "missing"}
-	case KindEnergy, KindScore, KindNCSN:
-	default:
-		_, err := newModel(opts.Kind, 1, nil, "")
-		return nil, err
+		if s := ts[i].Shape; len(s) == 1 || len(s) == 2 && s[0] == 1 {
+			a.Dim = s[len(s)-1]
+		}
+		if a.Dim < 1 {
+			return a, &FormatError{Tensor: "mu", Problem: fmt.Sprintf("shape %v, want [D] or [1 D] with D ≥ 1", ts[i].Shape)}
+		}
+		return a, nil
 	}
 	if opts.Activation == "" {
-		return nil, fmt.Errorf("the file does not record its activation; set LoadOptions.Activation")
+		return a, &MissingOptionError{Option: "Activation", Choices: activationChoices(opts.Kind)}
 	}
 	// Collect the Linear layers' indices.
 	type layer struct{ w, b *Tensor }
@@ -194,7 +367,7 @@ func fromTensors(ts []Tensor, opts LoadOptions) (Model, error) {
 		idx, field, ok := strings.Cut(t.Name, ".")
 		n, err := strconv.Atoi(idx)
 		if !ok || err != nil || n < 0 || idx != strconv.Itoa(n) || field != "weight" && field != "bias" {
-			return nil, &FormatError{Tensor: t.Name, Problem: "unexpected tensor (want N.weight and N.bias of nn.Sequential's Linear layers)"}
+			return a, &FormatError{Tensor: t.Name, Problem: "unexpected tensor (want N.weight and N.bias of nn.Sequential's Linear layers)"}
 		}
 		l := layers[n]
 		if l == nil {
@@ -207,35 +380,38 @@ func fromTensors(ts []Tensor, opts LoadOptions) (Model, error) {
 			l.b = t
 		}
 	}
+	if len(layers) == 0 {
+		return a, fmt.Errorf("no Linear layers (N.weight, N.bias) in the file")
+	}
+	if len(layers) > MaxHiddenLayers+1 {
+		return a, fmt.Errorf("%d Linear layers, more than the limit of %d (%d hidden layers)", len(layers), MaxHiddenLayers+1, MaxHiddenLayers)
+	}
 	idx := make([]int, 0, len(layers))
 	for n := range layers {
 		idx = append(idx, n)
 	}
 	slices.Sort(idx)
-	if len(idx) == 0 {
-		return nil, fmt.Errorf("no Linear layers (N.weight, N.bias) in the file")
-	}
 	var sizes []int
 	for i, n := range idx {
 		l := layers[n]
 		if n != 2*i {
-			return nil, fmt.Errorf("Linear layers at nn.Sequential indices %v; want 0, 2, 4, ... (Linear layers with one activation between them)", idx)
+			return a, fmt.Errorf("Linear layers at nn.Sequential indices %v; want 0, 2, 4, ... (Linear layers with one activation between them)", idx)
 		}
 		name := strconv.Itoa(n)
 		if l.w == nil {
-			return nil, &FormatError{Tensor: name + ".weight", Problem: "missing (the layer has a bias but no weight)"}
+			return a, &FormatError{Tensor: name + ".weight", Problem: "missing (the layer has a bias but no weight)"}
 		}
 		if l.b == nil {
-			return nil, &FormatError{Tensor: name + ".bias", Problem: "missing (Linear layers without bias are not supported)"}
+			return a, &FormatError{Tensor: name + ".bias", Problem: "missing (Linear layers without bias are not supported)"}
 		}
 		if len(l.w.Shape) != 2 || l.w.Shape[0] < 1 || l.w.Shape[1] < 1 {
-			return nil, &FormatError{Tensor: l.w.Name, Problem: fmt.Sprintf("shape %v, want [out, in]", l.w.Shape)}
+			return a, &FormatError{Tensor: l.w.Name, Problem: fmt.Sprintf("shape %v, want [out, in]", l.w.Shape)}
 		}
 		out, in := l.w.Shape[0], l.w.Shape[1]
 		if i == 0 {
 			sizes = append(sizes, in)
 		} else if prev := sizes[len(sizes)-1]; in != prev {
-			return nil, &FormatError{Tensor: l.w.Name, Problem: fmt.Sprintf("shape %v takes %d inputs, but the previous layer has %d outputs", l.w.Shape, in, prev)}
+			return a, &FormatError{Tensor: l.w.Name, Problem: fmt.Sprintf("shape %v takes %d inputs, but the previous layer has %d outputs", l.w.Shape, in, prev)}
 		}
 		sizes = append(sizes, out)
 	}
@@ -243,60 +419,182 @@ func fromTensors(ts []Tensor, opts LoadOptions) (Model, error) {
 	last := layers[idx[len(idx)-1]].w.Name
 	switch {
 	case opts.Kind == KindEnergy && out != 1:
-		return nil, &FormatError{Tensor: last, Problem: fmt.Sprintf("the last layer has %d outputs, an energy net has 1", out)}
+		return a, &FormatError{Tensor: last, Problem: fmt.Sprintf("the last layer has %d outputs, an energy net has 1", out)}
 	case opts.Kind != KindEnergy && out != dim:
-		return nil, &FormatError{Tensor: last, Problem: fmt.Sprintf("the last layer has %d outputs, a %s net on R^%d has %d", out, opts.Kind, dim, dim)}
+		return a, &FormatError{Tensor: last, Problem: fmt.Sprintf("the last layer has %d outputs, a %s net on R^%d has %d", out, opts.Kind, dim, dim)}
 	}
-	return newModel(opts.Kind, dim, sizes[1:len(sizes)-1], opts.Activation)
+	a.Dim, a.Hidden = dim, sizes[1:len(sizes)-1]
+	return a, nil
 }
 
-// assign copies the tensors into m's parameters, checking that each
-// parameter has exactly one tensor of a matching shape and that no tensor
-// is left over.
-func assign(m Model, ts []Tensor) error {
-	byName := make(map[string]*Tensor, len(ts))
-	for i := range ts {
-		byName[ts[i].Name] = &ts[i]
+// check reports why a is not a model that Load can build, if it is not.
+// It allocates nothing sized by a.
+func (a Architecture) check() error {
+	if !slices.Contains(kinds, a.Kind) {
+		return fmt.Errorf("unknown model kind %q (want %s)", a.Kind, orList(kinds))
 	}
-	for _, p := range m.Params() {
-		t := byName[p.Name]
-		if t == nil {
-			return &FormatError{Tensor: p.Name, Problem: fmt.Sprintf("missing (want shape %s)", shapeOf(p.Value))}
-		}
-		r, c := p.Value.Rows, p.Value.Cols
-		if !slices.Equal(t.Shape, []int{r, c}) && !(r == 1 && slices.Equal(t.Shape, []int{c})) {
-			return &FormatError{Tensor: p.Name, Problem: fmt.Sprintf("shape %v, want %s", t.Shape, shapeOf(p.Value))}
-		}
-		copy(p.Value.Data, t.Data)
-		delete(byName, p.Name)
+	if a.Dim < 1 {
+		return fmt.Errorf("dim is %d, want ≥ 1", a.Dim)
 	}
-	if len(byName) > 0 {
-		var extra []string
-		for name := range byName {
-			extra = append(extra, name)
-		}
-		slices.Sort(extra)
-		return &FormatError{Tensor: extra[0], Problem: "unexpected tensor for this architecture"}
+	if a.Kind == KindGaussian {
+		return nil
 	}
-	if g, ok := m.(*GaussianEnergy); ok {
-		l := g.l.Value
-		for i := range l.Rows {
-			for j := i + 1; j < l.Cols; j++ {
-				if v := l.At(i, j); v != 0 {
-					return &FormatError{Tensor: "L", Problem: fmt.Sprintf("element (%d,%d) above the diagonal is %g; L must be lower-triangular", i, j, v)}
-				}
-			}
+	if len(a.Hidden) > MaxHiddenLayers {
+		return fmt.Errorf("%d hidden layers, more than the limit of %d", len(a.Hidden), MaxHiddenLayers)
+	}
+	for i, w := range a.Hidden {
+		if w < 1 {
+			return fmt.Errorf("hidden[%d] is %d, want ≥ 1", i, w)
 		}
+	}
+	if a.Kind == KindNCSN && len(a.Hidden) == 0 {
+		return fmt.Errorf("an NCSN needs at least one hidden layer")
+	}
+	f, err := activation(a.Activation)
+	if err != nil {
+		return err
+	}
+	if a.Kind == KindEnergy {
+		return checkEnergyActivation(f)
 	}
 	return nil
 }
 
-// shapeOf formats a parameter's shape as a file shape.
-func shapeOf(m ad.Mat) string {
-	if m.Rows == 1 {
-		return fmt.Sprintf("[%d] or [1 %d]", m.Cols, m.Cols)
+// A paramShape is the name and shape of a parameter of an architecture.
+type paramShape struct {
+	name       string
+	rows, cols int
+}
+
+// params lists the parameters of a checked architecture in Params order,
+// without building the model.
+func (a Architecture) params() []paramShape {
+	if a.Kind == KindGaussian {
+		return []paramShape{{"L", a.Dim, a.Dim}, {"mu", 1, a.Dim}}
 	}
-	return fmt.Sprintf("[%d %d]", m.Rows, m.Cols)
+	out := a.Dim
+	if a.Kind == KindEnergy {
+		out = 1
+	}
+	sizes := layerSizes(a.Dim, a.Hidden, out)
+	ps := make([]paramShape, 0, 2*len(sizes)-1)
+	for i := 1; i < len(sizes); i++ {
+		name := strconv.Itoa(2 * (i - 1))
+		ps = append(ps, paramShape{name + ".weight", sizes[i], sizes[i-1]}, paramShape{name + ".bias", 1, sizes[i]})
+	}
+	if a.Kind == KindNCSN {
+		ps = append(ps, paramShape{"sigma.weight", 1, a.Hidden[0]})
+	}
+	return ps
+}
+
+// fits reports whether a tensor of shape s holds p: [rows cols], or [cols]
+// for a single row.
+func (p paramShape) fits(s []int) bool {
+	return slices.Equal(s, []int{p.rows, p.cols}) || p.rows == 1 && slices.Equal(s, []int{p.cols})
+}
+
+// String formats the shapes that fit p.
+func (p paramShape) String() string {
+	if p.rows == 1 {
+		return fmt.Sprintf("[%d] or [1 %d]", p.cols, p.cols)
+	}
+	return fmt.Sprintf("[%d %d]", p.rows, p.cols)
+}
+
+// match checks ts against a checked architecture — each parameter one
+// tensor of a fitting shape, no tensor left over, every value finite, L
+// lower-triangular — and returns the tensors by parameter name. A
+// mismatch is a *FormatError naming the tensor. Since each tensor's size
+// was checked against the file's, so are the model's.
+func (a Architecture) match(ts []Tensor) (map[string]*Tensor, error) {
+	ps := a.params()
+	byName := make(map[string]*Tensor, len(ps))
+	for _, p := range ps {
+		i, found := slices.BinarySearchFunc(ts, p.name, func(t Tensor, name string) int { return strings.Compare(t.Name, name) })
+		if !found {
+			return nil, &FormatError{Tensor: p.name, Problem: fmt.Sprintf("missing (want shape %s)", p)}
+		}
+		t := &ts[i]
+		if !p.fits(t.Shape) {
+			return nil, &FormatError{Tensor: p.name, Problem: fmt.Sprintf("shape %v, want %s", t.Shape, p)}
+		}
+		byName[p.name] = t
+	}
+	if len(ts) > len(ps) {
+		for _, t := range ts { // sorted by name: the first extra one
+			if byName[t.Name] == nil {
+				return nil, &FormatError{Tensor: t.Name, Problem: "unexpected tensor for this architecture"}
+			}
+		}
+	}
+	for _, p := range ps {
+		t := byName[p.name]
+		for i, v := range t.Data {
+			if math.IsNaN(v) || math.IsInf(v, 0) {
+				return nil, &FormatError{Tensor: p.name, Problem: fmt.Sprintf("element %s is %v; weights must be finite", indexIn(t.Shape, i), v)}
+			}
+		}
+	}
+	if a.Kind == KindGaussian {
+		n := a.Dim
+		l := byName["L"].Data
+		for i := range n {
+			for j := i + 1; j < n; j++ {
+				if v := l[i*n+j]; v != 0 {
+					return nil, &FormatError{Tensor: "L", Problem: fmt.Sprintf("element (%d,%d) above the diagonal is %g; L must be lower-triangular", i, j, v)}
+				}
+			}
+		}
+	}
+	return byName, nil
+}
+
+// indexIn formats the flat row-major index i of a tensor of the given
+// shape as an index per dimension: "[2 5]".
+func indexIn(shape []int, i int) string {
+	idx := make([]int, len(shape))
+	for k := len(shape) - 1; k >= 0; k-- {
+		if shape[k] > 0 {
+			idx[k], i = i%shape[k], i/shape[k]
+		}
+	}
+	return fmt.Sprint(idx)
+}
+
+// newModel returns a zero MLP or NCSN of the given kind.
+func newModel(kind string, dim int, hidden []int, act string) (Model, error) {
+	switch kind {
+	case KindEnergy:
+		return newEnergyMLP(dim, hidden, act)
+	case KindScore:
+		return newScoreMLP(dim, hidden, act)
+	case KindNCSN:
+		return newNCSN(dim, hidden, act)
+	}
+	return nil, fmt.Errorf("unknown model kind %q (want %s)", kind, orList(kinds))
+}
+
+// activationChoices lists the activations a model of the given kind may
+// have, sorted: all of ad.Activations, less those an energy net cannot
+// use.
+func activationChoices(kind string) []string {
+	var names []string
+	for name, f := range ad.Activations {
+		if kind != KindEnergy || checkEnergyActivation(f) == nil {
+			names = append(names, name)
+		}
+	}
+	slices.Sort(names)
+	return names
+}
+
+// orList formats choices as "a, b or c".
+func orList(choices []string) string {
+	if len(choices) < 2 {
+		return strings.Join(choices, "")
+	}
+	return strings.Join(choices[:len(choices)-1], ", ") + " or " + choices[len(choices)-1]
 }
 
 // joinInts formats ints as "8,8".

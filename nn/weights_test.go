@@ -164,11 +164,6 @@ func TestLoadPyTorch(t *testing.T) {
 		tensor string
 		want   string
 	}{
-		{"no kind", energy, LoadOptions{Activation: "tanh"}, "", "set LoadOptions.Kind"},
-		{"no activation", energy, LoadOptions{Kind: KindEnergy}, "", "set LoadOptions.Activation"},
-		{"unknown kind", energy, LoadOptions{Kind: "flow", Activation: "tanh"}, "", `unknown model kind "flow"`},
-		{"unknown activation", energy, LoadOptions{Kind: KindEnergy, Activation: "gelu"}, "", `unknown activation "gelu"`},
-		{"relu energy", energy, LoadOptions{Kind: KindEnergy, Activation: "relu"}, "", "second derivative vanishes"},
 		{"energy with D outputs", []Tensor{mat("0.weight", 2, 2), mat("0.bias", 2)}, LoadOptions{Kind: KindEnergy, Activation: "tanh"}, "0.weight", "an energy net has 1"},
 		{"score with 1 output", energy, LoadOptions{Kind: KindScore, Activation: "tanh"}, "2.weight", "a score net on R^2 has 2"},
 		{"sizes do not chain", []Tensor{mat("0.weight", 3, 2), mat("0.bias", 3), mat("2.weight", 1, 4), mat("2.bias", 1)}, LoadOptions{Kind: KindEnergy, Activation: "tanh"}, "2.weight", "takes 4 inputs, but the previous layer has 3 outputs"},
@@ -218,8 +213,6 @@ func TestLoadMetadataErrors(t *testing.T) {
 		tensor string
 		want   string
 	}{
-		{"kind disagrees", meta(), LoadOptions{Kind: KindScore}, "", `holds a "energy" model, LoadOptions asks for "score"`},
-		{"activation disagrees", meta(), LoadOptions{Activation: "silu"}, "", `activation is "tanh", LoadOptions asks for "silu"`},
 		{"bad dim", meta("dim", "two"), LoadOptions{}, "", `dim "two" is not a positive integer`},
 		{"bad hidden", meta("hidden", "3,,4"), LoadOptions{}, "", `hidden "3,,4" is not a list`},
 		{"no activation", meta("activation", ""), LoadOptions{}, "", "no activation"},
