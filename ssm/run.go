@@ -100,18 +100,26 @@ func plan(obj Objective, data ad.Mat, cfg Config) (*run, error) {
 	return r, nil
 }
 
-// resume loads the checkpoint when the configuration asks for it and one
-// exists.
+// resume records the run's settings for its checkpoints, if it writes
+// any, and loads the checkpoint when the configuration asks for it and one
+// exists: one written with other settings is refused with a *ResumeError,
+// one that cannot be resumed for another reason with a *CheckpointError.
+// (r.obj becomes a *checkpointed, through which save finds the settings.)
 func (r *run) resume() error {
-	if !r.cfg.Resume || r.cfg.Checkpoint == "" {
+	if r.cfg.Checkpoint == "" {
 		return nil
 	}
-	ok, err := loadCheckpoint(r.cfg.Checkpoint, r.obj, r.cfg.Optimizer, &r.st, r.res)
+	ck := &checkpointed{Objective: r.obj, settings: runSettings(r.obj, r.cfg, r.t.data)}
+	r.obj = ck
+	if !r.cfg.Resume {
+		return nil
+	}
+	ok, err := loadCheckpoint(r.cfg.Checkpoint, ck.settings, r.obj, r.cfg.Optimizer, &r.st, r.res)
 	if err != nil {
 		return err
 	}
 	if ok && r.st.step > r.total {
-		return fmt.Errorf("ssm: checkpoint %s is at step %d, past the %d steps planned", r.cfg.Checkpoint, r.st.step, r.total)
+		return &CheckpointError{Checkpoint: r.cfg.Checkpoint, Problem: fmt.Sprintf("it is at step %d, past the %d steps planned", r.st.step, r.total)}
 	}
 	return nil
 }
