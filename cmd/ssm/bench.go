@@ -87,6 +87,13 @@ func parseBench(e *env, args []string) (*bench, error) {
 	if err != nil {
 		return nil, err
 	}
+	for _, d := range b.dims {
+		score := ms
+		score.kind = nn.KindScore // the larger: D outputs
+		if n := score.params(d); n > maxParams {
+			return nil, badInput("-hidden %s: %d parameters at D = %d, at most %d", b.hidden, n, d, maxParams)
+		}
+	}
 	for _, name := range strings.Split(*objectives, ",") {
 		name = strings.TrimSpace(name)
 		o, ok := ssm.Lookup(name)

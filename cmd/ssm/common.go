@@ -205,6 +205,9 @@ func parseSigmas(s string) ([]float64, error) {
 	if err1 != nil || err2 != nil || err3 != nil || !(hi > lo) || !(lo > 0) || n < 2 || math.IsInf(hi, 0) {
 		return nil, badInput("-sigmas %q: want hi > lo > 0 and at least 2 levels", s)
 	}
+	if n > maxLevels {
+		return nil, badInput("-sigmas %q: at most %d levels", s, maxLevels)
+	}
 	return sampler.GeometricSigmas(hi, lo, n), nil
 }
 

@@ -28,9 +28,10 @@ func runGradcheck(ctx context.Context, e *env, args []string) error {
 // Bounds of gradcheck's flags: every value is evaluated twice per
 // parameter, so the work grows as rows × parameters.
 const (
-	maxCheckRows = 1 << 16
-	maxCheckDim  = 1 << 12
-	maxCheckM    = 64
+	maxCheckRows   = 1 << 16
+	maxCheckDim    = 1 << 12
+	maxCheckM      = 64
+	maxCheckParams = 1 << 20
 )
 
 // gradcheck is a checked ssm gradcheck: an objective on a batch.
@@ -85,6 +86,9 @@ func parseGradcheck(e *env, args []string) (*gradcheck, error) {
 		ms, err := parseModelSpec("-spec", *spec, *act, *kind)
 		if err != nil {
 			return nil, err
+		}
+		if n := ms.params(*dim); n > maxCheckParams {
+			return nil, badInput("-spec %s: %d parameters for -dim %d, at most %d (each is evaluated twice)", *spec, n, *dim, maxCheckParams)
 		}
 		if c.model, err = ms.build(*dim, c.seed); err != nil {
 			return nil, err
