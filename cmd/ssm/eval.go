@@ -141,6 +141,9 @@ func (j *evalJob) run() ([]string, error) {
 		b := &ssm.Batch{X: x}
 		b.Draw(obj, repro.NewStream(), j.f.seed, repro.Evaluation, 0, 0)
 		v := obj.NewWorker().Eval(b, false) / float64(x.Rows)
+		if err := j.finite(obj.Name()+" loss", v); err != nil {
+			return nil, err
+		}
 		label := obj.Name()
 		if spec, _ := ssm.Lookup(label); spec.Reads&ssm.ReadsGroup != 0 {
 			label += " (exact score matching)"
@@ -157,7 +160,11 @@ func (j *evalJob) run() ([]string, error) {
 			}
 			lines = append(lines, fmt.Sprintf("sm optimum (true density)\t%.6g", opt))
 			if src.score != nil {
-				lines = append(lines, fmt.Sprintf("Fisher divergence\t%.6g", sampler.FisherDivergence(sampler.EvalScore(src.score, x), ts)))
+				fd := sampler.FisherDivergence(sampler.EvalScore(src.score, x), ts)
+				if err := j.finite("the Fisher divergence", fd); err != nil {
+					return nil, err
+				}
+				lines = append(lines, fmt.Sprintf("Fisher divergence\t%.6g", fd))
 			}
 			lines = append(lines, fmt.Sprintf("true log-likelihood\t%.6g", sampler.LogLikelihood(truth, x, 0)))
 		}
@@ -169,9 +176,22 @@ func (j *evalJob) run() ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
+	ll := sampler.LogLikelihood(src.density, x, logZ)
+	if err := firstError(j.finite("log Z", logZ), j.finite("the log-likelihood", ll)); err != nil {
+		return nil, err
+	}
 	return append(lines,
 		fmt.Sprintf("log Z\t%.6g\t(%s)", logZ, method),
-		fmt.Sprintf("log-likelihood\t%.6g", sampler.LogLikelihood(src.density, x, logZ))), nil
+		fmt.Sprintf("log-likelihood\t%.6g", ll)), nil
+}
+
+// finite reports a non-finite result as a failure naming the model: its
+// weights (or the data) overflow.
+func (j *evalJob) finite(what string, v float64) error {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return fmt.Errorf("%s is %v: the model %s overflows on this data (weights too large, or data far from where it was trained)", what, v, j.f.modelPath)
+	}
+	return nil
 }
 
 // logZ estimates the model's log normaliser: by quadrature over the data's

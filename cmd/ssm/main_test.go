@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"image/png"
 	"math"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -394,5 +395,24 @@ func TestSubcommands(t *testing.T) {
 	}
 	if out := mustRun("version"); !strings.Contains(out, "kernels ") {
 		t.Errorf("version: %s", out)
+	}
+}
+
+// TestEvalOverflow checks that a model whose weights overflow makes eval
+// fail with exit 1, naming the model, instead of printing +Inf.
+func TestEvalOverflow(t *testing.T) {
+	dir := t.TempDir()
+	m, err := nn.NewEnergyMLP(2, []int{8}, "softplus", rand.New(rand.NewPCG(1, 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Params()[0].Value.Data[0] = 1e200
+	path := filepath.Join(dir, "huge.safetensors")
+	if err := nn.Save(path, m); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr := ssmRun(t, dir, "eval", "-model", path, "-data", "banana", "-n", "100")
+	if code != 1 || !strings.Contains(stderr, "huge.safetensors") || strings.Contains(stdout, "Inf") {
+		t.Errorf("exit %d, stdout %q, stderr %q; want 1 naming the model", code, stdout, stderr)
 	}
 }
