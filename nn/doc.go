@@ -56,12 +56,17 @@
 // ops on a tape; parameters carry PyTorch's state_dict names, so weight
 // files are interchangeable with PyTorch's. Save records its kind and
 // sizes in the file's metadata, and Load rebuilds it from them (newModel),
-// so a new model is also a kind there.
+// so a new model is also a kind there, with its line in ArchitectureOf
+// (which Load checks the tensors against before building anything).
 //
 // # Errors
 //
 // Bad input is an error value, returned where it enters: a file by Load and
-// ReadSafetensors (a *FormatError naming file and tensor), a model size by
+// ReadSafetensors (a *FormatError naming file and tensor, non-finite
+// weights included; a *MissingOptionError when a file without metadata
+// needs LoadOptions, an *OptionMismatchError when LoadOptions contradict
+// the file, and a *ConfigError of type "LoadOptions" for an unknown kind
+// or activation), a model size by
 // NewEnergyMLP, NewScoreMLP and NewNCSN, a hyperparameter by an optimiser's Validate (a
 // *ConfigError naming the setting, which programs match with errors.As to
 // name their own flag). Programmer errors panic with a message naming the

@@ -199,20 +199,8 @@ func fingerprint(data ad.Mat) string {
 	return fmt.Sprintf("%d×%d rows×columns, FNV-1a %016x", data.Rows, data.Cols, h.Sum64())
 }
 
-// A checkpointed objective is the objective of a run that writes
-// checkpoints, with the run's settings: run.resume wraps r.obj in it
-// before the first save, so that saveCheckpoint, which save passes r.obj,
-// records them. It is used for nothing else.
-type checkpointed struct {
-	Objective
-	settings []runSetting
-}
-
-func saveCheckpoint(path string, obj Objective, opt nn.Optimizer, st *runState, res *Result) error {
-	ck, ok := obj.(*checkpointed)
-	if !ok {
-		panic("ssm: saveCheckpoint: the run's settings were not recorded (run.resume must run first)")
-	}
+// saveCheckpoint writes the run's state and its settings ss to path.
+func saveCheckpoint(path string, ss []runSetting, obj Objective, opt nn.Optimizer, st *runState, res *Result) error {
 	var ts []nn.Tensor
 	params := obj.Model().Params()
 	for i, p := range params {
@@ -239,7 +227,7 @@ func saveCheckpoint(path string, obj Objective, opt nn.Optimizer, st *runState, 
 		"best_step": strconv.Itoa(res.BestStep),
 		"best_val":  strconv.FormatFloat(res.BestVal, 'g', -1, 64),
 	}
-	for _, s := range ck.settings {
+	for _, s := range ss {
 		meta[s.name] = s.value
 	}
 	if err := nn.WriteSafetensors(path, ts, meta); err != nil {

@@ -38,6 +38,10 @@ func Train(ctx context.Context, obj Objective, data ad.Mat, cfg Config) (*Result
 	if err := r.resume(); err != nil {
 		return nil, err
 	}
+	r.resumedAt = r.st.step
+	if r.cfg.Patience > 0 && r.st.bad >= r.cfg.Patience {
+		r.res.Stopped = "patience" // the resumed run had stopped early: it stays stopped
+	}
 	for r.st.step < r.total && r.res.Stopped == "steps" {
 		if ctx.Err() != nil {
 			r.res.Stopped = "interrupted"
@@ -58,8 +62,10 @@ type run struct {
 	st  runState
 	t   *trainer
 
-	bs, perEpoch, total int // batch size, steps per epoch, steps planned
-	evalEvery, ckEvery  int // steps between validations, checkpoints
+	settings            []runSetting // what the checkpoint records and a resume must match
+	resumedAt           int          // the step the run started from
+	bs, perEpoch, total int          // batch size, steps per epoch, steps planned
+	evalEvery, ckEvery  int          // steps between validations, checkpoints
 	perm                []int
 	permEpoch           int // the epoch perm is the order of
 }
@@ -109,12 +115,11 @@ func (r *run) resume() error {
 	if r.cfg.Checkpoint == "" {
 		return nil
 	}
-	ck := &checkpointed{Objective: r.obj, settings: runSettings(r.obj, r.cfg, r.t.data)}
-	r.obj = ck
+	r.settings = runSettings(r.obj, r.cfg, r.t.data)
 	if !r.cfg.Resume {
 		return nil
 	}
-	ok, err := loadCheckpoint(r.cfg.Checkpoint, ck.settings, r.obj, r.cfg.Optimizer, &r.st, r.res)
+	ok, err := loadCheckpoint(r.cfg.Checkpoint, r.settings, r.obj, r.cfg.Optimizer, &r.st, r.res)
 	if err != nil {
 		return err
 	}
@@ -194,14 +199,17 @@ func (r *run) save() error {
 	if r.cfg.Checkpoint == "" {
 		return nil
 	}
-	return saveCheckpoint(r.cfg.Checkpoint, r.obj, r.cfg.Optimizer, &r.st, r.res)
+	return saveCheckpoint(r.cfg.Checkpoint, r.settings, r.obj, r.cfg.Optimizer, &r.st, r.res)
 }
 
-// finish writes the last checkpoint and restores the best weights.
+// finish writes the last checkpoint (when a step was taken) and restores
+// the best weights.
 func (r *run) finish(ctx context.Context) (*Result, error) {
 	r.res.Steps = r.st.step
-	if err := r.save(); err != nil {
-		return r.res, err
+	if r.st.step > r.resumedAt { // else the checkpoint holds this state already
+		if err := r.save(); err != nil {
+			return r.res, err
+		}
 	}
 	if r.res.BestStep >= 0 {
 		restoreParams(r.t.params, r.st.best)

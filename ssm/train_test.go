@@ -1,6 +1,7 @@
 package ssm
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -12,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 
@@ -309,6 +311,39 @@ func TestPatience(t *testing.T) {
 	last := res.ValSteps[len(res.ValSteps)-1]
 	if last-res.BestStep != 3*2 {
 		t.Errorf("stopped at step %d, best at %d: want 3 evaluations of 2 steps after the best", last, res.BestStep)
+	}
+}
+
+// TestPatienceResume checks that resuming a run that stopped early keeps
+// it stopped: no step is taken, the checkpoint is not rewritten, and the
+// weights are the best ones, as the first run left them.
+func TestPatienceResume(t *testing.T) {
+	ck := filepath.Join(t.TempDir(), "ck.safetensors")
+	cfg := func() Config {
+		opt := nn.NewAdam()
+		opt.LR = 0.3
+		return Config{BatchSize: 50, Steps: 400, Seed: 2, ValFrac: 0.3, EvalEvery: 2, Patience: 3, Optimizer: opt, Checkpoint: ck, Resume: true}
+	}
+	w1, res1, err := trainMLP(t, cfg())
+	if err != nil || res1.Stopped != "patience" {
+		t.Fatalf("first run: stopped by %q, error %v", res1.Stopped, err)
+	}
+	before, err := os.ReadFile(ck)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w2, res2, err := trainMLP(t, cfg())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res2.Stopped != "patience" || res2.Steps != res1.Steps {
+		t.Errorf("resumed: stopped by %q after %d steps, want patience after %d", res2.Stopped, res2.Steps, res1.Steps)
+	}
+	if after, _ := os.ReadFile(ck); !bytes.Equal(before, after) {
+		t.Error("the resumed run rewrote the checkpoint")
+	}
+	if !slices.Equal(w1, w2) {
+		t.Error("the resumed run's weights differ from the first run's")
 	}
 }
 

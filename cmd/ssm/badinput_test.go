@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -77,6 +78,36 @@ func badInputFixtures(t *testing.T, dir string) map[string]string {
 	c2, err := nn.NewNCSN(2, []int{8}, "softplus", rng)
 	save("ncsn2.safetensors", c2, err)
 	save("gauss2.safetensors", nn.NewGaussianEnergy(2), nil)
+	nan, err := nn.NewEnergyMLP(2, []int{8}, "softplus", rng)
+	nan.Params()[2].Value.Data[3] = math.NaN()
+	save("nanweights.safetensors", nan, err)
+	// A small file whose metadata asks for a model of 10¹⁰ parameters.
+	p["bomb.safetensors"] = filepath.Join(dir, "bomb.safetensors")
+	bomb := []nn.Tensor{{Name: "0.weight", Shape: []int{2, 2}, Data: make([]float64, 4)}}
+	meta := map[string]string{"format": "scorematch", "kind": "energy", "dim": "100000", "hidden": "100000,100000", "activation": "softplus"}
+	if err := nn.WriteSafetensors(p["bomb.safetensors"], bomb, meta); err != nil {
+		t.Fatal(err)
+	}
+	// A state_dict without metadata, as PyTorch saves one.
+	p["torch.safetensors"] = filepath.Join(dir, "torch.safetensors")
+	var ts []nn.Tensor
+	for _, q := range e2.Params() {
+		shape := []int{q.Value.Rows, q.Value.Cols}
+		if strings.HasSuffix(q.Name, ".bias") {
+			shape = shape[1:]
+		}
+		ts = append(ts, nn.Tensor{Name: q.Name, Shape: shape, Data: q.Value.Data})
+	}
+	if err := nn.WriteSafetensors(p["torch.safetensors"], ts, map[string]string{"format": "pt"}); err != nil {
+		t.Fatal(err)
+	}
+	// A checkpoint of a short run, to resume with other settings.
+	p["ck.safetensors"] = filepath.Join(dir, "ck.safetensors")
+	if code, _, stderr := ssmRun(t, dir, "train", "-data", "banana", "-n", "200", "-model", "mlp:8", "-steps", "3",
+		"-checkpoint", p["ck.safetensors"], "-out", filepath.Join(dir, "ckmodel.safetensors")); code != 0 {
+		t.Fatalf("writing the checkpoint: %s", stderr)
+	}
+	p["ckmodel.safetensors"] = filepath.Join(dir, "ckmodel.safetensors")
 	// x, v and ε files for loss.
 	write("x2.csv", rows(5, 2))
 	write("v2.csv", rows(5, 2))
@@ -253,6 +284,27 @@ var badInputCases = []struct {
 	{"sample -score exact -data moons", "-data"},
 	{"sample -score exact -model {energy2.safetensors}", "-model"},
 	{"sample -model {energy2.safetensors} -kind nope", "-kind"},
+	// Model files.
+	{"eval -model {bomb.safetensors}", "bomb.safetensors"},
+	{"sample -model {bomb.safetensors}", "bomb.safetensors"},
+	{"loss -model {bomb.safetensors} -x {x2.csv}", "bomb.safetensors"},
+	{"gradcheck -model {bomb.safetensors}", "bomb.safetensors"},
+	{"eval -model {nanweights.safetensors}", "nanweights.safetensors"},
+	{"sample -model {nanweights.safetensors}", "nanweights.safetensors"},
+	{"eval -model {torch.safetensors}", "-kind"},
+	{"eval -model {torch.safetensors} -kind energy", "-act"},
+	{"eval -model {torch.safetensors} -kind energy -act nope", "-act"},
+	{"eval -model {energy2.safetensors} -kind score", "-kind"},
+	{"eval -model {energy2.safetensors} -act tanh", "-act"},
+	{"sample -model {adir}", "adir"},
+	// Resuming with other settings, or from what is not a checkpoint.
+	{"train -data banana -n 200 -model mlp:8 -steps 6 -seed 9 -checkpoint {ck.safetensors} -resume", "-seed"},
+	{"train -data banana -n 200 -model mlp:16 -steps 6 -checkpoint {ck.safetensors} -resume", "-model"},
+	{"train -data banana -n 300 -model mlp:8 -steps 6 -checkpoint {ck.safetensors} -resume", "-data"},
+	{"train -data banana -n 200 -model mlp:8 -steps 6 -lr 0.01 -checkpoint {ck.safetensors} -resume", "-lr"},
+	{"train -data banana -n 200 -model mlp:8 -steps 6 -objective ssm -checkpoint {ck.safetensors} -resume", "-objective"},
+	{"train -data banana -n 200 -model mlp:8 -steps 6 -checkpoint {ckmodel.safetensors} -resume", "-checkpoint"},
+	{"train -data banana -n 200 -model mlp:8 -steps 2 -checkpoint {ck.safetensors} -resume", "-checkpoint"},
 	// eval.
 	{"eval", "-model"},
 	{"eval -model {no.safetensors}", "no.safetensors"},

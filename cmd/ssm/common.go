@@ -167,23 +167,28 @@ func loadModel(path, act, kind string) (nn.Model, error) {
 	} else if !st.Mode().IsRegular() {
 		return nil, badInput("-model %s: not a regular file", path)
 	}
-	if kind != "" && !slices.Contains([]string{nn.KindEnergy, nn.KindScore, nn.KindNCSN, nn.KindGaussian}, kind) {
-		return nil, badInput("-kind %q: want energy, score, ncsn or gaussian", kind)
+	opts := nn.LoadOptions{Activation: act, Kind: kind}
+	if err := opts.Validate(); err != nil {
+		return nil, asFlagError(err)
 	}
-	if act != "" && !slices.Contains(activationNames, act) {
-		return nil, badInput("-act %q: want one of %s", act, strings.Join(activationNames, ", "))
+	m, err := nn.Load(path, opts)
+	var missing *nn.MissingOptionError
+	var mismatch *nn.OptionMismatchError
+	switch {
+	case err == nil:
+		return m, nil
+	case errors.As(err, &missing):
+		flag := loadOptionFlags[missing.Option]
+		return nil, badInput("-model %s: the file does not record its %s; give %s (%s)", path, strings.ToLower(missing.Option), flag, strings.Join(missing.Choices, ", "))
+	case errors.As(err, &mismatch):
+		flag := loadOptionFlags[mismatch.Option]
+		return nil, badInput("%s %s: -model %s records %s (omit %s)", flag, mismatch.Given, path, mismatch.Recorded, flag)
 	}
-	m, err := nn.Load(path, nn.LoadOptions{Activation: act, Kind: kind})
-	if err != nil {
-		msg := err.Error()
-		msg = strings.ReplaceAll(msg, "set LoadOptions.Kind", "give -kind")
-		msg = strings.ReplaceAll(msg, "set LoadOptions.Activation", "give -act")
-		msg = strings.ReplaceAll(msg, "LoadOptions.Kind", "-kind")
-		msg = strings.ReplaceAll(msg, "LoadOptions.Activation", "-act")
-		return nil, inputError{errors.New(msg)}
-	}
-	return m, nil
+	return nil, asInput(err)
 }
+
+// loadOptionFlags names the flag of each nn.LoadOptions field.
+var loadOptionFlags = map[string]string{"Kind": "-kind", "Activation": "-act"}
 
 // checkDim reports a data/model dimension mismatch as an input error.
 func checkDim(what string, x ad.Mat, m nn.Model) error {
@@ -285,6 +290,8 @@ var settingFlags = map[string]string{
 	"Config.Patience":        "-patience",
 	"Config.ClipNorm":        "-clip",
 	"Config.CheckpointEvery": "-checkpoint-every",
+	"LoadOptions.Kind":       "-kind",
+	"LoadOptions.Activation": "-act",
 	"*.Step":                 "-step",
 	"*.Steps":                "-steps",
 	"AIS.Temps":              "-ais-temps",

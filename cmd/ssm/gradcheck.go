@@ -79,7 +79,17 @@ func parseGradcheck(e *env, args []string) (*gradcheck, error) {
 	}
 	var err error
 	if *modelPath != "" {
-		if c.model, err = loadModel(*modelPath, *act, *kind); err != nil {
+		// The file records its kind and activation: the flags' defaults
+		// are for built models, and only an explicit value is checked.
+		set := setFlags(fs)
+		fileAct, fileKind := "", ""
+		if set["act"] {
+			fileAct = *act
+		}
+		if set["kind"] {
+			fileKind = *kind
+		}
+		if c.model, err = loadModel(*modelPath, fileAct, fileKind); err != nil {
 			return nil, err
 		}
 	} else {

@@ -350,6 +350,18 @@ func (r *trainRun) train(ctx context.Context, e *env) (*ssm.Result, error) {
 		if errors.Is(err, ssm.ErrNonFinite) {
 			return res, fmt.Errorf("%w: %s", err, r.remedies())
 		}
+		var re *ssm.ResumeError
+		var ce *ssm.CheckpointError
+		switch {
+		case errors.As(err, &re):
+			var diffs []string
+			for _, d := range re.Diffs {
+				diffs = append(diffs, fmt.Sprintf("%s %s (the checkpoint: %s)", resumeFlags[d.Setting], d.Given, d.Saved))
+			}
+			return res, badInput("-resume: %s was written with other settings: %s", r.f.checkpoint, strings.Join(diffs, "; "))
+		case errors.As(err, &ce):
+			return res, badInput("-checkpoint %s: %s; delete it or choose another file", r.f.checkpoint, ce.Problem)
+		}
 		return res, asInputIf(err)
 	}
 	if first, last, ok := diverged(res.Loss); ok {
@@ -364,6 +376,15 @@ func (r *trainRun) train(ctx context.Context, e *env) (*ssm.Result, error) {
 		}
 	}
 	return res, nil
+}
+
+// resumeFlags names the flags behind each setting a checkpoint records.
+var resumeFlags = map[string]string{
+	"Config.Seed": "-seed", "Config.BatchSize": "-batch", "Config.Chunks": "-chunks",
+	"Config.ValFrac": "-val", "Config.EvalEvery": "-eval-every", "Config.ClipNorm": "-clip",
+	"Config.Optimizer": "-optimizer/-lr/-momentum", "Objective": "-objective",
+	"Options.Projection": "-projection", "Options.M": "-m", "Options.Sigma": "-sigma",
+	"Options.Sigmas": "-sigmas", "Model": "-model/-act/-kind", "Data": "-data/-n/-standardize",
 }
 
 // dataScaleWarning is the largest data value that trains without a
