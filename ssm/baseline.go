@@ -56,7 +56,7 @@ func newCurvatureProp(base objective) (Objective, error) { return newBaseline(ba
 func newBaseline(base objective, cp bool) (Objective, error) {
 	le, ok := base.model.(LayeredEnergy)
 	if !ok {
-		return nil, fmt.Errorf("ssm: %s needs an MLP energy net, not a %T", base.name, base.model)
+		return nil, fmt.Errorf("ssm: %s needs an MLP energy net, whose layers it propagates through; this energy model has none", base.name)
 	}
 	o := &baseline{objective: base, cp: cp, energy: le}
 	o.w, o.b, o.act = le.Layers()

@@ -155,7 +155,7 @@ func New(name string, m nn.Model, o Options) (Objective, error) {
 		}
 	}
 	if KindOf(m)&spec.Models == 0 {
-		return nil, fmt.Errorf("ssm: %s needs %v, not a %T", name, spec.Models, m)
+		return nil, fmt.Errorf("ssm: %s needs %v, not %v", name, spec.Models, KindOf(m))
 	}
 	return spec.build(objective{name: name, model: m, opts: o})
 }
