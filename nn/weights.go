@@ -216,14 +216,8 @@ func (e *OptionMismatchError) Error() string {
 // tensor (and for a non-finite weight its index). A file that cannot be
 // opened gives an error wrapping that of os.Open.
 func Load(path string, opts LoadOptions) (Model, error) {
-	if err := opts.Validate(); err != nil {
-		return nil, err
-	}
-	ts, meta, err := ReadSafetensors(path)
-	if err != nil {
-		return nil, err
-	}
-	return build(path, ts, meta, opts)
+	m, _, err := LoadInfo(path, opts)
+	return m, err
 }
 
 // LoadReader is Load for a safetensors file of size bytes read from r

@@ -157,34 +157,35 @@ func (m modelSpec) build(dim int, seed uint64) (nn.Model, error) {
 	return model, nil
 }
 
-// loadModel reads a model file, turning the library's hints into flag names.
-func loadModel(path, act, kind string) (nn.Model, error) {
+// loadModel reads a model file and what it records about its data,
+// turning the library's typed errors into flag names.
+func loadModel(path, act, kind string) (nn.Model, nn.ModelInfo, error) {
 	if path == "" {
-		return nil, badInput("-model is required")
+		return nil, nn.ModelInfo{}, badInput("-model is required")
 	}
 	if st, err := os.Stat(path); err != nil {
-		return nil, badInput("-model %s: no such file", path)
+		return nil, nn.ModelInfo{}, badInput("-model %s: no such file", path)
 	} else if !st.Mode().IsRegular() {
-		return nil, badInput("-model %s: not a regular file", path)
+		return nil, nn.ModelInfo{}, badInput("-model %s: not a regular file", path)
 	}
 	opts := nn.LoadOptions{Activation: act, Kind: kind}
 	if err := opts.Validate(); err != nil {
-		return nil, asFlagError(err)
+		return nil, nn.ModelInfo{}, asFlagError(err)
 	}
-	m, err := nn.Load(path, opts)
+	m, info, err := nn.LoadInfo(path, opts)
 	var missing *nn.MissingOptionError
 	var mismatch *nn.OptionMismatchError
 	switch {
 	case err == nil:
-		return m, nil
+		return m, info, nil
 	case errors.As(err, &missing):
 		flag := loadOptionFlags[missing.Option]
-		return nil, badInput("-model %s: the file does not record its %s; give %s (%s)", path, strings.ToLower(missing.Option), flag, strings.Join(missing.Choices, ", "))
+		return nil, info, badInput("-model %s: the file does not record its %s; give %s (%s)", path, strings.ToLower(missing.Option), flag, strings.Join(missing.Choices, ", "))
 	case errors.As(err, &mismatch):
 		flag := loadOptionFlags[mismatch.Option]
-		return nil, badInput("%s %s: -model %s records %s (omit %s)", flag, mismatch.Given, path, mismatch.Recorded, flag)
+		return nil, info, badInput("%s %s: -model %s records %s (omit %s)", flag, mismatch.Given, path, mismatch.Recorded, flag)
 	}
-	return nil, asInput(err)
+	return nil, info, asInput(err)
 }
 
 // loadOptionFlags names the flag of each nn.LoadOptions field.

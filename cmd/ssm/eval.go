@@ -2,13 +2,16 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 
 	"scorematch/ad"
 	"scorematch/ad/repro"
+	"scorematch/cmd/ssm/internal/dataio"
 	"scorematch/nn"
 	"scorematch/sampler"
 	"scorematch/ssm"
@@ -23,20 +26,55 @@ func runEval(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	job, err := f.prepare()
+	job, err := f.prepare(e)
 	if err != nil {
 		return err
 	}
-	lines, err := job.run()
+	rows, err := job.run()
 	if err != nil {
 		return err
+	}
+	if f.json {
+		out := map[string]any{}
+		for _, r := range rows {
+			if r.text != "" {
+				out[r.label] = r.text
+			} else {
+				out[r.label] = r.value
+			}
+		}
+		return json.NewEncoder(e.stdout).Encode(out)
 	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-	for _, l := range lines {
-		fmt.Fprintln(tw, l)
+	for _, r := range rows {
+		v := r.text
+		if v == "" {
+			v = strconv.FormatFloat(r.value, 'g', r.digits, 64)
+		}
+		if r.note != "" {
+			v += "\t(" + r.note + ")"
+		}
+		fmt.Fprintf(tw, "%s\t%s\n", r.label, v)
 	}
 	return tw.Flush()
 }
+
+// An evalRow is one figure of eval's report: a value (printed to digits
+// significant digits, in full with -json) or a text, and a note.
+type evalRow struct {
+	label  string
+	value  float64
+	digits int
+	text   string
+	note   string
+}
+
+// num makes a row of a value, txt one of a text.
+func num(label string, v float64, note string) evalRow {
+	return evalRow{label: label, value: v, digits: 6, note: note}
+}
+
+func txt(label, text, note string) evalRow { return evalRow{label: label, text: text, note: note} }
 
 // Bounds of eval's flags: the work and memory they ask for.
 const (
@@ -49,8 +87,10 @@ const (
 // evalFlags are the settings of ssm eval.
 type evalFlags struct {
 	modelPath, act, kind, data, objectives string
+	sigmas, samples                        string
 	n, aisChains, aisTemps, grid           int
 	seed                                   uint64
+	json                                   bool
 	sigma                                  float64
 }
 
@@ -65,6 +105,9 @@ func parseEval(e *env, args []string) (*evalFlags, error) {
 	fs.Uint64Var(&f.seed, "seed", 2, "random seed (use one other than training's for fresh samples)")
 	fs.StringVar(&f.objectives, "objectives", "", "comma-separated objectives to evaluate (default: those that measure the fit of the model's kind)")
 	fs.Float64Var(&f.sigma, "sigma", 0.1, "DSM noise level")
+	fs.BoolVar(&f.json, "json", false, "print the figures as one JSON object, in full precision")
+	fs.StringVar(&f.samples, "samples", "", "also score a `file` of samples (.csv or .npy) against the data: MMD², moments, mode weights")
+	fs.StringVar(&f.sigmas, "sigmas", "", "noise schedule hi:lo:levels of annealed objectives (default: the model file's, or 1:0.01:10)")
 	fs.IntVar(&f.aisChains, "ais-chains", 256, "AIS chains for log Z when D > 2")
 	fs.IntVar(&f.aisTemps, "ais-temps", 500, "AIS temperatures")
 	fs.IntVar(&f.grid, "grid", 400, "grid points per axis for log Z when D ≤ 2")
@@ -90,16 +133,20 @@ func parseEval(e *env, args []string) (*evalFlags, error) {
 // evalJob is a checked ssm eval: the model, the held-out data and the
 // objectives to report.
 type evalJob struct {
-	f     *evalFlags
-	model nn.Model
-	x     ad.Mat
-	ds    *sampler.Dataset // the built-in dataset, or nil for a file
-	objs  []ssm.Objective
+	f      *evalFlags
+	model  nn.Model
+	info   nn.ModelInfo
+	x      ad.Mat           // the held-out rows in the data's coordinates
+	z      ad.Mat           // the same in the model's (standardised) coordinates
+	ds     *sampler.Dataset // the built-in dataset, or nil for a file
+	objs   []ssm.Objective
+	sigmas []float64 // the noise schedule of annealed objectives
+	xs     ad.Mat    // -samples, in the data's coordinates
 }
 
 // prepare loads the model and the data and builds every objective.
-func (f *evalFlags) prepare() (*evalJob, error) {
-	model, err := loadModel(f.modelPath, f.act, f.kind)
+func (f *evalFlags) prepare(e *env) (*evalJob, error) {
+	model, info, err := loadModel(f.modelPath, f.act, f.kind)
 	if err != nil {
 		return nil, err
 	}
@@ -110,16 +157,36 @@ func (f *evalFlags) prepare() (*evalJob, error) {
 	if err := checkDim("-data "+f.data, x, model); err != nil {
 		return nil, err
 	}
+	job := &evalJob{f: f, model: model, info: info, x: x, z: x.Clone(), ds: ds, sigmas: info.Sigmas}
+	if f.samples != "" {
+		if job.xs, err = dataio.Read(f.samples); err != nil {
+			return nil, asInput(err)
+		}
+		if job.xs.Cols != x.Cols || job.xs.Rows < 2 {
+			return nil, badInput("-samples %s: %d×%d, want at least 2 rows of the data's %d columns", f.samples, job.xs.Rows, job.xs.Cols, x.Cols)
+		}
+	}
+	info.Standardize(job.z.Data)
+	if f.sigmas != "" {
+		if job.sigmas, err = parseSigmas(f.sigmas); err != nil {
+			return nil, err
+		}
+		if info.Sigmas != nil {
+			fmt.Fprintf(e.stderr, "note: -sigmas %s replaces the schedule %s records\n", f.sigmas, f.modelPath)
+		}
+	}
+	if job.sigmas == nil {
+		job.sigmas = sampler.GeometricSigmas(1, 0.01, 10) // the tool's default schedule
+	}
 	names := strings.Split(f.objectives, ",")
 	if f.objectives == "" {
 		names = fitObjectives(model)
 	}
-	job := &evalJob{f: f, model: model, x: x, ds: ds}
 	for _, name := range names {
 		name = strings.TrimSpace(name)
 		opts := ssm.Options{Sigma: f.sigma}
 		if reads(name, ssm.ReadsSigmas) {
-			opts.Sigmas = sampler.GeometricSigmas(1, 0.01, 10)
+			opts.Sigmas = job.sigmas
 		}
 		obj, err := ssm.New(name, model, opts)
 		if err != nil {
@@ -133,14 +200,18 @@ func (f *evalFlags) prepare() (*evalJob, error) {
 	return job, nil
 }
 
-// run computes the report's lines (tab-separated columns).
-func (j *evalJob) run() ([]string, error) {
-	x := j.x
-	lines := []string{fmt.Sprintf("held-out rows\t%d", x.Rows)}
+// run computes the report's rows. Losses and scores are in the model's
+// coordinates, log-likelihoods in the data's.
+func (j *evalJob) run() ([]evalRow, error) {
+	x, z := j.x, j.z
+	lines := []evalRow{num("held-out rows", float64(x.Rows), "")}
+	if j.info.Mean != nil {
+		lines = append(lines, txt("coordinates", "losses and scores standardised as in training; log-likelihoods in the data's", ""))
+	}
 	for _, obj := range j.objs {
-		b := &ssm.Batch{X: x}
+		b := &ssm.Batch{X: z}
 		b.Draw(obj, repro.NewStream(), j.f.seed, repro.Evaluation, 0, 0)
-		v := obj.NewWorker().Eval(b, false) / float64(x.Rows)
+		v := obj.NewWorker().Eval(b, false) / float64(z.Rows)
 		if err := j.finite(obj.Name()+" loss", v); err != nil {
 			return nil, err
 		}
@@ -148,27 +219,35 @@ func (j *evalJob) run() ([]string, error) {
 		if spec, _ := ssm.Lookup(label); spec.Reads&ssm.ReadsGroup != 0 {
 			label += " (exact score matching)"
 		}
-		lines = append(lines, fmt.Sprintf("%s loss\t%.6g", label, v))
+		lines = append(lines, num(label+" loss", v, ""))
 	}
 	src := modelSources(j.model)
 	if j.ds != nil {
 		if truth, ok := j.ds.Dist.(sampler.LogDensity); ok {
 			ts := sampler.EvalScore(truth, x)
+			for r := range ts.Rows { // ∇_z log p = Scale ∘ ∇_x log p
+				for c := range ts.Cols {
+					if j.info.Scale != nil {
+						ts.Set(r, c, ts.At(r, c)*j.info.Scale[c])
+					}
+				}
+			}
 			opt := 0.0
 			for _, v := range ts.Data {
 				opt -= 0.5 * v * v / float64(x.Rows)
 			}
-			lines = append(lines, fmt.Sprintf("sm optimum (true density)\t%.6g", opt))
+			lines = append(lines, num("sm optimum (true density)", opt, ""))
 			if src.score != nil {
-				fd := sampler.FisherDivergence(sampler.EvalScore(src.score, x), ts)
+				fd := sampler.FisherDivergence(sampler.EvalScore(src.score, z), ts)
 				if err := j.finite("the Fisher divergence", fd); err != nil {
 					return nil, err
 				}
-				lines = append(lines, fmt.Sprintf("Fisher divergence\t%.6g", fd))
+				lines = append(lines, num("Fisher divergence", fd, ""))
 			}
-			lines = append(lines, fmt.Sprintf("true log-likelihood\t%.6g", sampler.LogLikelihood(truth, x, 0)))
+			lines = append(lines, num("true log-likelihood", sampler.LogLikelihood(truth, x, 0), ""))
 		}
 	}
+	lines = append(lines, j.sampleLines()...)
 	if src.density == nil {
 		return lines, nil
 	}
@@ -176,28 +255,95 @@ func (j *evalJob) run() ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	ll := sampler.LogLikelihood(src.density, x, logZ)
+	ll := sampler.LogLikelihood(src.density, z, logZ) + j.info.LogDet()
 	if err := firstError(j.finite("log Z", logZ), j.finite("the log-likelihood", ll)); err != nil {
 		return nil, err
 	}
-	return append(lines,
-		fmt.Sprintf("log Z\t%.6g\t(%s)", logZ, method),
-		fmt.Sprintf("log-likelihood\t%.6g", ll)), nil
+	return append(lines, num("log Z", logZ, method), num("log-likelihood", ll, "")), nil
 }
 
-// finite reports a non-finite result as a failure naming the model: its
-// weights (or the data) overflow.
-func (j *evalJob) finite(what string, v float64) error {
-	if math.IsNaN(v) || math.IsInf(v, 0) {
-		return fmt.Errorf("%s is %v: the model %s overflows on this data (weights too large, or data far from where it was trained)", what, v, j.f.modelPath)
+// evalMMDRows bounds the rows of each side of the MMD test (its cost is
+// quadratic in them).
+const evalMMDRows = 1000
+
+// sampleLines scores -samples against the held-out data: the MMD² test,
+// the errors of the mean and the covariance, and for a built-in mixture
+// the fraction of samples in each mode beside its weight.
+func (j *evalJob) sampleLines() []evalRow {
+	if j.xs.Rows == 0 {
+		return nil
 	}
-	return nil
+	x, xs := j.x, j.xs
+	lines := []evalRow{num("samples", float64(xs.Rows), "from "+j.f.samples)}
+	a, b := xs.RowRange(0, min(xs.Rows, evalMMDRows)), x.RowRange(0, min(x.Rows, evalMMDRows))
+	mmd := sampler.MMDTest(a, b, 200, j.f.seed)
+	lines = append(lines, evalRow{label: "samples' MMD² to the data", value: mmd.MMD2, digits: 3, note: fmt.Sprintf("%d and %d rows", a.Rows, b.Rows)},
+		evalRow{label: "samples' MMD² p-value", value: mmd.PValue, digits: 3, note: "200 permutations"})
+	mx, ms := colMeans(x), colMeans(xs)
+	dm := 0.0
+	for i := range mx {
+		dm += (mx[i] - ms[i]) * (mx[i] - ms[i])
+	}
+	cx, cs := covariance(x, mx), covariance(xs, ms)
+	dc := 0.0
+	for i := range cx {
+		dc += (cx[i] - cs[i]) * (cx[i] - cs[i])
+	}
+	lines = append(lines, evalRow{label: "samples' mean error", value: math.Sqrt(dm), digits: 3, note: "‖mean − the data's‖"},
+		evalRow{label: "samples' covariance error", value: math.Sqrt(dc), digits: 3, note: "Frobenius norm"})
+	if j.ds != nil {
+		if mix, ok := j.ds.Dist.(*sampler.Mixture); ok {
+			lines = append(lines, txt("samples' mode weights", fmtFloats(mix.ModeWeights(xs), 3), "true "+fmtFloats(mix.Weights(), 3)))
+		}
+	}
+	return lines
+}
+
+// colMeans returns the mean of each column of x.
+func colMeans(x ad.Mat) []float64 {
+	m := make([]float64, x.Cols)
+	for i := range x.Rows {
+		for j, v := range x.Row(i) {
+			m[j] += v
+		}
+	}
+	for j := range m {
+		m[j] /= float64(x.Rows)
+	}
+	return m
+}
+
+// covariance returns the D×D sample covariance of x about mean, row-major.
+func covariance(x ad.Mat, mean []float64) []float64 {
+	d := x.Cols
+	c := make([]float64, d*d)
+	for i := range x.Rows {
+		r := x.Row(i)
+		for a := range d {
+			for b := range d {
+				c[a*d+b] += float64((r[a] - mean[a]) * (r[b] - mean[b]))
+			}
+		}
+	}
+	for k := range c {
+		c[k] /= float64(x.Rows - 1)
+	}
+	return c
+}
+
+// fmtFloats formats vs with the given digits after the point.
+func fmtFloats(vs []float64, digits int) string {
+	s := make([]string, len(vs))
+	for i, v := range vs {
+		s[i] = strconv.FormatFloat(v, 'f', digits, 64)
+	}
+	return strings.Join(s, " ")
 }
 
 // logZ estimates the model's log normaliser: by quadrature over the data's
 // box for D ≤ 2, by AIS otherwise.
 func (j *evalJob) logZ(d sampler.LogDensity) (float64, string, error) {
-	x := j.x
+	x := j.z
 	if x.Cols <= 2 {
 		lo, hi := box(x)
 		logZ, err := sampler.GridLogZ(d, lo, hi, j.f.grid)
@@ -213,4 +359,13 @@ func (j *evalJob) logZ(d sampler.LogDensity) (float64, string, error) {
 		return 0, "", asFlagError(err)
 	}
 	return res.LogZ, fmt.Sprintf("AIS, %d chains × %d temperatures, ± %.3g", j.f.aisChains, j.f.aisTemps, res.StdErr), nil
+}
+
+// finite reports a non-finite result as a failure naming the model: its
+// weights (or the data) overflow.
+func (j *evalJob) finite(what string, v float64) error {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return fmt.Errorf("%s is %v: the model %s overflows on this data (weights too large, or data far from where it was trained)", what, v, j.f.modelPath)
+	}
+	return nil
 }

@@ -89,7 +89,7 @@ func parseGradcheck(e *env, args []string) (*gradcheck, error) {
 		if set["kind"] {
 			fileKind = *kind
 		}
-		if c.model, err = loadModel(*modelPath, fileAct, fileKind); err != nil {
+		if c.model, _, err = loadModel(*modelPath, fileAct, fileKind); err != nil {
 			return nil, err
 		}
 	} else {

@@ -72,13 +72,16 @@ type lossJob struct {
 
 // prepare reads and checks every input.
 func (f *lossFlags) prepare() (*lossJob, error) {
-	model, err := loadModel(f.modelPath, f.act, f.kind)
+	model, info, err := loadModel(f.modelPath, f.act, f.kind)
 	if err != nil {
 		return nil, err
 	}
 	x, err := dataio.Read(f.xPath)
 	if err != nil {
 		return nil, asInput(err)
+	}
+	if x.Cols == model.Dim() {
+		info.Standardize(x.Data) // -x is in the data's coordinates; v and ε in the model's
 	}
 	if x.Cols != model.Dim() {
 		return nil, badInput("-x %s has %d columns, the model %s has dimension %d", f.xPath, x.Cols, f.modelPath, model.Dim())

@@ -25,6 +25,7 @@ type sources struct {
 	score   sampler.ScoreSource
 	density sampler.LogDensity      // nil without a density
 	cond    sampler.CondScoreSource // noise-conditional score (nil: use tempering)
+	info    nn.ModelInfo            // what a model file records of its data
 }
 
 func modelSources(m nn.Model) sources {
@@ -114,9 +115,9 @@ func parseSample(e *env, args []string) (*sampleJob, error) {
 	j := &sampleJob{}
 	fs.IntVar(&j.n, "n", 1000, "number of samples (independent chains)")
 	fs.IntVar(&j.steps, "steps", 100, "steps: per level for annealed Langevin, in all for langevin; draws after warm-up for mala and hmc")
-	fs.Float64Var(&j.step, "step", 0.01, "step size ε (annealed: at the last level; mala, hmc: initial, then adapted)")
+	fs.Float64Var(&j.step, "step", 0.01, "step size ε (annealed: at the last level, default 0.1·σ_L² for noise-conditional models; mala, hmc: initial, then adapted)")
 	sigmas := fs.String("sigmas", "", "annealed levels hi:lo:L (default 4:1:10, tempering, for models that are not noise-conditional; 1:0.01:10 for ncsn models)")
-	fs.Float64Var(&j.init, "init", 6, "chains start uniform on [−init, init]^D")
+	fs.Float64Var(&j.init, "init", 6, "chains start uniform on [−init, init]^D (in the model's coordinates when it was trained on standardised data)")
 	fs.Uint64Var(&j.seed, "seed", 1, "random seed")
 	fs.StringVar(&j.out, "out", "samples.csv", "samples `file` (.csv or .npy)")
 	fs.StringVar(&j.png, "png", "", "also draw the samples (2-D only) to this .png or .svg `file`")
@@ -163,19 +164,8 @@ func parseSample(e *env, args []string) (*sampleJob, error) {
 		return nil, badInput("-sampler %s needs a score; this model is noise-conditional: use -sampler annealed", j.who)
 	}
 	if j.kind.annealed {
-		spec := *sigmas
-		j.cond = j.src.cond
-		if spec == "" {
-			spec = "4:1:10"
-			if j.cond != nil && *exact == "model" {
-				spec = "1:0.01:10"
-			}
-		}
-		if j.levels, err = parseSigmas(spec); err != nil {
+		if err := j.schedule(e, *sigmas, *exact == "exact", setFlags(fs)["step"], *modelPath); err != nil {
 			return nil, err
-		}
-		if j.cond == nil || *exact == "exact" && *sigmas == "" {
-			j.cond = sampler.Tempered(j.src.score, j.levels[len(j.levels)-1])
 		}
 	} else if *sigmas != "" {
 		return nil, badInput("-sigmas: only -sampler annealed has noise levels")
@@ -183,15 +173,51 @@ func parseSample(e *env, args []string) (*sampleJob, error) {
 	return j, nil
 }
 
+// schedule sets the noise levels of annealed Langevin: -sigmas, else the
+// schedule a noise-conditional model's file records, else NCSN's default
+// 1:0.01:10 for such a model, or 4:1:10 of tempering for the others (and
+// for -score exact without -sigmas). A noise-conditional model whose step
+// is not given takes ε = 0.1·σ_L², the step that scales with the last
+// level (NCSN's 2·10⁻⁵ at σ_L = 0.01 is 0.2·σ_L²).
+func (j *sampleJob) schedule(e *env, sigmas string, exact, stepSet bool, modelPath string) error {
+	spec := sigmas
+	j.cond = j.src.cond
+	var err error
+	switch {
+	case spec != "":
+		if j.levels, err = parseSigmas(spec); err != nil {
+			return err
+		}
+		if j.src.info.Sigmas != nil {
+			fmt.Fprintf(e.stderr, "note: -sigmas %s replaces the schedule %s records\n", sigmas, modelPath)
+		}
+	case j.cond != nil && !exact && j.src.info.Sigmas != nil:
+		j.levels = j.src.info.Sigmas
+	case j.cond != nil && !exact:
+		j.levels, _ = parseSigmas("1:0.01:10")
+	default:
+		j.levels, _ = parseSigmas("4:1:10")
+	}
+	if j.cond == nil || exact && sigmas == "" {
+		j.cond = sampler.Tempered(j.src.score, j.levels[len(j.levels)-1])
+	} else if !stepSet {
+		last := j.levels[len(j.levels)-1]
+		j.step = 0.1 * last * last
+	}
+	return nil
+}
+
 // sampleSource returns what -score (and -model or -data) offers the samplers.
 func sampleSource(exact, modelPath, act, kind, data string) (sources, error) {
 	switch exact {
 	case "model":
-		m, err := loadModel(modelPath, act, kind)
+		m, info, err := loadModel(modelPath, act, kind)
 		if err != nil {
 			return sources{}, err
 		}
-		return modelSources(m), nil
+		src := modelSources(m)
+		src.info = info
+		return src, nil
 	case "exact":
 		if modelPath != "" {
 			return sources{}, badInput("-model %s: -score exact samples the -data dataset, not a model", modelPath)
@@ -245,8 +271,10 @@ func (j *sampleJob) mcmcReport(e *env, tr *sampler.Trace, st sampler.Stats, err 
 	return nil
 }
 
-// write saves the samples, and their plot with -png.
+// write saves the samples in the data's coordinates, and their plot with
+// -png.
 func (j *sampleJob) write(e *env, x ad.Mat) error {
+	j.src.info.Unstandardize(x.Data)
 	if err := dataio.Write(e.outPath(j.out), x); err != nil {
 		return err
 	}

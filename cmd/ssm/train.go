@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"path/filepath"
 	"slices"
 	"strings"
 
@@ -367,7 +368,7 @@ func (r *trainRun) train(ctx context.Context, e *env) (*ssm.Result, error) {
 	if first, last, ok := diverged(res.Loss); ok {
 		return res, fmt.Errorf("training diverged: the loss rose from %.4g to %.4g (no model written): %s", first, last, r.remedies())
 	}
-	if err := nn.Save(e.outPath(r.f.out), r.model); err != nil {
+	if err := nn.SaveInfo(e.outPath(r.f.out), r.model, r.info()); err != nil {
 		return res, err
 	}
 	if r.f.report != "" {
@@ -376,6 +377,19 @@ func (r *trainRun) train(ctx context.Context, e *env) (*ssm.Result, error) {
 		}
 	}
 	return res, nil
+}
+
+// info is what the model file records about the run's data: its name,
+// the standardisation and the noise schedule.
+func (r *trainRun) info() nn.ModelInfo {
+	info := nn.ModelInfo{Data: r.datasetName, Mean: r.mean, Scale: r.std}
+	if info.Data == "" {
+		info.Data = filepath.Base(r.f.data)
+	}
+	if reads(r.f.objective, ssm.ReadsSigmas) {
+		info.Sigmas, _ = parseSigmas(r.f.sigmas)
+	}
+	return info
 }
 
 // resumeFlags names the flags behind each setting a checkpoint records.
