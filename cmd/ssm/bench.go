@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -41,14 +42,16 @@ const (
 
 // bench is a checked ssm bench.
 type bench struct {
-	dims   []int
-	names  []string
-	specs  []modelSpec // per objective: an energy or a score MLP
-	smMax  int
-	hidden string
-	batch  int
-	steps  int
-	out    string
+	dims    []int
+	names   []string
+	specs   []modelSpec // per objective: an energy or a score MLP
+	smMax   int
+	hidden  string
+	batch   int
+	steps   int
+	repeats int
+	spread  bool
+	out     string
 }
 
 func parseBench(e *env, args []string) (*bench, error) {
@@ -60,6 +63,8 @@ func parseBench(e *env, args []string) (*bench, error) {
 	fs.StringVar(&b.hidden, "hidden", "256,256", "hidden widths of the MLP")
 	fs.IntVar(&b.batch, "batch", 128, "batch size")
 	fs.IntVar(&b.steps, "steps", 10, "timed steps per measurement")
+	fs.IntVar(&b.repeats, "repeats", 3, "measurements per cell: the median is printed")
+	fs.BoolVar(&b.spread, "spread", false, "also print each cell's fastest and slowest measurement")
 	fs.StringVar(&b.out, "out", "scaling.png", "figure `file` (.png or .svg; an .svg twin is written beside a .png)")
 	if err := parse(fs, args); err != nil {
 		return nil, err
@@ -73,6 +78,9 @@ func parseBench(e *env, args []string) (*bench, error) {
 	}
 	if b.steps < 1 || b.steps > maxBenchSteps {
 		return nil, badInput("-steps %d: want 1 to %d", b.steps, maxBenchSteps)
+	}
+	if err := intIn("-repeats", b.repeats, 1, 1000); err != nil {
+		return nil, err
 	}
 	if b.batch < 1 || b.batch > maxBenchBatch {
 		return nil, badInput("-batch %d: want 1 to %d", b.batch, maxBenchBatch)
@@ -130,19 +138,32 @@ func (b *bench) run(ctx context.Context, e *env) ([][]float64, error) {
 				fmt.Fprint(tw, "-\t")
 				continue
 			}
-			t, err := timeStep(ctx, b.specs[i], name, d, b.batch, b.steps)
-			if err != nil {
-				return nil, objectiveError(err)
+			ts := make([]float64, b.repeats)
+			for r := range ts {
+				t, err := timeStep(ctx, b.specs[i], name, d, b.batch, b.steps)
+				if err != nil {
+					return nil, objectiveError(err)
+				}
+				ts[r] = t
 			}
-			times[i] = append(times[i], t)
-			fmt.Fprintf(tw, "%.2f ms\t", t)
+			slices.Sort(ts)
+			med := ts[len(ts)/2]
+			if len(ts)%2 == 0 {
+				med = (ts[len(ts)/2-1] + ts[len(ts)/2]) / 2
+			}
+			times[i] = append(times[i], med)
+			if b.spread {
+				fmt.Fprintf(tw, "%.2f ms [%.2f–%.2f]\t", med, ts[0], ts[len(ts)-1])
+			} else {
+				fmt.Fprintf(tw, "%.2f ms\t", med)
+			}
 		}
 		fmt.Fprintln(tw, "\t")
 	}
 	if err := tw.Flush(); err != nil {
 		return nil, err
 	}
-	fmt.Fprintf(e.stdout, "(one training step: objective, gradient and Adam update; MLP %s, softplus, batch %d, %s kernel)\n", b.hidden, b.batch, ad.Kernel())
+	fmt.Fprintf(e.stdout, "(one training step: objective, gradient and Adam update; MLP %s, softplus, batch %d, %s kernel; the median of %d measurements of %d steps)\n", b.hidden, b.batch, ad.Kernel(), b.repeats, b.steps)
 	return times, nil
 }
 
