@@ -247,6 +247,11 @@ func (j *evalJob) run() ([]evalRow, error) {
 			lines = append(lines, num("true log-likelihood", sampler.LogLikelihood(truth, x, 0), ""))
 		}
 	}
+	levels, err := j.levelRows()
+	if err != nil {
+		return nil, err
+	}
+	lines = append(lines, levels...)
 	lines = append(lines, j.sampleLines()...)
 	if src.density == nil {
 		return lines, nil
@@ -260,6 +265,57 @@ func (j *evalJob) run() ([]evalRow, error) {
 		return nil, err
 	}
 	return append(lines, num("log Z", logZ, method), num("log-likelihood", ll, "")), nil
+}
+
+// maxExactSMDim bounds the dimension at which eval computes exact SM at
+// every noise level (D passes each).
+const maxExactSMDim = 64
+
+// levelRows evaluates a noise-conditional model at each level σ of its
+// schedule, as the score net h(·, σ) of the data perturbed by N(0, σ²I):
+// its exact SM loss on perturbed held-out rows and, for a built-in dataset
+// with a known noise-conditional score (and no standardisation), its
+// Fisher divergence from the true score at that level.
+func (j *evalJob) levelRows() ([]evalRow, error) {
+	cond, ok := j.model.(nn.CondScore)
+	if !ok {
+		return nil, nil
+	}
+	var truth sampler.CondScoreSource
+	if j.ds != nil && j.info.Mean == nil {
+		truth, _ = j.ds.Dist.(sampler.CondScoreSource)
+	}
+	var rows []evalRow
+	for k, sigma := range j.sigmas {
+		at := nn.AtNoiseLevel(cond, sigma)
+		xt := j.z.Clone()
+		rng := repro.New(j.f.seed, repro.Evaluation, uint64(k+1), 0)
+		for i := range xt.Data {
+			xt.Data[i] += sigma * rng.NormFloat64()
+		}
+		label := fmt.Sprintf("at σ = %.4g: ", sigma)
+		if j.z.Cols <= maxExactSMDim {
+			sm, err := ssm.New("sm", at, ssm.Options{})
+			if err != nil {
+				return nil, err
+			}
+			v := sm.NewWorker().Eval(&ssm.Batch{X: xt}, false) / float64(xt.Rows)
+			if err := j.finite(label+"the sm loss", v); err != nil {
+				return nil, err
+			}
+			rows = append(rows, num(label+"sm loss", v, "on rows perturbed by N(0, σ²I)"))
+		}
+		if truth != nil {
+			want := ad.NewMat(xt.Rows, xt.Cols)
+			truth.NewCondScoreFunc()(want, xt, sigma)
+			fd := sampler.FisherDivergence(sampler.EvalScore(sampler.FromScore(at), xt), want)
+			if err := j.finite(label+"the Fisher divergence", fd); err != nil {
+				return nil, err
+			}
+			rows = append(rows, num(label+"Fisher divergence", fd, ""))
+		}
+	}
+	return rows, nil
 }
 
 // evalMMDRows bounds the rows of each side of the MMD test (its cost is

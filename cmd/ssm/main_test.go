@@ -499,3 +499,31 @@ func TestStandardisedModel(t *testing.T) {
 		t.Errorf("the samples' first column has mean %v: not in the data's coordinates (100)", mean)
 	}
 }
+
+// TestEvalNCSN checks that eval reports a noise-conditional model at each
+// level of the schedule its file records: an SM loss and, on a built-in
+// dataset, a Fisher divergence that is finite and ≥ 0.
+func TestEvalNCSN(t *testing.T) {
+	dir := t.TempDir()
+	if code, _, stderr := ssmRun(t, dir, "train", "-data", "ncsn", "-n", "500", "-model", "ncsn:8", "-objective", "ncsn",
+		"-sigmas", "5:0.5:3", "-steps", "20", "-out", "c.safetensors"); code != 0 {
+		t.Fatal(stderr)
+	}
+	code, out, stderr := ssmRun(t, dir, "eval", "-model", filepath.Join(dir, "c.safetensors"), "-data", "ncsn", "-n", "300", "-json")
+	if code != 0 {
+		t.Fatal(stderr)
+	}
+	var f map[string]any
+	if err := json.Unmarshal([]byte(out), &f); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{"5", "1.581", "0.5"} {
+		for _, what := range []string{"sm loss", "Fisher divergence"} {
+			k := "at σ = " + s + ": " + what
+			v, ok := f[k].(float64)
+			if !ok || math.IsNaN(v) || what == "Fisher divergence" && v < 0 {
+				t.Errorf("%s: %v (%T)", k, f[k], f[k])
+			}
+		}
+	}
+}
