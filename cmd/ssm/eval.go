@@ -318,6 +318,23 @@ func (j *evalJob) levelRows() ([]evalRow, error) {
 	return rows, nil
 }
 
+// gaussianLogZ is the closed form of a Gaussian energy's log normaliser,
+// (D/2)·log 2π − Σᵢ log |Lᵢᵢ| for E(x) = ½‖(x−μ)ᵀL‖² with L lower
+// triangular. A zero on L's diagonal makes the density improper.
+func gaussianLogZ(g *nn.GaussianEnergy) (float64, string, error) {
+	l := g.Params()[0].Value // "L", first by GaussianEnergy's contract
+	d := l.Rows
+	logZ := 0.5 * float64(d) * math.Log(2*math.Pi)
+	for i := range d {
+		v := math.Abs(l.At(i, i))
+		if !(v > 0) {
+			return 0, "", fmt.Errorf("the Gaussian's precision is singular (L[%d][%d] = 0): it has no normaliser", i, i)
+		}
+		logZ -= math.Log(v)
+	}
+	return logZ, "closed form", nil
+}
+
 // evalMMDRows bounds the rows of each side of the MMD test (its cost is
 // quadratic in them).
 const evalMMDRows = 1000
@@ -399,6 +416,9 @@ func fmtFloats(vs []float64, digits int) string {
 // logZ estimates the model's log normaliser: by quadrature over the data's
 // box for D ≤ 2, by AIS otherwise.
 func (j *evalJob) logZ(d sampler.LogDensity) (float64, string, error) {
+	if g, ok := j.model.(*nn.GaussianEnergy); ok {
+		return gaussianLogZ(g)
+	}
 	x := j.z
 	if x.Cols <= 2 {
 		lo, hi := box(x)

@@ -19,8 +19,10 @@ import (
 
 	"scorematch/ad/adtest"
 	"scorematch/ad/fd"
+	"scorematch/ad"
 	"scorematch/cmd/ssm/internal/dataio"
 	"scorematch/nn"
+	"scorematch/sampler"
 )
 
 // TestMain lets the test binary act as the ssm command (for the SIGINT
@@ -525,5 +527,29 @@ func TestEvalNCSN(t *testing.T) {
 				t.Errorf("%s: %v (%T)", k, f[k], f[k])
 			}
 		}
+	}
+}
+
+// TestGaussianLogZ checks eval's closed-form log Z of a Gaussian energy
+// against grid quadrature of its density.
+func TestGaussianLogZ(t *testing.T) {
+	g := nn.NewGaussianEnergy(2)
+	// Λ = LLᵀ with L = [[1.5, 0], [−0.7, 0.4]].
+	prec := ad.NewMat(2, 2)
+	copy(prec.Data, []float64{2.25, -1.05, -1.05, 0.65})
+	if err := g.SetPrecision(prec); err != nil {
+		t.Fatal(err)
+	}
+	g.SetMean([]float64{1, -2})
+	got, method, err := gaussianLogZ(g)
+	if err != nil || method != "closed form" {
+		t.Fatal(err)
+	}
+	want, err := sampler.GridLogZ(sampler.FromEnergy(g), []float64{-12, -25}, []float64{14, 21}, 1500)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if math.Abs(got-want) > 1e-6 {
+		t.Errorf("closed-form log Z %v, quadrature %v", got, want)
 	}
 }
