@@ -17,9 +17,9 @@ import (
 	"testing"
 	"time"
 
+	"scorematch/ad"
 	"scorematch/ad/adtest"
 	"scorematch/ad/fd"
-	"scorematch/ad"
 	"scorematch/cmd/ssm/internal/dataio"
 	"scorematch/nn"
 	"scorematch/sampler"
