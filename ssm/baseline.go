@@ -27,7 +27,10 @@ type LayeredEnergy interface {
 // g_h = Wᵀg_y. For an element-wise map h = f(z): g_z = f′(z)∘g_h.
 //
 // approx-bp (Kingma & LeCun 2010) keeps only diagonals, d_h = (W∘W)ᵀd_y and
-// d_z = f″(z)∘g_h + f′(z)²∘d_h: deterministic and biased.
+// d_z = f″(z)∘g_h + f′(z)²∘d_h: deterministic and biased. With two or more
+// hidden layers its loss is unbounded below: it can fall without end while
+// the exact SM loss climbs (the paper finds it worse than SSM for this
+// reason), so the tool checks it against exact SM during training.
 //
 // cp (Martens, Sutskever & Swersky 2012) writes ∇²E = Σ_l J_lᵀ D_l J_l with
 // D_l = f″(z_l)∘g_h and propagates two random vectors, u_h = Wᵀu_y,

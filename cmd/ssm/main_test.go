@@ -553,3 +553,19 @@ func TestGaussianLogZ(t *testing.T) {
 		t.Errorf("closed-form log Z %v, quadrature %v", got, want)
 	}
 }
+
+// TestApproxBPWarning checks that training by approximate backprop on a
+// two-hidden-layer net warns when its loss runs away from exact score
+// matching's, and that an exact objective does not.
+func TestApproxBPWarning(t *testing.T) {
+	dir := t.TempDir()
+	args := []string{"train", "-data", "banana", "-n", "2000", "-model", "mlp:64,64", "-steps", "400", "-eval-every", "100", "-out", "m.safetensors"}
+	code, _, stderr := ssmRun(t, dir, append(args, "-objective", "approx-bp")...)
+	if code != 0 || !strings.Contains(stderr, "run away from exact score matching") || !strings.Contains(stderr, "ssm-vr") {
+		t.Errorf("approx-bp: exit %d, no warning naming the cause and ssm-vr:\n%s", code, stderr)
+	}
+	code, _, stderr = ssmRun(t, dir, append(args, "-objective", "ssm-vr")...)
+	if code != 0 || strings.Contains(stderr, "warning") {
+		t.Errorf("ssm-vr: exit %d, stderr %s", code, stderr)
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"scorematch/ad"
+	"scorematch/ad/repro"
 	"scorematch/cmd/ssm/internal/dataio"
 	"scorematch/nn"
 	"scorematch/nn/atomicfile"
@@ -337,6 +338,9 @@ func (r *trainRun) train(ctx context.Context, e *env) (*ssm.Result, error) {
 	}
 	p := newProgress(e, steps)
 	r.cfg.Progress = p.step
+	if w := r.newBiasWatch(e); w != nil {
+		r.cfg.Progress = func(s ssm.Progress) { p.step(s); w.check(s) }
+	}
 	res, err := ssm.Train(ctx, r.obj, r.x, r.cfg)
 	if err != nil {
 		p.done()
@@ -390,6 +394,69 @@ func (r *trainRun) info() nn.ModelInfo {
 		info.Sigmas, _ = parseSigmas(r.f.sigmas)
 	}
 	return info
+}
+
+// biasWatch compares an approximate objective with exact score matching
+// on validation rows at every validation, and warns once when the two run
+// apart: approximate backprop, unbounded below with two or more hidden
+// layers, can fall while the true loss climbs.
+type biasWatch struct {
+	e          *env
+	name       string
+	batch      *ssm.Batch
+	obj, exact ssm.Worker
+	first      float64 // the gap at the first validation
+	checked    bool
+	warned     bool
+}
+
+// watchRows and watchDim bound the exact check's cost (D passes per row).
+const (
+	watchRows = 256
+	watchDim  = 64
+)
+
+// newBiasWatch returns a watch for objectives that do not measure fit,
+// with validation rows to check on, or nil.
+func (r *trainRun) newBiasWatch(e *env) *biasWatch {
+	spec, _ := ssm.Lookup(r.f.objective)
+	if !spec.ApproxSM || r.f.val == 0 || r.x.Cols > watchDim {
+		return nil
+	}
+	exact, err := ssm.New("sm", r.model, ssm.Options{})
+	if err != nil {
+		return nil
+	}
+	_, val := ssm.Split(r.x.Rows, r.f.val, r.f.seed)
+	if len(val) == 0 {
+		return nil
+	}
+	rows := ad.NewMat(min(len(val), watchRows), r.x.Cols)
+	for i := range rows.Rows {
+		copy(rows.Row(i), r.x.Row(val[i]))
+	}
+	b := &ssm.Batch{X: rows}
+	b.Draw(r.obj, repro.NewStream(), r.f.seed, repro.Validation, 0, 0)
+	return &biasWatch{e: e, name: r.f.objective, batch: b, obj: r.obj.NewWorker(), exact: exact.NewWorker()}
+}
+
+// check runs at every step and compares at validations.
+func (w *biasWatch) check(s ssm.Progress) {
+	if w.warned || math.IsNaN(s.ValLoss) {
+		return
+	}
+	n := float64(w.batch.X.Rows)
+	got, truth := w.obj.Eval(w.batch, false)/n, w.exact.Eval(w.batch, false)/n
+	gap := got - truth
+	if !w.checked {
+		w.first, w.checked = gap, true
+		return
+	}
+	if math.Abs(gap-w.first) > math.Max(1, math.Abs(truth)) {
+		w.warned = true
+		fmt.Fprintf(w.e.stderr, "warning: at step %d, %s's loss (%.4g) has run away from exact score matching's (%.4g) on validation rows: the objective is biased for this model (approximate backprop is, beyond one hidden layer); use -objective ssm-vr\n",
+			s.Step, w.name, got, truth)
+	}
 }
 
 // resumeFlags names the flags behind each setting a checkpoint records.
