@@ -109,7 +109,7 @@ func parseEval(e *env, args []string) (*evalFlags, error) {
 	fs.StringVar(&f.samples, "samples", "", "also score a `file` of samples (.csv or .npy) against the data: MMD², moments, mode weights")
 	fs.StringVar(&f.sigmas, "sigmas", "", "noise schedule hi:lo:levels of annealed objectives (default: the model file's, or 1:0.01:10)")
 	fs.IntVar(&f.aisChains, "ais-chains", 256, "AIS chains for log Z when D > 2")
-	fs.IntVar(&f.aisTemps, "ais-temps", 500, "AIS temperatures")
+	fs.IntVar(&f.aisTemps, "ais-temps", 0, "AIS temperatures (0: max(500, 20·D), growing with the dimension)")
 	fs.IntVar(&f.grid, "grid", 400, "grid points per axis for log Z when D ≤ 2")
 	if err := parse(fs, args); err != nil {
 		return nil, err
@@ -121,7 +121,7 @@ func parseEval(e *env, args []string) (*evalFlags, error) {
 		{"-n", f.n, 1, maxEvalRows},
 		{"-grid", f.grid, 2, maxGrid},
 		{"-ais-chains", f.aisChains, 2, maxAISChains},
-		{"-ais-temps", f.aisTemps, 1, maxAISTemps},
+		{"-ais-temps", f.aisTemps, 0, maxAISTemps},
 	} {
 		if c.v < c.lo || c.v > c.hi {
 			return nil, badInput("%s %d: want %d to %d", c.flag, c.v, c.lo, c.hi)
@@ -429,12 +429,36 @@ func (j *evalJob) logZ(d sampler.LogDensity) (float64, string, error) {
 	for _, v := range x.Data {
 		scale = math.Max(scale, math.Abs(v))
 	}
-	ais := sampler.AIS{BaseScale: math.Max(1, scale/2), Temps: j.f.aisTemps, Step: 0.1, Leapfrog: 5, Chains: j.f.aisChains, Seed: j.f.seed}
+	temps := j.f.aisTemps
+	if temps == 0 {
+		temps = max(500, 20*x.Cols)
+	}
+	ais := sampler.AIS{BaseScale: math.Max(1, scale/2), Temps: temps, Step: 0.1, Leapfrog: 5, Chains: j.f.aisChains, Seed: j.f.seed}
 	res, err := ais.Run(d)
 	if err != nil {
 		return 0, "", asFlagError(err)
 	}
-	return res.LogZ, fmt.Sprintf("AIS, %d chains × %d temperatures, ± %.3g", j.f.aisChains, j.f.aisTemps, res.StdErr), nil
+	return res.LogZ, aisNote(res, j.f.aisChains, temps), nil
+}
+
+// AIS's standard error is printed only when the weights' effective sample
+// size reaches minAISESS chains and minAISFrac of them: the weights'
+// variance estimate, and so the ±, cannot be trusted when a few chains
+// carry the estimate.
+const (
+	minAISESS  = 10
+	minAISFrac = 0.1
+)
+
+// aisNote describes an AIS estimate: its size, its weights' effective
+// sample size and, when that supports one, its standard error; otherwise
+// it says the estimate is unreliable and likely low.
+func aisNote(res sampler.AISResult, chains, temps int) string {
+	note := fmt.Sprintf("AIS, %d chains × %d temperatures, weight ESS %.0f", chains, temps, res.WeightESS)
+	if res.WeightESS >= max(minAISESS, minAISFrac*float64(chains)) {
+		return note + fmt.Sprintf(", ± %.3g", res.StdErr)
+	}
+	return note + ": too few effective chains for an error bar; likely an underestimate (raise -ais-temps or -ais-chains)"
 }
 
 // finite reports a non-finite result as a failure naming the model: its

@@ -569,3 +569,23 @@ func TestApproxBPWarning(t *testing.T) {
 		t.Errorf("ssm-vr: exit %d, stderr %s", code, stderr)
 	}
 }
+
+// TestAISNote checks that eval prints AIS's ± only when the weights'
+// effective sample size supports it.
+func TestAISNote(t *testing.T) {
+	for _, c := range []struct {
+		ess    float64
+		chains int
+		errBar bool
+	}{
+		{200, 256, true}, {26, 256, true}, {25, 256, false}, {9, 16, false}, {12, 16, true}, {1, 256, false},
+	} {
+		note := aisNote(sampler.AISResult{WeightESS: c.ess, StdErr: 0.5}, c.chains, 500)
+		if got := strings.Contains(note, "± 0.5"); got != c.errBar {
+			t.Errorf("ESS %v of %d: %q", c.ess, c.chains, note)
+		}
+		if !strings.Contains(note, fmt.Sprintf("weight ESS %.0f", c.ess)) {
+			t.Errorf("ESS %v of %d: %q does not give the ESS", c.ess, c.chains, note)
+		}
+	}
+}
