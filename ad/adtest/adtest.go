@@ -1,7 +1,7 @@
 // Package adtest provides helpers for the tests of code built on package
 // ad, as net/http/httptest does for net/http: random matrices, the golden
 // reference values of the module's testdata/golden directory, bit-for-bit
-// comparison, and whether the race detector is on.
+// comparison and hashing, and whether the race detector is on.
 //
 // adtest imports no package of this module, not even ad, so that the
 // internal tests of ad itself (package ad) and of its kernels can use it
@@ -21,6 +21,8 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"hash"
+	"hash/fnv"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -55,6 +57,35 @@ func SameBits(a, b []float64) bool {
 	}
 	return true
 }
+
+// A Hash accumulates the FNV-64a hash of float64 values, eight
+// little-endian bytes of bits each, with every NaN as one canonical NaN
+// (IEEE 754 leaves their signs and payloads unspecified): the fingerprint
+// with which golden-hash tests pin results bit for bit, on every
+// architecture. The zero Hash is not ready; use NewHash.
+type Hash struct {
+	h hash.Hash64
+	b [8]byte
+}
+
+// NewHash returns an empty Hash.
+func NewHash() *Hash { return &Hash{h: fnv.New64a()} }
+
+// Add hashes the values in order and returns h.
+func (h *Hash) Add(vs ...float64) *Hash {
+	for _, v := range vs {
+		u := math.Float64bits(v)
+		if v != v {
+			u = 0x7ff8000000000001
+		}
+		binary.LittleEndian.PutUint64(h.b[:], u)
+		h.h.Write(h.b[:])
+	}
+	return h
+}
+
+// Sum64 returns the hash of the values added so far.
+func (h *Hash) Sum64() uint64 { return h.h.Sum64() }
 
 // GoldenPath returns the path of the file name in testdata/golden at the
 // root of the module, the first directory at or above the working

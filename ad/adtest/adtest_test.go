@@ -1,6 +1,7 @@
 package adtest_test
 
 import (
+	"hash/fnv"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -42,6 +43,27 @@ func TestSameBits(t *testing.T) {
 		if got := adtest.SameBits(c.a, c.b); got != c.want {
 			t.Errorf("SameBits(%v, %v) = %v, want %v", c.a, c.b, got, c.want)
 		}
+	}
+}
+
+// TestHash checks the hash of no values (FNV-64a's offset basis), of one
+// value against FNV-64a over its bytes, and that NaNs hash alike and the
+// zeros apart.
+func TestHash(t *testing.T) {
+	if got := adtest.NewHash().Sum64(); got != 0xcbf29ce484222325 {
+		t.Errorf("empty hash %#x", got)
+	}
+	f := fnv.New64a()
+	f.Write([]byte{0, 0, 0, 0, 0, 0, 0xf0, 0x3f}) // 1.0, little-endian
+	if got := adtest.NewHash().Add(1).Sum64(); got != f.Sum64() {
+		t.Errorf("hash of 1: %#x, want %#x", got, f.Sum64())
+	}
+	nan1, nan2 := math.NaN(), math.Float64frombits(0xfff0000000000123)
+	if adtest.NewHash().Add(nan1).Sum64() != adtest.NewHash().Add(nan2).Sum64() {
+		t.Error("two NaNs hash apart")
+	}
+	if adtest.NewHash().Add(0).Sum64() == adtest.NewHash().Add(math.Copysign(0, -1)).Sum64() {
+		t.Error("0 and −0 hash alike")
 	}
 }
 

@@ -2,9 +2,10 @@ package vmath
 
 import (
 	"fmt"
-	"hash/fnv"
 	"math"
 	"testing"
+
+	"scorematch/ad/adtest"
 )
 
 // patterns are the subsets of outputs that callers request: a forward pass
@@ -122,20 +123,10 @@ func TestGolden(t *testing.T) {
 	x := inputs(20_000, 13)
 	out := make([]float64, 4*len(x))
 	for _, i := range implsAvailable() {
-		h := fnv.New64a()
-		var b [8]byte
+		h := adtest.NewHash()
 		for _, fn := range functions {
 			withImpl(i, func() { fn.call(x, out[:len(x)], out[len(x):2*len(x)], out[2*len(x):3*len(x)], out[3*len(x):]) })
-			for _, v := range out {
-				u := math.Float64bits(v)
-				if math.IsNaN(v) {
-					u = 0x7ff8000000000001
-				}
-				for j := range b {
-					b[j] = byte(u >> (8 * j))
-				}
-				h.Write(b[:])
-			}
+			h.Add(out...)
 		}
 		if got := h.Sum64(); got != goldenHash {
 			t.Errorf("%s: hash %#016x, want %#016x", implNames[i], got, uint64(goldenHash))

@@ -224,7 +224,7 @@ func sigmoidGo(x, f0, f1, f2, f3 []float64) {
 func siluGo(x, f0, f1, f2, f3 []float64) {
 	for i, v := range x {
 		l := newLogistic(v)
-		d := l.s * l.sm
+		d := float64(l.s * l.sm) // 2*d becomes d + d, which Go could fuse with the product
 		if f0 != nil {
 			f0[i] = v * l.s
 		}
