@@ -10,5 +10,8 @@
 //
 // Every random number is drawn from a stream named by (seed, purpose,
 // step, sample) (Stream, New): the sample's own randomness at that step,
-// for that purpose, whichever goroutine draws it.
+// for that purpose, whichever goroutine draws it. Normal deviates come from
+// Normal, which gives the same bits on every architecture (the generator's
+// NormFloat64 does not: it calls math.Log and math.Exp, whose last bits
+// differ between architectures; see package ad/rmath).
 package repro
