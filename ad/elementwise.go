@@ -332,7 +332,7 @@ func (*halfSqNormOp) backward(y *Node, nb int) {
 		x1, a1 := x.blk(k), x.ablk(k)
 		if order == 1 {
 			for r := range y.rows {
-				g1 := 0.5 * y.ablk(k)[r]
+				g1 := float64(0.5 * y.ablk(k)[r])
 				for j := r * c; j < (r+1)*c; j++ {
 					a0[j] += float64(g1 * 2 * x1[j])
 					a1[j] += float64(g1 * (2 * x0[j]))
@@ -342,7 +342,7 @@ func (*halfSqNormOp) backward(y *Node, nb int) {
 		}
 		x2, a2 := x.blk(k+1), x.ablk(k+1)
 		for r := range y.rows {
-			g1, g2 := 0.5*y.ablk(k)[r], 0.5*y.ablk(k + 1)[r]
+			g1, g2 := float64(0.5*y.ablk(k)[r]), float64(0.5*y.ablk(k + 1)[r])
 			for j := r * c; j < (r+1)*c; j++ {
 				a0[j] += float64(g1*2*x1[j]) + float64(g2*(float64(2*x2[j])+float64(0.5*0*x1[j]*x1[j])))
 				a1[j] += float64(g1*(2*x0[j])) + float64(g2*2*x1[j])
@@ -364,7 +364,7 @@ func (*halfSqNormOp) dual(y *Node) {
 	a, at := x.ablk(0), x.ablk(1)
 	g, gt := y.ablk(0), y.ablk(1)
 	for r := range y.rows {
-		gr, gtr := 0.5*g[r], 0.5*gt[r]
+		gr, gtr := float64(0.5*g[r]), float64(0.5*gt[r])
 		for j := r * c; j < (r+1)*c; j++ {
 			a[j] += float64(gr * (2 * x0[j]))
 			at[j] += float64(gtr*(2*x0[j])) + float64(gr*2*xt[j])

@@ -34,7 +34,8 @@ var (
 	Square = Pointwise("square", square)
 	// Exp is eˣ; it overflows to +Inf above about 709.78.
 	Exp = &Elementwise{"exp", vmath.Exp}
-	// Log is the natural logarithm; NaN for x < 0 and -Inf at 0.
+	// Log is the natural logarithm, as rmath.Log computes it (the same
+	// bits on every architecture); NaN for x < 0 and -Inf at 0.
 	Log = Pointwise("log", log)
 	// Sigmoid is σ(x) = 1/(1+e⁻ˣ), evaluated without overflow for any x.
 	Sigmoid = &Elementwise{"sigmoid", vmath.Sigmoid}
@@ -99,7 +100,7 @@ func square(v float64) (f0, f1, f2, f3 float64) { return v * v, 2 * v, 2, 0 }
 
 func log(v float64) (f0, f1, f2, f3 float64) {
 	r := 1 / v
-	return math.Log(v), r, -r * r, 2 * r * r * r
+	return vmath.LogScalar(v), r, -r * r, 2 * r * r * r
 }
 
 // unaryOp applies the node's Elementwise function; aux keeps the first three

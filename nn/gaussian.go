@@ -74,7 +74,7 @@ func (g *GaussianEnergy) Precision() ad.Mat {
 		for j := 0; j <= i; j++ {
 			s := 0.0
 			for k := 0; k <= j; k++ {
-				s += l.At(i, k) * l.At(j, k)
+				s += float64(l.At(i, k) * l.At(j, k))
 			}
 			p.Set(i, j, s)
 			p.Set(j, i, s)

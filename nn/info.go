@@ -5,6 +5,8 @@ import (
 	"math"
 	"strconv"
 	"strings"
+
+	"scorematch/ad/rmath"
 )
 
 // ModelInfo is what a model file records, beside the architecture and the
@@ -52,7 +54,7 @@ func (info ModelInfo) Unstandardize(x []float64) {
 func (info ModelInfo) LogDet() float64 {
 	s := 0.0
 	for _, v := range info.Scale {
-		s -= math.Log(v)
+		s -= rmath.Log(v)
 	}
 	return s
 }

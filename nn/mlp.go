@@ -109,7 +109,9 @@ func (m *MLP) initPyTorch(rng *rand.Rand) {
 	for _, p := range m.params {
 		bound := 1 / math.Sqrt(float64(m.sizes[m.layerOf(p)]))
 		for i := range p.Value.Data {
-			p.Value.Data[i] = bound * (2*rng.Float64() - 1)
+			// Float64 is a product (an integer times 2⁻⁵³) that Go could
+			// fuse with 2u − 1; float64(…) forbids it (exact either way).
+			p.Value.Data[i] = bound * (2*float64(rng.Float64()) - 1)
 		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"math"
 
 	"scorematch/ad"
+	"scorematch/ad/rmath"
 	"scorematch/nn/internal/fused"
 	"scorematch/nn/safetensors"
 )
@@ -254,8 +255,8 @@ func (o *Adam) Begin(params []*ad.Param, grads []ad.Mat) {
 	s := &o.st
 	s.begin(params, grads)
 	t := float64(s.step)
-	o.stepSize = o.LR / (1 - math.Pow(o.Beta1, t))
-	o.bc2Sqrt = math.Sqrt(1 - math.Pow(o.Beta2, t))
+	o.stepSize = o.LR / (1 - rmath.Pow(o.Beta1, t))
+	o.bc2Sqrt = math.Sqrt(1 - rmath.Pow(o.Beta2, t))
 	s.have[0], s.have[1] = true, true
 }
 
@@ -380,7 +381,7 @@ func ClipGradNorm(grads []ad.Mat, maxNorm float64) float64 {
 	for _, g := range grads {
 		s := 0.0
 		for _, v := range g.Data {
-			s += v * v
+			s += float64(v * v)
 		}
 		total += s // the square of this tensor's norm
 	}

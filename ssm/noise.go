@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+
+	"scorematch/ad/repro"
 )
 
 // A Projection is the distribution of the random vectors v that slice the
@@ -50,13 +52,13 @@ func (p Projection) Draw(v []float64, r *rand.Rand) {
 		}
 	case Gaussian:
 		for i := range v {
-			v[i] = r.NormFloat64()
+			v[i] = repro.Normal(r)
 		}
 	case Sphere:
 		ss := 0.0
 		for i := range v {
-			v[i] = r.NormFloat64()
-			ss += v[i] * v[i]
+			v[i] = repro.Normal(r)
+			ss += float64(v[i] * v[i])
 		}
 		s := math.Sqrt(float64(len(v)) / ss)
 		for i := range v {

@@ -105,7 +105,7 @@ func (o *objective) Fill(b *Batch, row int, r *rand.Rand) {
 	}
 	if n.Eps {
 		for i := range b.Eps.Row(row) {
-			b.Eps.Row(row)[i] = r.NormFloat64()
+			b.Eps.Row(row)[i] = repro.Normal(r)
 		}
 	}
 	for m := 0; m < n.Projections; m++ {

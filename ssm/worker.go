@@ -103,7 +103,7 @@ func (w *work) noisy(x, eps ad.Mat, sigma float64, rows ad.Mat) ad.Mat {
 		}
 		xr, er, tr := x.Row(r), eps.Row(r), w.xt.Row(r)
 		for j := range xr {
-			tr[j] = xr[j] + s*er[j]
+			tr[j] = xr[j] + float64(s*er[j])
 		}
 	}
 	return w.xt

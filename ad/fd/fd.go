@@ -16,7 +16,7 @@ import "math"
 // error is O(h⁴), so with h near 1e-3 (relative to the scale of x) it agrees
 // with an exact float64 derivative to about 1e-10 relative for smooth f.
 func CentralDiff(f func(float64) float64, x, h float64) float64 {
-	return (8*(f(x+h)-f(x-h)) - (f(x+2*h) - f(x-2*h))) / (12 * h)
+	return (float64(8*(f(x+h)-f(x-h))) - (f(x+2*h) - f(x-2*h))) / (12 * h)
 }
 
 // DefaultStep is the relative step h that the tests of this module pass to

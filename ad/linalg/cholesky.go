@@ -3,6 +3,8 @@ package linalg
 import (
 	"fmt"
 	"math"
+
+	"scorematch/ad/rmath"
 )
 
 // A NotPositiveDefiniteError is returned by Cholesky for a matrix that is
@@ -39,7 +41,7 @@ func Cholesky(l, a []float64, n int) error {
 	for j := range n {
 		d := a[j*n+j]
 		for k := range j {
-			d -= l[j*n+k] * l[j*n+k]
+			d -= float64(l[j*n+k] * l[j*n+k])
 		}
 		if !(d > 0) || math.IsInf(d, 0) {
 			return &NotPositiveDefiniteError{Pivot: j, Value: d}
@@ -49,7 +51,7 @@ func Cholesky(l, a []float64, n int) error {
 		for i := j + 1; i < n; i++ {
 			s := a[i*n+j]
 			for k := range j {
-				s -= l[i*n+k] * l[j*n+k]
+				s -= float64(l[i*n+k] * l[j*n+k])
 			}
 			l[i*n+j] = s / d
 		}
@@ -72,7 +74,7 @@ func SolveLower(dst, l, b []float64, n int) {
 		s := b[i]
 		row := l[i*n : i*n+i]
 		for k, lik := range row {
-			s -= lik * dst[k]
+			s -= float64(lik * dst[k])
 		}
 		dst[i] = s / l[i*n+i]
 	}
@@ -90,7 +92,7 @@ func SolveLowerT(dst, l, b []float64, n int) {
 	for i := n - 1; i >= 0; i-- {
 		s := b[i]
 		for k := i + 1; k < n; k++ {
-			s -= l[k*n+i] * dst[k]
+			s -= float64(l[k*n+i] * dst[k])
 		}
 		dst[i] = s / l[i*n+i]
 	}
@@ -102,7 +104,7 @@ func LogDetCholesky(l []float64, n int) float64 {
 	checkLen("LogDetCholesky", "l", l, n*n)
 	s := 0.0
 	for i := range n {
-		s += math.Log(l[i*n+i])
+		s += rmath.Log(l[i*n+i])
 	}
 	return 2 * s
 }

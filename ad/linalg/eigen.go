@@ -1,6 +1,10 @@
 package linalg
 
-import "math"
+import (
+	"math"
+
+	"scorematch/ad/rmath"
+)
 
 // SymEigen computes the eigen-decomposition a = Σⱼ vals[j]·vⱼvⱼᵀ of the
 // symmetric n×n matrix a, destroying a. On return vals holds the eigenvalues
@@ -37,7 +41,7 @@ func SymEigen(vals, vecs, a []float64, n int) {
 		norm := 0.0
 		for i := range m {
 			x[i] = a[(k+1+i)*n+k]
-			norm = math.Hypot(norm, x[i])
+			norm = rmath.Hypot(norm, x[i])
 		}
 		if norm == 0 {
 			continue
@@ -46,7 +50,7 @@ func SymEigen(vals, vecs, a []float64, n int) {
 		x[0] -= alpha
 		vn := 0.0
 		for _, t := range x {
-			vn = math.Hypot(vn, t)
+			vn = rmath.Hypot(vn, t)
 		}
 		if vn == 0 {
 			continue
@@ -62,19 +66,19 @@ func SymEigen(vals, vecs, a []float64, n int) {
 			row := a[(k+1+i)*n+k+1 : (k+1+i)*n+n]
 			s := 0.0
 			for j, t := range x {
-				s += row[j] * t
+				s += float64(row[j] * t)
 			}
 			q[i] = s
-			kk += x[i] * s
+			kk += float64(x[i] * s)
 		}
 		for i := range q {
-			q[i] -= kk * x[i]
+			q[i] -= float64(kk * x[i])
 		}
 		for i := range m {
 			row := a[(k+1+i)*n+k+1 : (k+1+i)*n+n]
 			xi, qi := x[i], q[i]
 			for j := range row {
-				row[j] -= 2 * (xi*q[j] + qi*x[j])
+				row[j] -= float64(2 * (float64(xi*q[j]) + float64(qi*x[j])))
 			}
 		}
 		a[(k+1)*n+k], a[k*n+k+1] = alpha, alpha
@@ -87,13 +91,13 @@ func SymEigen(vals, vecs, a []float64, n int) {
 		for i, t := range x {
 			row := qt[(k+1+i)*n : (k+2+i)*n]
 			for j, r := range row {
-				w[j] += t * r
+				w[j] += float64(t * r)
 			}
 		}
 		for i, t := range x {
 			row := qt[(k+1+i)*n : (k+2+i)*n]
 			for j := range row {
-				row[j] -= 2 * t * w[j]
+				row[j] -= float64(2 * t * w[j])
 			}
 		}
 	}
@@ -120,13 +124,13 @@ func SymEigen(vals, vecs, a []float64, n int) {
 			}
 			// Wilkinson shift from the leading 2×2 block.
 			g := (d[l+1] - d[l]) / (2 * e[l])
-			r := math.Hypot(g, 1)
+			r := rmath.Hypot(g, 1)
 			g = d[m] - d[l] + e[l]/(g+math.Copysign(r, g))
 			s, c, pp := 1.0, 1.0, 0.0
 			deflated := false
 			for i := m - 1; i >= l; i-- {
-				f, b := s*e[i], c*e[i]
-				r = math.Hypot(f, g)
+				f, b := s*e[i], float64(c*e[i])
+				r = rmath.Hypot(f, g)
 				e[i+1] = r
 				if r == 0 {
 					d[i+1] -= pp
@@ -136,15 +140,15 @@ func SymEigen(vals, vecs, a []float64, n int) {
 				}
 				s, c = f/r, g/r
 				g = d[i+1] - pp
-				r = (d[i]-g)*s + 2*c*b
-				pp = s * r
+				r = float64((d[i]-g)*s) + float64(2*c*b)
+				pp = float64(s * r)
 				d[i+1] = g + pp
-				g = c*r - b
+				g = float64(c*r) - b
 				ri, rj := qt[i*n:(i+1)*n], qt[(i+1)*n:(i+2)*n]
 				for k := range ri {
 					t := rj[k]
-					rj[k] = s*ri[k] + c*t
-					ri[k] = c*ri[k] - s*t
+					rj[k] = float64(s*ri[k]) + float64(c*t)
+					ri[k] = float64(c*ri[k]) - float64(s*t)
 				}
 			}
 			if deflated {

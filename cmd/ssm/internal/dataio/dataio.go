@@ -273,7 +273,7 @@ func Standardize(m ad.Mat) (mean, std []float64) {
 		var ss float64
 		for i := range n {
 			e := dev(m.Data[i*d+j], mu) / big
-			ss += e * e
+			ss += float64(e * e)
 		}
 		sd := big * math.Sqrt(ss/float64(n))
 		if !(sd > 0) || math.IsInf(sd, 0) {
