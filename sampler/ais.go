@@ -8,6 +8,7 @@ import (
 
 	"scorematch/ad"
 	"scorematch/ad/repro"
+	"scorematch/ad/rmath"
 )
 
 // AIS estimates the normalising constant Z = ∫ p̃ of an unnormalised density
@@ -153,9 +154,9 @@ func (a AIS) pilot(p aisPlan, fs []LogDensityFunc, dim int) ([]float64, error) {
 		return nil, err
 	}
 	sums := make([]float64, p.chunks)
-	logEps := math.Log(a.Step)
+	logEps := rmath.Log(a.Step)
 	for k := 1; k < K; k++ {
-		eps[k-1] = math.Exp(logEps)
+		eps[k-1] = rmath.Exp(logEps)
 		repro.Run(p.pilot, p.chunks, func(c, lo, hi int) {
 			sums[c] = pcs[c].advance(p.betas, k, eps[k-1])
 		})
@@ -217,16 +218,16 @@ func (r *AISResult) summarise() error {
 	}
 	s, s2 := 0.0, 0.0
 	for _, lw := range r.LogWeights {
-		w := math.Exp(lw - mx)
+		w := rmath.Exp(lw - mx)
 		if math.IsNaN(w) {
 			return errors.New("sampler: AIS: a log-weight is NaN")
 		}
 		s += w
-		s2 += w * w
+		s2 += float64(w * w)
 	}
 	mean := s / n
-	variance := (s2 - n*mean*mean) / (n - 1)
-	r.LogZ = mx + math.Log(mean)
+	variance := (s2 - float64(n*mean*mean)) / (n - 1)
+	r.LogZ = mx + rmath.Log(mean)
 	r.StdErr = math.Sqrt(math.Max(variance, 0)/n) / mean
 	r.WeightESS = s * s / s2
 	return nil
@@ -239,7 +240,7 @@ func (a AIS) schedule() ([]float64, error) {
 		if k < 1 {
 			return nil, &ConfigError{Type: "AIS", Field: "Temps", Value: k, Want: "≥ 1"}
 		}
-		sig := func(t float64) float64 { return 1 / (1 + math.Exp(-4*(2*t-1))) }
+		sig := func(t float64) float64 { return 1 / (1 + rmath.Exp(-4*(2*t-1))) }
 		lo, hi := sig(0), sig(1)
 		b := make([]float64, k+1)
 		for i := range b {
@@ -279,10 +280,10 @@ func newAISChunk(f LogDensityFunc, dim int, a AIS, rngs []*rand.Rand) *aisChunk 
 	c := &aisChunk{f: f, s2: a.BaseScale * a.BaseScale, x: ad.NewMat(n, dim),
 		lt: make([]float64, n), lt1: make([]float64, n), st: ad.NewMat(n, dim), st1: ad.NewMat(n, dim),
 		logw: make([]float64, n), eps: make([]float64, n), prob: make([]float64, n), acc: make([]bool, n)}
-	c.logNrm = -0.5 * float64(dim) * math.Log(2*math.Pi*c.s2)
+	c.logNrm = -0.5 * float64(dim) * rmath.Log(2*math.Pi*c.s2)
 	for b, rng := range rngs {
 		for i, row := 0, c.x.Row(b); i < dim; i++ {
-			row[i] = a.BaseScale * rng.NormFloat64()
+			row[i] = a.BaseScale * repro.Normal(rng)
 		}
 	}
 	c.k = newHMCKernel(c.eval, c.x, rngs, a.Leapfrog)
@@ -302,7 +303,7 @@ func newAISChunk(f LogDensityFunc, dim int, a AIS, rngs []*rand.Rand) *aisChunk 
 func (c *aisChunk) logBase(x []float64) float64 {
 	q := 0.0
 	for _, v := range x {
-		q += v * v
+		q += float64(v * v)
 	}
 	return c.logNrm - 0.5*q/c.s2
 }
@@ -314,9 +315,9 @@ func (c *aisChunk) eval(lp []float64, s, x ad.Mat) {
 	beta := c.beta
 	for b := range lp {
 		xr, sr, tr := x.Row(b), s.Row(b), c.st1.Row(b)
-		lp[b] = (1-beta)*c.logBase(xr) + beta*c.lt1[b]
+		lp[b] = float64((1-beta)*c.logBase(xr)) + float64(beta*c.lt1[b])
 		for i := range sr {
-			sr[i] = -(1-beta)*xr[i]/c.s2 + beta*tr[i]
+			sr[i] = -(1-beta)*xr[i]/c.s2 + float64(beta*tr[i])
 		}
 	}
 }
@@ -326,7 +327,7 @@ func (c *aisChunk) eval(lp []float64, s, x ad.Mat) {
 func (c *aisChunk) advance(betas []float64, k int, eps float64) float64 {
 	db := betas[k] - betas[k-1]
 	for b := range c.logw {
-		c.logw[b] += db * (c.lt[b] - c.logBase(c.x.Row(b)))
+		c.logw[b] += float64(db * (c.lt[b] - c.logBase(c.x.Row(b))))
 	}
 	if eps == 0 {
 		return 0
@@ -335,9 +336,9 @@ func (c *aisChunk) advance(betas []float64, k int, eps float64) float64 {
 	c.beta = betas[k]
 	for b := range c.logw {
 		xr, sr, tr := c.x.Row(b), c.k.s.Row(b), c.st.Row(b)
-		c.k.lp[b] = (1-c.beta)*c.logBase(xr) + c.beta*c.lt[b]
+		c.k.lp[b] = float64((1-c.beta)*c.logBase(xr)) + float64(c.beta*c.lt[b])
 		for i := range sr {
-			sr[i] = -(1-c.beta)*xr[i]/c.s2 + c.beta*tr[i]
+			sr[i] = -(1-c.beta)*xr[i]/c.s2 + float64(c.beta*tr[i])
 		}
 		c.eps[b] = eps
 	}
@@ -383,7 +384,7 @@ func GridLogZ(d LogDensity, lo, hi []float64, n int) (float64, error) {
 			panic(fmt.Sprintf("sampler: GridLogZ: box [%v, %v] in coordinate %d is empty", lo[i], hi[i], i))
 		}
 		h[i] = (hi[i] - lo[i]) / float64(n-1)
-		logCell += math.Log(h[i])
+		logCell += rmath.Log(h[i])
 	}
 	total := 1
 	for range dim {
@@ -404,14 +405,14 @@ func GridLogZ(d LogDensity, lo, hi []float64, n int) (float64, error) {
 			for r := range m {
 				p := start + r
 				for i := dim - 1; i >= 0; i-- {
-					xb.Set(r, i, lo[i]+float64(p%n)*h[i])
+					xb.Set(r, i, lo[i]+float64(float64(p%n)*h[i]))
 					p /= n
 				}
 			}
 			fs[c](logs[start:start+m], ad.Mat{}, xb)
 		}
 	})
-	half := math.Log(0.5)
+	half := rmath.Log(0.5)
 	for p := range logs {
 		q := p
 		for range dim {

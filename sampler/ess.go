@@ -1,6 +1,10 @@
 package sampler
 
-import "math"
+import (
+	"math"
+
+	"scorematch/ad/rmath"
+)
 
 // ESS returns the effective sample size of every coordinate of the trace,
 // from the chains' autocorrelations, by the multi-chain estimator of
@@ -46,7 +50,7 @@ func (t *Trace) ESS() []float64 {
 			v := 0.0
 			for i := range x {
 				x[i] -= mean
-				v += x[i] * x[i]
+				v += float64(x[i] * x[i])
 			}
 			means[c] = mean
 			grand += mean
@@ -57,11 +61,11 @@ func (t *Trace) ESS() []float64 {
 		between := 0.0
 		if m > 1 {
 			for _, mu := range means {
-				between += (mu - grand) * (mu - grand)
+				between += float64((mu - grand) * (mu - grand))
 			}
 			between /= float64(m - 1)
 		}
-		varPlus := float64(n-1)/float64(n)*w + between
+		varPlus := float64(float64(n-1)/float64(n)*w) + between
 		if !(varPlus > 0) {
 			out[j] = math.NaN()
 			continue
@@ -75,7 +79,7 @@ func (t *Trace) ESS() []float64 {
 				x := series[c*n : (c+1)*n]
 				g := 0.0
 				for i := 0; i+lag < n; i++ {
-					g += x[i] * x[i+lag]
+					g += float64(x[i] * x[i+lag])
 				}
 				s += g / float64(n)
 			}
@@ -94,8 +98,8 @@ func (t *Trace) ESS() []float64 {
 		}
 		total := float64(m * n)
 		ess := total / tau
-		if !(tau > 0) || ess > total*math.Log10(total) {
-			ess = total * math.Log10(total)
+		if !(tau > 0) || ess > total*rmath.Log10(total) {
+			ess = total * rmath.Log10(total)
 		}
 		out[j] = ess
 	}

@@ -8,6 +8,7 @@ import (
 	"scorematch/ad"
 	"scorematch/ad/linalg"
 	"scorematch/ad/repro"
+	"scorematch/ad/rmath"
 )
 
 // Kernel-based score estimators and two-sample statistics. They all use the
@@ -42,7 +43,7 @@ func sqDist(a, b []float64) float64 {
 	s := 0.0
 	for i, v := range a {
 		t := v - b[i]
-		s += t * t
+		s += float64(t * t)
 	}
 	return s
 }
@@ -72,7 +73,7 @@ func gram(samples ad.Mat, h float64) (k, b ad.Mat) {
 	for i := range m {
 		k.Set(i, i, 1)
 		for j := i + 1; j < m; j++ {
-			v := math.Exp(-sqDist(samples.Row(i), samples.Row(j)) * inv)
+			v := rmath.Exp(-sqDist(samples.Row(i), samples.Row(j)) * inv)
 			k.Set(i, j, v)
 			k.Set(j, i, v)
 		}
@@ -82,7 +83,7 @@ func gram(samples ad.Mat, h float64) (k, b ad.Mat) {
 		for j := range m {
 			kij := k.At(i, j)
 			for t, v := range samples.Row(j) {
-				bi[t] += (xi[t] - v) * kij
+				bi[t] += float64((xi[t] - v) * kij)
 			}
 		}
 		for t := range bi {
@@ -186,12 +187,12 @@ func (s Stein) Estimate(dst, x, samples ad.Mat) {
 	for q := range x.Rows {
 		xq, out := x.Row(q), dst.Row(q)
 		for i := range m {
-			ks[i] = math.Exp(-sqDist(samples.Row(i), xq) * inv)
+			ks[i] = rmath.Exp(-sqDist(samples.Row(i), xq) * inv)
 		}
 		linalg.SolveLower(v, k.Data, ks, m)
 		schur := 1 + eta
 		for i := range m {
-			schur -= v[i] * v[i]
+			schur -= float64(v[i] * v[i])
 		}
 		linalg.SolveLowerT(v, k.Data, v, m)
 		clear(out)
@@ -200,7 +201,7 @@ func (s Stein) Estimate(dst, x, samples ad.Mat) {
 			for t := range d {
 				bstar := (xq[t] - xi[t]) * ks[i] / h2
 				bprime := bi[t] + (xi[t]-xq[t])*ks[i]/h2
-				out[t] += bstar - v[i]*bprime
+				out[t] += bstar - float64(v[i]*bprime)
 			}
 		}
 		for t := range out {
@@ -272,14 +273,14 @@ func (s SSGE) Estimate(dst, x, samples ad.Mat) {
 		vec := vecs[e*m : (e+1)*m]
 		for i, u := range vec {
 			for t, v := range b.Row(i) {
-				proj[t] += u * v
+				proj[t] += float64(u * v)
 			}
 		}
 		w := 1 / (vals[e] * vals[e])
 		for i := range m {
 			u := w * vec[i]
 			for t, p := range proj {
-				c.Data[i*d+t] += u * p
+				c.Data[i*d+t] += float64(u * p)
 			}
 		}
 	}
@@ -288,9 +289,9 @@ func (s SSGE) Estimate(dst, x, samples ad.Mat) {
 		xq, out := x.Row(q), dst.Row(q)
 		clear(out)
 		for i := range m {
-			kq := math.Exp(-sqDist(samples.Row(i), xq) * inv)
+			kq := rmath.Exp(-sqDist(samples.Row(i), xq) * inv)
 			for t, v := range c.Row(i) {
-				out[t] -= kq * v
+				out[t] -= float64(kq * v)
 			}
 		}
 	}
@@ -307,7 +308,7 @@ func FisherDivergence(got, want ad.Mat) float64 {
 	s := 0.0
 	for i, v := range got.Data {
 		t := v - want.Data[i]
-		s += t * t
+		s += float64(t * t)
 	}
 	return 0.5 * s / float64(got.Rows)
 }
@@ -352,7 +353,7 @@ func MMDTest(x, y ad.Mat, perms int, seed uint64) MMDResult {
 	inv := 1 / (2 * h * h)
 	for i := range N {
 		for j := i + 1; j < N; j++ {
-			k[i*N+j] = math.Exp(-sqDist(pool.Row(i), pool.Row(j)) * inv)
+			k[i*N+j] = rmath.Exp(-sqDist(pool.Row(i), pool.Row(j)) * inv)
 		}
 	}
 	inX := make([]bool, N)

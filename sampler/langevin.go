@@ -7,6 +7,7 @@ import (
 
 	"scorematch/ad"
 	"scorematch/ad/repro"
+	"scorematch/ad/rmath"
 )
 
 // Langevin is unadjusted Langevin dynamics: T steps of
@@ -130,7 +131,7 @@ func GeometricSigmas(hi, lo float64, n int) []float64 {
 	s := make([]float64, n)
 	s[0] = hi
 	for i := 1; i < n; i++ {
-		s[i] = hi * math.Pow(lo/hi, float64(i)/float64(n-1))
+		s[i] = hi * rmath.Pow(lo/hi, float64(i)/float64(n-1))
 	}
 	s[n-1] = lo
 	return s
@@ -143,7 +144,7 @@ func langevinStep(x, s ad.Mat, rngs []*rand.Rand, a float64) {
 	for b, rng := range rngs {
 		xr, sr := x.Row(b), s.Row(b)
 		for i := range xr {
-			xr[i] += h*sr[i] + sq*rng.NormFloat64()
+			xr[i] += float64(h*sr[i]) + float64(sq*repro.Normal(rng))
 		}
 	}
 }

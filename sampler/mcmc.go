@@ -7,6 +7,7 @@ import (
 
 	"scorematch/ad"
 	"scorematch/ad/repro"
+	"scorematch/ad/rmath"
 )
 
 // A Trace holds the recorded states of a set of chains: Draws states of
@@ -262,7 +263,7 @@ const (
 )
 
 func newDualAvg(eps, target float64) dualAvg {
-	return dualAvg{mu: math.Log(10 * eps), target: target, logEpsAv: math.Log(eps)}
+	return dualAvg{mu: rmath.Log(10 * eps), target: target, logEpsAv: rmath.Log(eps)}
 }
 
 // update records the acceptance probability of the last iteration and
@@ -271,15 +272,15 @@ func (d *dualAvg) update(prob float64) float64 {
 	d.m++
 	m := float64(d.m)
 	w := 1 / (m + daT0)
-	d.hbar = (1-w)*d.hbar + w*(d.target-prob)
-	logEps := d.mu - math.Sqrt(m)/daGamma*d.hbar
-	eta := math.Pow(m, -daKappa)
-	d.logEpsAv = eta*logEps + (1-eta)*d.logEpsAv
-	return math.Exp(logEps)
+	d.hbar = float64((1-w)*d.hbar) + float64(w*(d.target-prob))
+	logEps := d.mu - float64(math.Sqrt(m)/daGamma*d.hbar)
+	eta := rmath.Pow(m, -daKappa)
+	d.logEpsAv = float64(eta*logEps) + float64((1-eta)*d.logEpsAv)
+	return rmath.Exp(logEps)
 }
 
 // final returns the averaged step size ε̄ used after warm-up.
-func (d *dualAvg) final() float64 { return math.Exp(d.logEpsAv) }
+func (d *dualAvg) final() float64 { return rmath.Exp(d.logEpsAv) }
 
 // acceptProb returns min(1, exp(logRatio)), or 0 when the ratio is NaN or
 // the proposal's log-density is not finite.
@@ -290,7 +291,7 @@ func acceptProb(logRatio, logpNew float64) float64 {
 	if logRatio >= 0 {
 		return 1
 	}
-	return math.Exp(logRatio)
+	return rmath.Exp(logRatio)
 }
 
 // initState evaluates the starting points and checks they are usable.
@@ -328,9 +329,9 @@ func (k *malaKernel) step(eps, prob []float64, acc []bool) {
 		x, s, y := k.x.Row(b), k.s.Row(b), k.y.Row(b)
 		zz := 0.0
 		for i := range x {
-			z := rng.NormFloat64()
-			zz += z * z
-			y[i] = x[i] + h*s[i] + sq*z
+			z := repro.Normal(rng)
+			zz += float64(z * z)
+			y[i] = x[i] + float64(h*s[i]) + float64(sq*z)
 		}
 		k.fwd[b] = -0.5 * zz
 	}
@@ -340,8 +341,8 @@ func (k *malaKernel) step(eps, prob []float64, acc []bool) {
 		x, y, sy := k.x.Row(b), k.y.Row(b), k.sy.Row(b)
 		rev := 0.0
 		for i := range x {
-			r := x[i] - y[i] - h*sy[i]
-			rev += r * r
+			r := x[i] - y[i] - float64(h*sy[i])
+			rev += float64(r * r)
 		}
 		logRatio := k.lpy[b] - k.lp[b] - rev/(2*eps[b]) - k.fwd[b]
 		prob[b] = acceptProb(logRatio, k.lpy[b])
@@ -380,13 +381,13 @@ func (k *hmcKernel) step(eps, prob []float64, acc []bool) {
 	for b, rng := range k.rngs {
 		k.e[b] = eps[b]
 		if k.jitter > 0 {
-			k.e[b] *= 1 + k.jitter*(2*rng.Float64()-1)
+			k.e[b] *= 1 + float64(k.jitter*(2*float64(rng.Float64())-1))
 		}
 		p := k.p.Row(b)
 		kin := 0.0
 		for i := range p {
-			p[i] = rng.NormFloat64()
-			kin += p[i] * p[i]
+			p[i] = repro.Normal(rng)
+			kin += float64(p[i] * p[i])
 		}
 		k.k0[b] = 0.5 * kin
 	}
@@ -396,15 +397,15 @@ func (k *hmcKernel) step(eps, prob []float64, acc []bool) {
 		for b, e := range k.e {
 			p, x1, s1 := k.p.Row(b), k.x1.Row(b), k.s1.Row(b)
 			for i := range p {
-				p[i] += 0.5 * e * s1[i]
-				x1[i] += e * p[i]
+				p[i] += float64(0.5 * e * s1[i])
+				x1[i] += float64(e * p[i])
 			}
 		}
 		k.f(k.lp1, k.s1, k.x1)
 		for b, e := range k.e {
 			p, s1 := k.p.Row(b), k.s1.Row(b)
 			for i := range p {
-				p[i] += 0.5 * e * s1[i]
+				p[i] += float64(0.5 * e * s1[i])
 			}
 		}
 	}
@@ -412,9 +413,9 @@ func (k *hmcKernel) step(eps, prob []float64, acc []bool) {
 		p := k.p.Row(b)
 		kin := 0.0
 		for _, v := range p {
-			kin += v * v
+			kin += float64(v * v)
 		}
-		logRatio := k.lp1[b] - 0.5*kin - k.lp[b] + k.k0[b]
+		logRatio := k.lp1[b] - float64(0.5*kin) - k.lp[b] + k.k0[b]
 		prob[b] = acceptProb(logRatio, k.lp1[b])
 		acc[b] = rng.Float64() < prob[b]
 		if acc[b] {

@@ -8,6 +8,8 @@ import (
 
 	"scorematch/ad"
 	"scorematch/ad/linalg"
+	"scorematch/ad/repro"
+	"scorematch/ad/rmath"
 )
 
 // A Component is one Gaussian of a mixture: weight, mean and covariance.
@@ -51,7 +53,7 @@ func (f *gaussFactor) factor(cov []float64, s2 float64, d int) bool {
 	if linalg.Cholesky(f.l, f.l, d) != nil {
 		return false
 	}
-	f.logNorm = -0.5*float64(d)*math.Log(2*math.Pi) - 0.5*linalg.LogDetCholesky(f.l, d)
+	f.logNorm = float64(-0.5*float64(d)*rmath.Log(2*math.Pi)) - float64(0.5*linalg.LogDetCholesky(f.l, d))
 	return true
 }
 
@@ -110,7 +112,7 @@ func NewMixture(comps []Component) (*Mixture, error) {
 	for _, c := range comps {
 		w := c.Weight / total
 		acc += w
-		m.logw = append(m.logw, math.Log(w))
+		m.logw = append(m.logw, rmath.Log(w))
 		m.cw = append(m.cw, acc)
 	}
 	m.cw[len(m.cw)-1] = 1
@@ -162,9 +164,9 @@ func (m *Mixture) Components() int { return len(m.mean) }
 func (m *Mixture) Mean() []float64 {
 	mu := make([]float64, m.dim)
 	for k, mk := range m.mean {
-		w := math.Exp(m.logw[k])
+		w := rmath.Exp(m.logw[k])
 		for i, v := range mk {
-			mu[i] += w * v
+			mu[i] += float64(w * v)
 		}
 	}
 	return mu
@@ -176,10 +178,10 @@ func (m *Mixture) Cov() ad.Mat {
 	mu := m.Mean()
 	c := ad.NewMat(d, d)
 	for k, mk := range m.mean {
-		w := math.Exp(m.logw[k])
+		w := rmath.Exp(m.logw[k])
 		for i := range d {
 			for j := range d {
-				c.Data[i*d+j] += w * (m.cov[k][i*d+j] + (mk[i]-mu[i])*(mk[j]-mu[j]))
+				c.Data[i*d+j] += float64(w * (m.cov[k][i*d+j] + float64((mk[i]-mu[i])*(mk[j]-mu[j]))))
 			}
 		}
 	}
@@ -200,14 +202,14 @@ func (m *Mixture) Sample(dst ad.Mat, rng *rand.Rand) {
 			k++
 		}
 		for i := range z {
-			z[i] = rng.NormFloat64()
+			z[i] = repro.Normal(rng)
 		}
 		row := dst.Row(b)
 		l := m.base[k].l
 		for i := range d {
 			s := m.mean[k][i]
 			for j := 0; j <= i; j++ {
-				s += l[i*d+j] * z[j]
+				s += float64(l[i*d+j] * z[j])
 			}
 			row[i] = s
 		}
@@ -263,9 +265,9 @@ func (e *mixEval) eval(fs []gaussFactor, x, score []float64) float64 {
 		linalg.SolveLower(u, f.l, e.diff, d)
 		q := 0.0
 		for _, v := range u {
-			q += v * v
+			q += float64(v * v)
 		}
-		e.logs[k] = m.logw[k] + f.logNorm - 0.5*q
+		e.logs[k] = m.logw[k] + f.logNorm - float64(0.5*q)
 		if score != nil {
 			linalg.SolveLowerT(u, f.l, u, d)
 		}
@@ -279,10 +281,10 @@ func (e *mixEval) eval(fs []gaussFactor, x, score []float64) float64 {
 		for k := range fs {
 			r := 1.0
 			if len(fs) > 1 {
-				r = math.Exp(e.logs[k] - lse)
+				r = rmath.Exp(e.logs[k] - lse)
 			}
 			for i, v := range e.prec[k*d : (k+1)*d] {
-				score[i] -= r * v
+				score[i] -= float64(r * v)
 			}
 		}
 	}
@@ -360,7 +362,7 @@ func logSumExp(v []float64) float64 {
 	}
 	s := 0.0
 	for _, x := range v {
-		s += math.Exp(x - m)
+		s += rmath.Exp(x - m)
 	}
-	return m + math.Log(s)
+	return m + rmath.Log(s)
 }

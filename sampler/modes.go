@@ -1,16 +1,15 @@
 package sampler
 
 import (
-	"math"
-
 	"scorematch/ad"
+	"scorematch/ad/rmath"
 )
 
 // Weights returns the mixture's normalised component weights.
 func (m *Mixture) Weights() []float64 {
 	w := make([]float64, len(m.logw))
 	for k, l := range m.logw {
-		w[k] = math.Exp(l)
+		w[k] = rmath.Exp(l)
 	}
 	return w
 }

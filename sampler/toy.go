@@ -6,6 +6,8 @@ import (
 	"math/rand/v2"
 
 	"scorematch/ad"
+	"scorematch/ad/repro"
+	"scorematch/ad/rmath"
 )
 
 // A Distribution can be sampled. The distributions of this package also
@@ -58,7 +60,7 @@ func EightGaussians() *Mixture {
 	means := make([][]float64, 8)
 	for k := range means {
 		a := float64(k) * math.Pi / 4
-		means[k] = []float64{4 * math.Cos(a), 4 * math.Sin(a)}
+		means[k] = []float64{4 * rmath.Cos(a), 4 * rmath.Sin(a)}
 	}
 	return mustMixture(isotropic(means, nil, 0.5))
 }
@@ -104,16 +106,16 @@ func (*Banana) Mean() []float64 { return []float64{0, 0} }
 
 // Cov returns diag(a², 1 + 2a⁴b²).
 func (g *Banana) Cov() ad.Mat {
-	a2 := g.a * g.a
-	return ad.MatOf(2, 2, []float64{a2, 0, 0, 1 + 2*a2*a2*g.b*g.b})
+	a2 := float64(g.a * g.a)
+	return ad.MatOf(2, 2, []float64{a2, 0, 0, 1 + float64(2*a2*a2*g.b*g.b)})
 }
 
 // Sample sets every row of dst to an independent draw.
 func (g *Banana) Sample(dst ad.Mat, rng *rand.Rand) {
 	checkCols("Banana.Sample", dst, 2)
 	for b := range dst.Rows {
-		x1 := g.a * rng.NormFloat64()
-		x2 := rng.NormFloat64() + g.b*(x1*x1-g.a*g.a)
+		x1 := g.a * repro.Normal(rng)
+		x2 := repro.Normal(rng) + float64(g.b*(float64(x1*x1)-float64(g.a*g.a)))
 		dst.Set(b, 0, x1)
 		dst.Set(b, 1, x2)
 	}
@@ -121,13 +123,13 @@ func (g *Banana) Sample(dst ad.Mat, rng *rand.Rand) {
 
 // eval returns log p(x) and sets score, if not nil, to its gradient.
 func (g *Banana) eval(x, score []float64) float64 {
-	a2 := g.a * g.a
-	r := x[1] - g.b*(x[0]*x[0]-a2)
+	a2 := float64(g.a * g.a)
+	r := x[1] - float64(g.b*(float64(x[0]*x[0])-a2))
 	if score != nil {
-		score[0] = -x[0]/a2 + 2*g.b*x[0]*r
+		score[0] = -x[0]/a2 + float64(2*g.b*x[0]*r)
 		score[1] = -r
 	}
-	return -math.Log(2*math.Pi*g.a) - 0.5*x[0]*x[0]/a2 - 0.5*r*r
+	return -rmath.Log(2*math.Pi*g.a) - 0.5*x[0]*x[0]/a2 - float64(0.5*r*r)
 }
 
 // NewScoreFunc returns an evaluator of the exact score.
@@ -182,12 +184,12 @@ func (m *Moons) Sample(dst ad.Mat, rng *rand.Rand) {
 	checkCols("Moons.Sample", dst, 2)
 	for b := range dst.Rows {
 		t := math.Pi * rng.Float64()
-		x, y := math.Cos(t), math.Sin(t)
+		x, y := rmath.Cos(t), rmath.Sin(t)
 		if rng.IntN(2) == 1 {
 			x, y = 1-x, 0.5-y
 		}
-		x += m.noise * rng.NormFloat64()
-		y += m.noise * rng.NormFloat64()
+		x += float64(m.noise * repro.Normal(rng))
+		y += float64(m.noise * repro.Normal(rng))
 		dst.Set(b, 0, 2*(x-0.5))
 		dst.Set(b, 1, 2*(y-0.25))
 	}
