@@ -89,7 +89,7 @@ func clipSegment(a, b point, r rect) (point, point, bool) {
 			return a, b, false
 		}
 	}
-	return point{a.x + t0*dx, a.y + t0*dy}, point{a.x + t1*dx, a.y + t1*dy}, true
+	return point{a.x + float64(t0*dx), a.y + float64(t0*dy)}, point{a.x + float64(t1*dx), a.y + float64(t1*dy)}, true
 }
 
 // clipPolyline splits the path pts into the pieces that lie in r.

@@ -26,13 +26,13 @@ func viridis(t float64) color.NRGBA {
 	if !(t > 0) {
 		t = 0
 	}
-	t = min(t, 1) * float64(len(viridisStops)-1)
+	t = float64(min(t, 1) * float64(len(viridisStops)-1))
 	i := min(int(t), len(viridisStops)-2)
 	f := t - float64(i)
 	a, b := viridisStops[i], viridisStops[i+1]
 	var c [3]uint8
 	for k := range c {
-		c[k] = uint8(math.Round(float64(a[k]) + f*(float64(b[k])-float64(a[k]))))
+		c[k] = uint8(math.Round(float64(a[k]) + float64(f*(float64(b[k])-float64(a[k])))))
 	}
 	return color.NRGBA{c[0], c[1], c[2], 255}
 }

@@ -4,6 +4,8 @@ import (
 	"image"
 	"image/color"
 	"math"
+
+	"scorematch/ad/rmath"
 )
 
 // axis maps the data values of one axis to pixel positions: lo to p0 and
@@ -22,7 +24,7 @@ func (a axis) frac(v float64) (float64, bool) {
 		if !(v > 0) || math.IsInf(v, 0) {
 			return 0, false
 		}
-		t = (math.Log10(v) - math.Log10(a.lo)) / (math.Log10(a.hi) - math.Log10(a.lo))
+		t = (rmath.Log10(v) - rmath.Log10(a.lo)) / (rmath.Log10(a.hi) - rmath.Log10(a.lo))
 	} else {
 		if math.IsNaN(v) || math.IsInf(v, 0) {
 			return 0, false
@@ -40,7 +42,7 @@ func (a axis) frac(v float64) (float64, bool) {
 // pix returns the pixel position of v.
 func (a axis) pix(v float64) (float64, bool) {
 	t, ok := a.frac(v)
-	return a.p0 + t*(a.p1-a.p0), ok
+	return a.p0 + float64(t*(a.p1-a.p0)), ok
 }
 
 // ticks returns the axis's ticks for at most maxN intervals, with at least
@@ -110,7 +112,7 @@ func (f *Figure) draw(c canvas, w, h int) {
 		avail := float64(w) - 2*m.pad
 		for st.scale = m.s + 1; st.scale > 1 && float64(textWidth(f.Title)*st.scale) > avail; st.scale-- {
 		}
-		c.text(point{float64(w) / 2, m.pad + float64(capH*st.scale)/2}, fit(f.Title, avail, st.scale), st)
+		c.text(point{float64(w) / 2, m.pad + float64(float64(capH*st.scale)/2)}, fit(f.Title, avail, st.scale), st)
 		top = m.pad + float64(capH*st.scale) + m.pad
 	}
 	pw := float64(w) / float64(n)
@@ -131,7 +133,7 @@ func dataRange(vs [][]float64, log bool) (float64, float64) {
 				continue
 			}
 			if log {
-				v = math.Log10(v)
+				v = rmath.Log10(v)
 			}
 			lo, hi = math.Min(lo, v), math.Max(hi, v)
 		}
@@ -148,11 +150,11 @@ func dataRange(vs [][]float64, log bool) (float64, float64) {
 		} else {
 			lo, hi = expandRange(lo, hi)
 		}
-	} else if d := (hi - lo) * 0.04; !math.IsInf(d, 0) && !math.IsInf(lo-d, 0) && !math.IsInf(hi+d, 0) {
+	} else if d := float64((hi - lo) * 0.04); !math.IsInf(d, 0) && !math.IsInf(lo-d, 0) && !math.IsInf(hi+d, 0) {
 		lo, hi = lo-d, hi+d
 	}
 	if log {
-		return math.Pow(10, lo), math.Pow(10, hi)
+		return rmath.Pow(10, lo), rmath.Pow(10, hi)
 	}
 	return expandRange(lo, hi)
 }
@@ -265,9 +267,9 @@ func (p *Panel) layout(r rect, m metrics) panelLayout {
 	// Vertical layout: title, plot area, tick labels, axis label.
 	top := r.y0 + 2*m.pad
 	if p.Title != "" {
-		top = r.y0 + m.pad + m.th + 1.5*m.pad
+		top = r.y0 + m.pad + m.th + float64(1.5*m.pad)
 	}
-	bottom := r.y1 - m.pad - m.th - m.pad/2 - m.tickLen
+	bottom := r.y1 - m.pad - m.th - float64(m.pad/2) - m.tickLen
 	if p.XLabel != "" {
 		bottom -= m.th + m.pad
 	}
@@ -288,7 +290,7 @@ func (p *Panel) layout(r rect, m metrics) panelLayout {
 		l.yt = layoutY(l.y, m)
 
 		// Horizontal layout: axis label, tick labels, plot area, colour bar.
-		left = r.x0 + m.pad + m.maxWidth(l.yt.labels) + m.pad/2 + m.tickLen
+		left = r.x0 + m.pad + m.maxWidth(l.yt.labels) + float64(m.pad/2) + m.tickLen
 		if p.YLabel != "" {
 			left += m.th + m.pad
 		}
@@ -304,7 +306,7 @@ func (p *Panel) layout(r rect, m metrics) panelLayout {
 		// Leave room for half the last x label past the plot's right edge.
 		if xt := layoutX(l.x, m); len(xt.labels) > 0 && p.Heat == nil {
 			last, _ := l.x.pix(xt.at[len(xt.at)-1])
-			if over := last + m.width(xt.labels[len(xt.labels)-1])/2 - (r.x1 - m.pad/2); over > 0 {
+			if over := last + float64(m.width(xt.labels[len(xt.labels)-1])/2) - (r.x1 - float64(m.pad/2)); over > 0 {
 				right = math.Round(right - over)
 				l.x.p1 = right
 			}
@@ -316,22 +318,22 @@ func (p *Panel) layout(r rect, m metrics) panelLayout {
 		uy := (bottom - top) / (l.y.hi - l.y.lo)
 		if stretch && pass == 0 {
 			if ux > uy {
-				c, h := (l.x.lo+l.x.hi)/2, (right-left)/uy/2
+				c, h := float64((l.x.lo+l.x.hi)/2), float64((right-left)/uy/2)
 				l.x.lo, l.x.hi = c-h, c+h
 			} else {
-				c, h := (l.y.lo+l.y.hi)/2, (bottom-top)/ux/2
+				c, h := float64((l.y.lo+l.y.hi)/2), float64((bottom-top)/ux/2)
 				l.y.lo, l.y.hi = c-h, c+h
 			}
 			continue
 		}
 		if ux > uy {
-			w := (l.x.hi - l.x.lo) * uy
-			left = math.Round(left + (right-left-w)/2)
+			w := float64((l.x.hi - l.x.lo) * uy)
+			left = math.Round(left + float64((right-left-w)/2))
 			right = math.Round(left + w)
 			l.x.p0, l.x.p1 = left, right
 		} else {
-			h := (l.y.hi - l.y.lo) * ux
-			top = math.Round(top + (bottom-top-h)/2)
+			h := float64((l.y.hi - l.y.lo) * ux)
+			top = math.Round(top + float64((bottom-top-h)/2))
 			bottom = math.Round(top + h)
 			l.y.p0, l.y.p1 = bottom, top
 			l.yt = layoutY(l.y, m)
@@ -348,7 +350,7 @@ func (p *Panel) layout(r rect, m metrics) panelLayout {
 
 // cbWidth returns the width of a colour bar and its tick marks, without
 // the tick labels, from the plot's right edge.
-func cbWidth(m metrics) float64 { return 3*m.pad + float64(6*m.s) + float64(5*m.s) }
+func cbWidth(m metrics) float64 { return float64(3*m.pad) + float64(6*m.s) + float64(5*m.s) }
 
 // draw lays the panel out in the area r of the canvas.
 func (p *Panel) draw(c canvas, r rect, m metrics) {
@@ -384,26 +386,26 @@ func (p *Panel) draw(c canvas, r rect, m metrics) {
 	for i, v := range l.xt.at {
 		px, _ := x.pix(v)
 		c.fillRect(vline(px, bottom, bottom+m.tickLen, lw), ink)
-		c.text(point{px, bottom + m.tickLen + m.pad/2 + m.th/2}, l.xt.labels[i], m.style(anchorMiddle))
+		c.text(point{px, bottom + m.tickLen + float64(m.pad/2) + float64(m.th/2)}, l.xt.labels[i], m.style(anchorMiddle))
 	}
 	for i, v := range l.yt.at {
 		py, _ := y.pix(v)
 		c.fillRect(hline(py, left-m.tickLen, left, lw), ink)
-		c.text(point{left - m.tickLen - m.pad/2, py}, l.yt.labels[i], m.style(anchorEnd))
+		c.text(point{left - m.tickLen - float64(m.pad/2), py}, l.yt.labels[i], m.style(anchorEnd))
 	}
 	if p.XLabel != "" {
-		c.text(point{(left + right) / 2, bottom + m.tickLen + m.pad/2 + m.th + m.pad + m.th/2}, fit(p.XLabel, r.w()-2*m.pad, m.s), m.style(anchorMiddle))
+		c.text(point{(left + right) / 2, bottom + m.tickLen + float64(m.pad/2) + m.th + m.pad + float64(m.th/2)}, fit(p.XLabel, r.w()-float64(2*m.pad), m.s), m.style(anchorMiddle))
 	}
 	if p.YLabel != "" {
 		st := m.style(anchorMiddle)
 		st.vertical = true
-		lx := left - m.tickLen - m.pad/2 - m.maxWidth(l.yt.labels) - m.pad - m.th/2
+		lx := left - m.tickLen - float64(m.pad/2) - m.maxWidth(l.yt.labels) - m.pad - float64(m.th/2)
 		c.text(point{lx, (top + bottom) / 2}, fit(p.YLabel, bottom-top+2*m.pad, m.s), st)
 	}
 	if p.Title != "" {
 		st := m.style(anchorMiddle)
 		st.bold = true
-		c.text(point{(left + right) / 2, top - 1.5*m.pad - m.th/2}, fit(p.Title, r.w(), m.s), st)
+		c.text(point{(left + right) / 2, top - float64(1.5*m.pad) - float64(m.th/2)}, fit(p.Title, r.w(), m.s), st)
 	}
 	drawLegend(c, entries, drawn, plot, m)
 	if p.Heat != nil {
@@ -428,13 +430,13 @@ func fit(s string, w float64, sc int) string {
 // vline returns a vertical line of width w at x, snapped to whole pixels
 // so that it is drawn sharp.
 func vline(x, y0, y1, w float64) rect {
-	x0 := math.Round(x - w/2)
+	x0 := math.Round(x - float64(w/2))
 	return rect{x0, y0, x0 + w, y1}
 }
 
 // hline returns a horizontal line of width w at y, snapped like vline.
 func hline(y, x0, x1, w float64) rect {
-	y0 := math.Round(y - w/2)
+	y0 := math.Round(y - float64(w/2))
 	return rect{x0, y0, x1, y0 + w}
 }
 
@@ -512,13 +514,13 @@ func (p *Panel) drawData(c canvas, x, y axis, plot rect, m metrics) ([]legendEnt
 		if l.Marks {
 			for _, q := range pts {
 				if keep.contains(q, 0) {
-					c.circle(q, 1.5*width+1, col)
+					c.circle(q, float64(1.5*width)+1, col)
 				}
 			}
 		}
 		drawn = append(drawn, pts...)
 		if l.Name != "" {
-			entries = append(entries, legendEntry{name: l.Name, color: col, line: width, radius: 1.5*width + 1})
+			entries = append(entries, legendEntry{name: l.Name, color: col, line: width, radius: float64(1.5*width) + 1})
 		}
 	}
 	for _, s := range p.Scatters {
@@ -559,12 +561,12 @@ func drawLegend(c canvas, entries []legendEntry, drawn []point, plot rect, m met
 	swatch := float64(10 * m.s)
 	var names []string
 	for i := range entries {
-		entries[i].name = fit(entries[i].name, plot.w()-swatch-5*m.pad, m.s)
+		entries[i].name = fit(entries[i].name, plot.w()-swatch-float64(5*m.pad), m.s)
 		names = append(names, entries[i].name)
 	}
 	rowH := m.th + m.pad
 	w := m.pad + swatch + m.pad + m.maxWidth(names) + m.pad
-	h := float64(len(entries))*rowH + m.pad
+	h := float64(float64(len(entries))*rowH) + m.pad
 	in := m.pad
 	corners := []point{
 		{plot.x1 - in - w, plot.y0 + in}, // top right
@@ -592,12 +594,12 @@ func drawLegend(c canvas, entries []legendEntry, drawn []point, plot rect, m met
 	c.fillRect(rect{box.x0, box.y0 + 1, box.x0 + 1, box.y1 - 1}, legendRim)
 	c.fillRect(rect{box.x1 - 1, box.y0 + 1, box.x1, box.y1 - 1}, legendRim)
 	for i, e := range entries {
-		cy := box.y0 + m.pad + float64(i)*rowH + m.th/2
+		cy := box.y0 + m.pad + float64(float64(i)*rowH) + float64(m.th/2)
 		sx := box.x0 + m.pad
 		if e.line > 0 {
 			c.polyline([]point{{sx, cy}, {sx + swatch, cy}}, e.line, e.color)
 		} else {
-			c.circle(point{sx + swatch/2, cy}, e.radius, e.color)
+			c.circle(point{sx + float64(swatch/2), cy}, e.radius, e.color)
 		}
 		c.text(point{sx + swatch + m.pad, cy}, e.name, m.style(anchorStart))
 	}
@@ -605,7 +607,7 @@ func drawLegend(c canvas, entries []legendEntry, drawn []point, plot rect, m met
 
 // drawColorBar draws the heat map's colour scale to the right of the plot.
 func (p *Panel) drawColorBar(c canvas, plot rect, lo, hi float64, t ticks, m metrics) {
-	x0 := plot.x1 + 3*m.pad
+	x0 := plot.x1 + float64(3*m.pad)
 	x1 := x0 + float64(6*m.s)
 	bar := image.NewNRGBA(image.Rect(0, 0, 1, 256))
 	for k := range 256 {
@@ -621,12 +623,12 @@ func (p *Panel) drawColorBar(c canvas, plot rect, lo, hi float64, t ticks, m met
 	for i, v := range t.at {
 		py, _ := a.pix(v)
 		c.fillRect(hline(py, x1, x1+2*float64(m.s), lw), ink)
-		c.text(point{x1 + 5*float64(m.s), py}, t.labels[i], m.style(anchorStart))
+		c.text(point{x1 + float64(5*float64(m.s)), py}, t.labels[i], m.style(anchorStart))
 	}
 	if p.Heat.Label != "" {
 		st := m.style(anchorMiddle)
 		st.vertical = true
-		lx := x1 + 5*float64(m.s) + m.maxWidth(t.labels) + m.pad + m.th/2
+		lx := x1 + float64(5*float64(m.s)) + m.maxWidth(t.labels) + m.pad + float64(m.th/2)
 		c.text(point{lx, (plot.y0 + plot.y1) / 2}, fit(p.Heat.Label, plot.h()+2*m.pad, m.s), st)
 	}
 }

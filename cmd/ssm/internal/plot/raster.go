@@ -4,6 +4,8 @@ import (
 	"image"
 	"image/color"
 	"math"
+
+	"scorematch/ad/rmath"
 )
 
 // raster is a canvas that paints an opaque RGBA image with anti-aliased
@@ -52,7 +54,7 @@ func (r *raster) blend(x, y int, c color.NRGBA, a float64) {
 	i := r.img.PixOffset(x, y)
 	p := r.img.Pix[i : i+4 : i+4]
 	for k, v := range [3]uint8{c.R, c.G, c.B} {
-		p[k] = uint8(math.Round(float64(p[k]) + a*(float64(v)-float64(p[k]))))
+		p[k] = uint8(math.Round(float64(p[k]) + float64(a*(float64(v)-float64(p[k])))))
 	}
 	p[3] = 255
 }
@@ -73,10 +75,10 @@ func (r *raster) fillRect(q rect, c color.NRGBA) {
 func segDist(p, a, b point) float64 {
 	dx, dy := b.x-a.x, b.y-a.y
 	t := 0.0
-	if l := dx*dx + dy*dy; l > 0 {
-		t = math.Max(0, math.Min(1, ((p.x-a.x)*dx+(p.y-a.y)*dy)/l))
+	if l := float64(dx*dx) + float64(dy*dy); l > 0 {
+		t = math.Max(0, math.Min(1, (float64((p.x-a.x)*dx)+float64((p.y-a.y)*dy))/l))
 	}
-	return math.Hypot(p.x-a.x-t*dx, p.y-a.y-t*dy)
+	return rmath.Hypot(p.x-a.x-float64(t*dx), p.y-a.y-float64(t*dy))
 }
 
 // polyline accumulates, per pixel, the largest coverage of any segment,
@@ -85,7 +87,7 @@ func (r *raster) polyline(pts []point, width float64, c color.NRGBA) {
 	if len(pts) == 0 {
 		return
 	}
-	hw := width / 2
+	hw := float64(width / 2)
 	stride := r.img.Rect.Dx()
 	touched := image.Rectangle{}
 	for i := range pts {
@@ -126,7 +128,7 @@ func (r *raster) circle(p point, radius float64, c color.NRGBA) {
 	y0, y1 := span(p.y-radius-1, p.y+radius+1, r.clip.Min.Y, r.clip.Max.Y)
 	for y := y0; y < y1; y++ {
 		for x := x0; x < x1; x++ {
-			d := math.Hypot(float64(x)+0.5-p.x, float64(y)+0.5-p.y)
+			d := rmath.Hypot(float64(x)+0.5-p.x, float64(y)+0.5-p.y)
 			r.blend(x, y, c, math.Max(0, math.Min(1, radius+0.5-d)))
 		}
 	}

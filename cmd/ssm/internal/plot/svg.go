@@ -87,12 +87,12 @@ func (s *svgCanvas) text(p point, str string, st textStyle) {
 		return
 	}
 	// The baseline lies half the cap height below p across the text.
-	x, y := p.x, p.y+float64(capH)*sc/2
+	x, y := p.x, p.y+float64(float64(capH)*sc/2)
 	transform := ""
 	if st.vertical {
 		x, y = p.x, p.y
 		transform = fmt.Sprintf(` transform="rotate(-90 %s %s)"`, num(p.x), num(p.y))
-		y += float64(capH) * sc / 2
+		y += float64(float64(capH) * sc / 2)
 	}
 	weight := ""
 	if st.bold {

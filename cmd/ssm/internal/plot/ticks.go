@@ -4,6 +4,8 @@ import (
 	"math"
 	"strconv"
 	"strings"
+
+	"scorematch/ad/rmath"
 )
 
 // ticks are the marked positions of an axis and their labels.
@@ -56,7 +58,7 @@ func linearTicks(lo, hi float64, maxN int) ticks {
 	lo, hi = expandRange(lo, hi)
 	maxN = max(maxN, 1)
 	raw := (hi - lo) / float64(maxN)
-	e := int(math.Floor(math.Log10(raw)))
+	e := int(math.Floor(rmath.Log10(raw)))
 	var m float64
 	for _, m = range []float64{1, 2, 5, 10} {
 		if scaled(m, e) >= raw*(1-1e-9) {
@@ -90,7 +92,7 @@ func formatLinear(at []float64, e int) []string {
 	}
 	labels := make([]string, len(at))
 	if big >= 1e6 || (big > 0 && big < 1e-4) {
-		digits := max(0, int(math.Floor(math.Log10(big)))-e)
+		digits := max(0, int(math.Floor(rmath.Log10(big)))-e)
 		for i, v := range at {
 			labels[i] = tidyExp(strconv.FormatFloat(v, 'e', digits, 64))
 		}
@@ -134,7 +136,7 @@ func formatG(v float64) string {
 // both, linear ticks.
 func logTicks(lo, hi float64, maxN int) ticks {
 	maxN = max(maxN, 1)
-	a, b := math.Log10(lo), math.Log10(hi)
+	a, b := rmath.Log10(lo), rmath.Log10(hi)
 	e0, e1 := int(math.Ceil(a-1e-9)), int(math.Floor(b+1e-9))
 	var t ticks
 	if n := e1 - e0 + 1; n >= 2 {
