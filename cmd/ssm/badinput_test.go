@@ -320,7 +320,7 @@ var badInputCases = []struct {
 	{"eval -model {energy3.safetensors} -data {good3.csv} -ais-chains 0", "-ais-chains"},
 	{"eval -model {energy3.safetensors} -data {good3.csv} -ais-chains -4", "-ais-chains"},
 	{"eval -model {energy3.safetensors} -data {good3.csv} -ais-chains 1000000000", "-ais-chains"},
-	{"eval -model {energy3.safetensors} -data {good3.csv} -ais-temps 0", "-ais-temps"},
+	{"eval -model {energy3.safetensors} -data {good3.csv} -ais-temps -1", "-ais-temps"},
 	{"eval -model {energy2.safetensors} -objectives nope", "-objectives"},
 	{"eval -model {energy2.safetensors} -objectives sse", "-objectives"},
 	{"eval -model {energy2.safetensors} -objectives dsm -sigma 0", "-sigma"},

@@ -199,7 +199,7 @@ func timeStep(ctx context.Context, spec modelSpec, name string, d, batch, k int)
 	rng := repro.New(1, repro.Data, uint64(d), 0)
 	x := ad.NewMat(batch, d)
 	for i := range x.Data {
-		x.Data[i] = rng.NormFloat64()
+		x.Data[i] = repro.Normal(rng)
 	}
 	m, err := spec.build(d, 1)
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 
 	"scorematch/ad"
 	"scorematch/ad/repro"
+	"scorematch/ad/rmath"
 	"scorematch/cmd/ssm/internal/plot"
 	"scorematch/nn"
 	"scorematch/sampler"
@@ -161,7 +162,7 @@ func (d *demo) sample() error {
 	d.xs = ad.NewMat(demoSamples, 2)
 	for i := range demoSamples {
 		for j := range 2 {
-			d.xs.Set(i, j, d.lo[j]+(d.hi[j]-d.lo[j])*d.rng.Float64())
+			d.xs.Set(i, j, d.lo[j]+float64((d.hi[j]-d.lo[j])*d.rng.Float64()))
 		}
 	}
 	d.sigmas = sampler.GeometricSigmas(4, 1, 10)
@@ -241,12 +242,12 @@ func box(x ad.Mat) (lo, hi []float64) {
 	for j := range d {
 		width = math.Max(width, hi[j]-lo[j])
 	}
-	half := 1.15 * width / 2
+	half := float64(1.15 * width / 2)
 	if !(half > 0) {
 		half = 1 // one point, or a constant column: a unit box around it
 	}
 	for j := range d {
-		c := (lo[j] + hi[j]) / 2
+		c := float64((lo[j] + hi[j]) / 2)
 		lo[j], hi[j] = c-half, c+half
 	}
 	return lo, hi
@@ -262,7 +263,7 @@ func densityFigure(model, truth sampler.LogDensity, logZ float64, lo, hi []float
 	zm, zt := ad.NewMat(n, n), ad.NewMat(n, n)
 	top := 0.0
 	for i := range lm {
-		zm.Data[i], zt.Data[i] = math.Exp(lm[i]-logZ), math.Exp(lt[i])
+		zm.Data[i], zt.Data[i] = rmath.Exp(lm[i]-logZ), rmath.Exp(lt[i])
 		top = math.Max(top, math.Max(zm.Data[i], zt.Data[i]))
 	}
 	scale := plot.Range{Min: 0, Max: top}

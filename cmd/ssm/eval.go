@@ -11,6 +11,7 @@ import (
 
 	"scorematch/ad"
 	"scorematch/ad/repro"
+	"scorematch/ad/rmath"
 	"scorematch/cmd/ssm/internal/dataio"
 	"scorematch/nn"
 	"scorematch/sampler"
@@ -291,7 +292,7 @@ func (j *evalJob) levelRows() ([]evalRow, error) {
 		xt := j.z.Clone()
 		rng := repro.New(j.f.seed, repro.Evaluation, uint64(k+1), 0)
 		for i := range xt.Data {
-			xt.Data[i] += sigma * rng.NormFloat64()
+			xt.Data[i] += float64(sigma * repro.Normal(rng))
 		}
 		label := fmt.Sprintf("at σ = %.4g: ", sigma)
 		if j.z.Cols <= maxExactSMDim {
@@ -324,13 +325,13 @@ func (j *evalJob) levelRows() ([]evalRow, error) {
 func gaussianLogZ(g *nn.GaussianEnergy) (float64, string, error) {
 	l := g.Params()[0].Value // "L", first by GaussianEnergy's contract
 	d := l.Rows
-	logZ := 0.5 * float64(d) * math.Log(2*math.Pi)
+	logZ := 0.5 * float64(d) * rmath.Log(2*math.Pi)
 	for i := range d {
 		v := math.Abs(l.At(i, i))
 		if !(v > 0) {
 			return 0, "", fmt.Errorf("the Gaussian's precision is singular (L[%d][%d] = 0): it has no normaliser", i, i)
 		}
-		logZ -= math.Log(v)
+		logZ -= rmath.Log(v)
 	}
 	return logZ, "closed form", nil
 }
@@ -355,12 +356,12 @@ func (j *evalJob) sampleLines() []evalRow {
 	mx, ms := colMeans(x), colMeans(xs)
 	dm := 0.0
 	for i := range mx {
-		dm += (mx[i] - ms[i]) * (mx[i] - ms[i])
+		dm += float64((mx[i] - ms[i]) * (mx[i] - ms[i]))
 	}
 	cx, cs := covariance(x, mx), covariance(xs, ms)
 	dc := 0.0
 	for i := range cx {
-		dc += (cx[i] - cs[i]) * (cx[i] - cs[i])
+		dc += float64((cx[i] - cs[i]) * (cx[i] - cs[i]))
 	}
 	lines = append(lines, evalRow{label: "samples' mean error", value: math.Sqrt(dm), digits: 3, note: "‖mean − the data's‖"},
 		evalRow{label: "samples' covariance error", value: math.Sqrt(dc), digits: 3, note: "Frobenius norm"})

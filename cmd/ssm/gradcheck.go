@@ -114,7 +114,7 @@ func parseGradcheck(e *env, args []string) (*gradcheck, error) {
 		rng := repro.New(c.seed, repro.Check, 0, 0)
 		x = ad.NewMat(*rows, c.model.Dim())
 		for i := range x.Data {
-			x.Data[i] = rng.NormFloat64()
+			x.Data[i] = repro.Normal(rng)
 		}
 	}
 	if err := checkDim("the data", x, c.model); err != nil {

@@ -244,7 +244,8 @@ func (j *sampleJob) run(e *env) (ad.Mat, error) {
 	rng := repro.New(j.seed, repro.Start, 0, 0)
 	x := ad.NewMat(j.n, j.src.dim)
 	for i := range x.Data {
-		x.Data[i] = j.init * (2*rng.Float64() - 1)
+		u := rng.Float64()
+		x.Data[i] = j.init * math.FMA(2, u, -1) // 2u − 1: uniform on [−1, 1), exact either way
 	}
 	if err := j.kind.run(j, e, x); err != nil {
 		return x, asFlagError(err)

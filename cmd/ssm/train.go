@@ -495,7 +495,7 @@ func diverged(loss []float64) (first, last float64, ok bool) {
 		last += v / float64(k)
 	}
 	first = loss[0]
-	return first, last, !(last <= first+10*math.Max(1, math.Abs(first)))
+	return first, last, !(last <= first+float64(10*math.Max(1, math.Abs(first))))
 }
 
 // remedies names the likely causes of a divergence for this run's flags.
