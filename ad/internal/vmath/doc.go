@@ -114,7 +114,7 @@
 //     and r¹⁸) on |r| ≤ π/4, with the low part of r and the rounding error
 //     of r²/2 added back.
 //   - hypot(p, q) = |p|·√(1 + (q/p)²) with |p| ≥ |q| (the bits of
-//     math.Hypot on amd64 and 386).
+//     math.Hypot on amd64).
 //
 // # Implementations
 //
