@@ -21,7 +21,7 @@ func energies(e Energy, x ad.Mat) []float64 {
 func perturb(m Model, rng *rand.Rand, scale float64) {
 	for _, p := range m.Params() {
 		for i := range p.Value.Data {
-			p.Value.Data[i] += scale * rng.NormFloat64()
+			p.Value.Data[i] += float64(scale * rng.NormFloat64())
 		}
 	}
 }

@@ -391,6 +391,7 @@ func TestBadInput(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("uses sh and ulimit")
 	}
+	needReexec(t)
 	if len(badInputCases) < 150 {
 		t.Fatalf("%d cases, want at least 150", len(badInputCases))
 	}

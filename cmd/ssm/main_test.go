@@ -37,6 +37,18 @@ func TestMain(m *testing.M) {
 
 var golden = filepath.Join("..", "..", "testdata", "golden")
 
+// needReexec skips a test that runs the test binary as the command in a
+// child process where that cannot work: a cross-architecture run (go test
+// -exec qemu-aarch64), whose binary the system cannot execute directly.
+func needReexec(t *testing.T) {
+	t.Helper()
+	c := exec.Command(os.Args[0], "-test.run=^$")
+	c.Env = append(os.Environ(), "SSM_TEST_MAIN=")
+	if err := c.Run(); err != nil {
+		t.Skipf("cannot run the test binary in a child process here (%v)", err)
+	}
+}
+
 // ssmRun runs the command in-process in dir and returns its exit status and
 // output.
 func ssmRun(t *testing.T, dir string, args ...string) (int, string, string) {
@@ -182,6 +194,7 @@ func TestInterruptNoCheckpoint(t *testing.T) {
 		t.Skip("runs the command")
 	}
 	dir := t.TempDir()
+	needReexec(t)
 	c := exec.Command(os.Args[0], "train", "-data", "banana", "-n", "2000", "-model", "mlp:32,32", "-steps", "1000000")
 	c.Env = append(os.Environ(), "SSM_TEST_MAIN=1")
 	c.Dir = dir
@@ -256,6 +269,7 @@ func TestInterruptResume(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the command three times")
 	}
+	needReexec(t)
 	dir := t.TempDir()
 	args := []string{"train", "-data", "banana", "-n", "2000", "-model", "mlp:32,32", "-steps", "3000", "-batch", "64",
 		"-eval-every", "50", "-seed", "3"}

@@ -25,6 +25,7 @@ func TestREADMEExamples(t *testing.T) {
 	if ad.VectorLanes() == 1 {
 		t.Skip("the pure-Go kernels would take ten minutes")
 	}
+	needReexec(t)
 	readme, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
 	if err != nil {
 		t.Fatal(err)
