@@ -60,6 +60,12 @@ func badInputFixtures(t *testing.T, dir string) map[string]string {
 	}
 	p["adir"] = filepath.Join(dir, "adir")
 	p["missing"] = filepath.Join(dir, "no", "such", "dir")
+	for _, name := range []string{"fifo.csv", "fifo.safetensors"} { // no writer: opening would block
+		p[name] = filepath.Join(dir, name)
+		if err := mkfifo(p[name]); err != nil {
+			t.Fatal(err)
+		}
+	}
 	save := func(name string, m nn.Model, err error) {
 		if err != nil {
 			t.Fatal(err)
@@ -145,6 +151,9 @@ var badInputCases = []struct {
 	{"train -data {fake.npy}", "fake.npy"},
 	{"train -data {onerow.csv}", "onerow.csv"},
 	{"train -data {adir}", "adir"},
+	{"train -data {fifo.csv}", "fifo.csv"},
+	{"eval -model {fifo.safetensors}", "fifo.safetensors"},
+	{"loss -model {energy2.safetensors} -x {fifo.csv}", "fifo.csv"},
 	{"train -data {const.csv} -standardize", "-standardize"},
 	{"train -data {good2.csv} -n 50", "-n"},
 	{"train -n 0", "-n 0"},
