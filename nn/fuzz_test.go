@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"flag"
-	"fmt"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -174,22 +173,7 @@ func fuzzSeeds(t testing.TB) map[string][]byte {
 func TestFuzzLoadCorpus(t *testing.T) {
 	dir := filepath.Join("testdata", "fuzz", "FuzzLoad")
 	seeds := fuzzSeeds(t)
-	for name, b := range seeds {
-		path := filepath.Join(dir, name)
-		want := fmt.Sprintf("go test fuzz v1\n[]byte(%q)\n", b)
-		if *updateCorpus {
-			if err := os.MkdirAll(dir, 0o755); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(path, []byte(want), 0o644); err != nil {
-				t.Fatal(err)
-			}
-			continue
-		}
-		if got, err := os.ReadFile(path); err != nil || string(got) != want {
-			t.Errorf("seed corpus file %s is missing or stale (run go test -run TestFuzzLoadCorpus ./nn -args -update-corpus)", path)
-		}
-	}
+	adtest.CheckCorpus(t, dir, "", seeds, *updateCorpus, "run go test -run TestFuzzLoadCorpus ./nn -args -update-corpus")
 	// Each seed meets its purpose: the valid ones load.
 	for name, b := range seeds {
 		valid := strings.HasPrefix(name, "saved-") || strings.HasPrefix(name, "pytorch-") || name == "deepest-pytorch" || name == "huge-weight"

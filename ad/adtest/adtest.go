@@ -206,3 +206,29 @@ func Flatten(raw []byte) ([]float64, error) {
 	walk(v)
 	return out, nil
 }
+
+// CheckCorpus checks that dir holds a seed-corpus file of a fuzz target
+// (the "go test fuzz v1" encoding of a []byte) for every seed, named by its
+// key with prefix, and reports each missing or stale one. With update set
+// it writes them instead. hint tells how to update, for the messages.
+func CheckCorpus(tb testing.TB, dir, prefix string, seeds map[string][]byte, update bool, hint string) {
+	tb.Helper()
+	if update {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	for name, b := range seeds {
+		path := filepath.Join(dir, prefix+name)
+		want := fmt.Sprintf("go test fuzz v1\n[]byte(%q)\n", b)
+		if update {
+			if err := os.WriteFile(path, []byte(want), 0o644); err != nil {
+				tb.Fatal(err)
+			}
+			continue
+		}
+		if got, err := os.ReadFile(path); err != nil || string(got) != want {
+			tb.Errorf("seed corpus file %s is missing or stale (%s)", path, hint)
+		}
+	}
+}

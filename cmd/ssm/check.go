@@ -3,6 +3,7 @@ package main
 import (
 	"flag"
 	"fmt"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
@@ -79,12 +80,7 @@ func checkOutput(flag, shown, path string, exts ...string) error {
 // checkDistinct refuses two output flags naming one file.
 func checkDistinct(flags map[string]string) error {
 	seen := map[string]string{}
-	names := make([]string, 0, len(flags))
-	for f := range flags {
-		names = append(names, f)
-	}
-	slices.Sort(names)
-	for _, f := range names {
+	for _, f := range slices.Sorted(maps.Keys(flags)) {
 		p := flags[f]
 		if p == "" {
 			continue
@@ -104,12 +100,7 @@ func checkDistinct(flags map[string]string) error {
 // unusedFlags refuses flags the user set that the run would ignore: set is
 // setFlags' result, used reports whether a flag is read.
 func unusedFlags(set map[string]bool, used func(name string) bool, why func(name string) string) error {
-	names := make([]string, 0, len(set))
-	for n := range set {
-		names = append(names, n)
-	}
-	slices.Sort(names)
-	for _, n := range names {
+	for _, n := range slices.Sorted(maps.Keys(set)) {
 		if !used(n) {
 			return badInput("-%s: %s", n, why(n))
 		}

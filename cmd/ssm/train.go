@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"path/filepath"
 	"slices"
@@ -204,12 +205,7 @@ type outputFlag struct {
 // that no two name one file.
 func checkOutputs(e *env, outs map[string]outputFlag) error {
 	paths := map[string]string{}
-	names := make([]string, 0, len(outs))
-	for f := range outs {
-		names = append(names, f)
-	}
-	slices.Sort(names)
-	for _, f := range names {
+	for _, f := range slices.Sorted(maps.Keys(outs)) {
 		o := outs[f]
 		if o.path == "" {
 			continue

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"flag"
-	"fmt"
 	"maps"
 	"os"
 	"path/filepath"
@@ -69,21 +68,6 @@ func TestFuzzCorpus(t *testing.T) {
 	for _, m := range malformedFiles() {
 		seeds["malformed-"+strings.ReplaceAll(m.name, " ", "-")] = m.file
 	}
-	dir := filepath.Join("testdata", "fuzz", "FuzzRead")
-	for name, b := range seeds {
-		path := filepath.Join(dir, name)
-		want := fmt.Sprintf("go test fuzz v1\n[]byte(%q)\n", b)
-		if *updateCorpus {
-			if err := os.MkdirAll(dir, 0o755); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(path, []byte(want), 0o644); err != nil {
-				t.Fatal(err)
-			}
-			continue
-		}
-		if got, err := os.ReadFile(path); err != nil || string(got) != want {
-			t.Errorf("seed corpus file %s is missing or stale (run go test -run TestFuzzCorpus -update-corpus)", path)
-		}
-	}
+	adtest.CheckCorpus(t, filepath.Join("testdata", "fuzz", "FuzzRead"), "", seeds, *updateCorpus,
+		"run go test -run TestFuzzCorpus ./nn/safetensors -args -update-corpus")
 }

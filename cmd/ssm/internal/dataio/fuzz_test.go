@@ -5,12 +5,13 @@ import (
 	"flag"
 	"fmt"
 	"math"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"scorematch/ad"
+
+	"scorematch/ad/adtest"
 )
 
 // The seed corpora under testdata/fuzz are written by
@@ -198,24 +199,6 @@ func TestSeedCorpus(t *testing.T) {
 		"FuzzReadIDX": idxSeeds(),
 	}
 	for fuzzer, seeds := range sets {
-		dir := filepath.Join("testdata", "fuzz", fuzzer)
-		if *updateCorpus {
-			if err := os.MkdirAll(dir, 0o755); err != nil {
-				t.Fatal(err)
-			}
-		}
-		for name, b := range seeds {
-			path := filepath.Join(dir, "seed-"+name)
-			text := fmt.Sprintf("go test fuzz v1\n[]byte(%q)\n", b)
-			if *updateCorpus {
-				if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
-					t.Fatal(err)
-				}
-				continue
-			}
-			if _, err := os.Stat(path); err != nil {
-				t.Errorf("%s is missing; run with -update-corpus", path)
-			}
-		}
+		adtest.CheckCorpus(t, filepath.Join("testdata", "fuzz", fuzzer), "seed-", seeds, *updateCorpus, "run with -update-corpus")
 	}
 }
