@@ -1,6 +1,9 @@
 package nn
 
-import "scorematch/ad"
+import (
+	"scorematch/ad"
+	"scorematch/nn/sde"
+)
 
 // A Model has named parameters in a fixed order; the names are the weight
 // file's names. Dim is the input dimension D.
@@ -35,6 +38,20 @@ type CondScore interface {
 	CondScore(t *ad.Tape, x *ad.Node, sigma ad.Mat) *ad.Node
 }
 
+// A TimeScore is a time-conditional score network h(x, t): R^D × [0, T] →
+// R^D for a score SDE, estimating ∇ₓ log p_t, the score of the data pushed
+// through SDE() to time t. TimeScore records h on t for the B×D input node
+// x (plain or jet) and the B×1 matrix times of per-sample times (each
+// finite and ≥ 0), and returns a B×D node whose row b depends on row b of
+// x and times only. times is read while recording (it is data, never
+// differentiated) and must not change until t is reset. It panics if the
+// shapes do not match.
+type TimeScore interface {
+	Model
+	SDE() sde.SDE
+	TimeScore(t *ad.Tape, x *ad.Node, times ad.Mat) *ad.Node
+}
+
 // The model kinds recorded in a weight file's metadata and accepted by
 // LoadOptions.Kind.
 const (
@@ -42,6 +59,7 @@ const (
 	KindScore    = "score"    // *ScoreMLP
 	KindGaussian = "gaussian" // *GaussianEnergy
 	KindNCSN     = "ncsn"     // *NCSN
+	KindSDE      = "sde"      // *SDENet
 )
 
 // The models implement their interfaces.
@@ -50,5 +68,6 @@ var (
 	_ Energy    = (*GaussianEnergy)(nil)
 	_ Score     = (*ScoreMLP)(nil)
 	_ CondScore = (*NCSN)(nil)
+	_ TimeScore = (*SDENet)(nil)
 	_ Model     = (*MLP)(nil)
 )

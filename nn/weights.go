@@ -11,6 +11,7 @@ import (
 
 	"scorematch/ad"
 	"scorematch/nn/safetensors"
+	"scorematch/nn/sde"
 )
 
 // formatName is the "format" metadata value of files written by Save.
@@ -19,20 +20,34 @@ const formatName = "scorematch"
 // MaxHiddenLayers is the largest number of hidden layers Load accepts.
 const MaxHiddenLayers = 64
 
-// kinds are the model kinds, in the order messages list them.
-var kinds = []string{KindEnergy, KindScore, KindNCSN, KindGaussian}
+// kinds are the model kinds a file without metadata may be read as
+// (LoadOptions.Kind), in the order messages list them; savedKinds are all
+// the kinds Save records, KindSDE included, which is read only from a
+// file that records its SDE.
+var (
+	kinds      = []string{KindEnergy, KindScore, KindNCSN, KindGaussian}
+	savedKinds = []string{KindEnergy, KindScore, KindNCSN, KindSDE, KindGaussian}
+)
 
 // An Architecture is what a weight file records of a model besides its
 // parameters: enough to build the model anew.
 type Architecture struct {
-	Kind       string // KindEnergy, KindScore, KindNCSN or KindGaussian
+	Kind       string // KindEnergy, KindScore, KindNCSN, KindSDE or KindGaussian
 	Dim        int    // the input dimension D
 	Hidden     []int  // the widths of the hidden layers (none for KindGaussian)
 	Activation string // the activation, a key of ad.Activations ("" for KindGaussian)
+
+	// KindSDE only: the SDE as sde.SDE.String formats it, the number E of
+	// Fourier frequencies of the time embedding, and the standard
+	// deviation they were drawn with (a record; the frequencies are the
+	// tensor fourier.W).
+	SDE          string
+	FourierDim   int
+	FourierScale float64
 }
 
 // ArchitectureOf returns the architecture of m, and false if m is not an
-// *EnergyMLP, *ScoreMLP, *NCSN or *GaussianEnergy.
+// *EnergyMLP, *ScoreMLP, *NCSN, *SDENet or *GaussianEnergy.
 func ArchitectureOf(m Model) (Architecture, bool) {
 	var mlp *MLP
 	var a Architecture
@@ -43,6 +58,9 @@ func ArchitectureOf(m Model) (Architecture, bool) {
 		a.Kind, mlp = KindScore, &m.MLP
 	case *NCSN:
 		a.Kind, mlp = KindNCSN, m.mlp
+	case *SDENet:
+		a.Kind, mlp = KindSDE, m.mlp
+		a.SDE, a.FourierDim, a.FourierScale = m.sde.String(), m.FourierDim(), m.scale
 	case *GaussianEnergy:
 		a.Kind = KindGaussian
 	default:
@@ -56,8 +74,9 @@ func ArchitectureOf(m Model) (Architecture, bool) {
 }
 
 // String formats a for messages: "energy dim=2 hidden=32,32
-// activation=softplus", "score dim=2 hidden=none activation=tanh" or
-// "gaussian dim=2".
+// activation=softplus", "score dim=2 hidden=none activation=tanh",
+// "sde dim=2 hidden=64,64 activation=softplus sde=ve:0.01:50
+// fourier=16 fourier_scale=16" or "gaussian dim=2".
 func (a Architecture) String() string {
 	if a.Kind == KindGaussian {
 		return fmt.Sprintf("%s dim=%d", a.Kind, a.Dim)
@@ -66,7 +85,11 @@ func (a Architecture) String() string {
 	if hidden == "" {
 		hidden = "none"
 	}
-	return fmt.Sprintf("%s dim=%d hidden=%s activation=%s", a.Kind, a.Dim, hidden, a.Activation)
+	s := fmt.Sprintf("%s dim=%d hidden=%s activation=%s", a.Kind, a.Dim, hidden, a.Activation)
+	if a.Kind == KindSDE {
+		s += fmt.Sprintf(" sde=%s fourier=%d fourier_scale=%s", a.SDE, a.FourierDim, formatFloat(a.FourierScale))
+	}
+	return s
 }
 
 // Save writes m's parameters to a safetensors file at path (atomically, see
@@ -78,8 +101,12 @@ func (a Architecture) String() string {
 //	 "hidden": "8,8", "activation": "softplus"}
 //
 // (kind "gaussian" has neither hidden nor activation), so that Load can
-// rebuild the model. m must be an *EnergyMLP, *ScoreMLP, *NCSN or
-// *GaussianEnergy; Save returns an error for other types.
+// rebuild the model. An *SDENet's file also records its SDE (as
+// sde.SDE.String formats it) and its time embedding, as "sde": "ve:0.01:50",
+// "embedding": "fourier", "fourier_dim": "16", "fourier_scale": "16", and
+// holds its frequencies as the tensor fourier.W (shape [E]). m must be an
+// *EnergyMLP, *ScoreMLP, *NCSN, *SDENet or *GaussianEnergy; Save returns an
+// error for other types.
 func Save(path string, m Model) error {
 	ts, meta, err := modelTensors(m)
 	if err != nil {
@@ -92,7 +119,7 @@ func Save(path string, m Model) error {
 func modelTensors(m Model) ([]Tensor, map[string]string, error) {
 	a, ok := ArchitectureOf(m)
 	if !ok {
-		return nil, nil, fmt.Errorf("cannot save a %T (want *EnergyMLP, *ScoreMLP, *NCSN or *GaussianEnergy)", m)
+		return nil, nil, fmt.Errorf("cannot save a %T (want *EnergyMLP, *ScoreMLP, *NCSN, *SDENet or *GaussianEnergy)", m)
 	}
 	meta := map[string]string{"format": formatName, "kind": a.Kind, "dim": strconv.Itoa(a.Dim)}
 	if a.Kind != KindGaussian {
@@ -100,10 +127,17 @@ func modelTensors(m Model) ([]Tensor, map[string]string, error) {
 		meta["activation"] = a.Activation
 	}
 	ps := m.Params()
+	if a.Kind == KindSDE {
+		meta[metaSDE] = a.SDE
+		meta[metaEmbedding] = embeddingFourier
+		meta[metaFourierDim] = strconv.Itoa(a.FourierDim)
+		meta[metaFourierScale] = formatFloat(a.FourierScale)
+		ps = append(ps[:len(ps):len(ps)], m.(*SDENet).Buffers()...)
+	}
 	ts := make([]Tensor, len(ps))
 	for i, p := range ps {
 		shape := []int{p.Value.Rows, p.Value.Cols}
-		if strings.HasSuffix(p.Name, ".bias") || p.Name == "mu" {
+		if strings.HasSuffix(p.Name, ".bias") || p.Name == "mu" || p.Name == fourierName {
 			shape = shape[1:]
 		}
 		ts[i] = Tensor{Name: p.Name, Shape: shape, Data: p.Value.Data}
@@ -117,17 +151,19 @@ type LoadOptions struct {
 	// ad.Activations). Required for files without metadata, except
 	// Gaussians, which have none; ignored for Gaussians.
 	Activation string
-	// Kind is KindEnergy, KindScore, KindNCSN or KindGaussian. Required
-	// for files without metadata.
+	// Kind is KindEnergy, KindScore, KindNCSN, KindSDE or KindGaussian.
+	// Required for files without metadata; KindSDE is only read from files
+	// that record their SDE (written by Save).
 	Kind string
 }
 
 // Validate reports, as a *ConfigError naming the field, a Kind that is not
-// a model kind, an Activation that is not a key of ad.Activations, or an
-// activation whose second derivative vanishes (ReLU) with KindEnergy. ""
-// is valid for both fields. Load calls it before reading the file.
+// a model kind (KindSDE is one, to check a file's recorded kind, though no
+// file without metadata can be read as it), an Activation that is not a
+// key of ad.Activations, or an activation whose second derivative vanishes
+// (ReLU) with KindEnergy. "" is valid for both fields. Load calls it before reading the file.
 func (o LoadOptions) Validate() error {
-	if o.Kind != "" && !slices.Contains(kinds, o.Kind) {
+	if o.Kind != "" && o.Kind != KindSDE && !slices.Contains(kinds, o.Kind) {
 		return &ConfigError{Type: "LoadOptions", Field: "Kind", Value: o.Kind, Want: orList(kinds)}
 	}
 	if o.Activation == "" || o.Kind == KindGaussian {
@@ -179,8 +215,8 @@ func (e *OptionMismatchError) Error() string {
 }
 
 // Load reads a model from the safetensors file at path. The result is an
-// *EnergyMLP, *ScoreMLP, *NCSN or *GaussianEnergy whose parameters are exactly
-// the file's values (F32 values converted to float64).
+// *EnergyMLP, *ScoreMLP, *NCSN, *SDENet or *GaussianEnergy whose parameters
+// are exactly the file's values (F32 values converted to float64).
 //
 // A file written by Save is rebuilt from its metadata; a nonempty field of
 // opts must then agree with it. Any other file (a PyTorch state_dict saved
@@ -192,7 +228,9 @@ func (e *OptionMismatchError) Error() string {
 // module between Linear layers), whose sizes must chain from D inputs to 1
 // output (energy) or D outputs (score, NCSN); an NCSN also has
 // "sigma.weight" (1×H₁); a Gaussian has "L" (D×D, lower-triangular) and
-// "mu" (D).
+// "mu" (D). An SDENet is only read from a file that records its SDE and
+// embedding (see Save): one without them, or whose SDE does not parse or
+// validate (package nn/sde), is a *FormatError saying so.
 //
 // Nothing is allocated for the model before the architecture, recorded or
 // inferred, has been checked against the tensors: every parameter it has
@@ -260,13 +298,24 @@ func build(file string, ts []Tensor, meta map[string]string, opts LoadOptions) (
 		return nil, withFile(err, file)
 	}
 	var m Model
-	if a.Kind == KindGaussian {
+	switch a.Kind {
+	case KindGaussian:
 		m = NewGaussianEnergy(a.Dim)
-	} else if m, err = newModel(a.Kind, a.Dim, a.Hidden, a.Activation); err != nil {
+	case KindSDE:
+		m, err = a.newSDENet()
+	default:
+		m, err = newModel(a.Kind, a.Dim, a.Hidden, a.Activation)
+	}
+	if err != nil {
 		return nil, withFile(err, file) // not reached: check has passed
 	}
 	for _, p := range m.Params() {
 		copy(p.Value.Data, byName[p.Name].Data)
+	}
+	if s, ok := m.(*SDENet); ok {
+		for _, p := range s.Buffers() {
+			copy(p.Value.Data, byName[p.Name].Data)
+		}
 	}
 	return m, nil
 }
@@ -290,8 +339,8 @@ func withFile(err error, file string) error {
 // fromMetadata reads the architecture that Save recorded in meta.
 func fromMetadata(meta map[string]string, opts LoadOptions) (Architecture, error) {
 	a := Architecture{Kind: meta["kind"]}
-	if !slices.Contains(kinds, a.Kind) {
-		return a, fmt.Errorf("unknown model kind %q (want %s)", a.Kind, orList(kinds))
+	if !slices.Contains(savedKinds, a.Kind) {
+		return a, fmt.Errorf("unknown model kind %q (want %s)", a.Kind, orList(savedKinds))
 	}
 	if opts.Kind != "" && opts.Kind != a.Kind {
 		return a, &OptionMismatchError{Option: "Kind", Recorded: a.Kind, Given: opts.Kind}
@@ -323,8 +372,70 @@ func fromMetadata(meta map[string]string, opts LoadOptions) (Architecture, error
 	if opts.Activation != "" && opts.Activation != a.Activation {
 		return a, &OptionMismatchError{Option: "Activation", Recorded: a.Activation, Given: opts.Activation}
 	}
+	if a.Kind == KindSDE {
+		return a, a.sdeFromMetadata(meta)
+	}
 	return a, nil
 }
+
+// The metadata keys and values of an SDENet's file, and the name of its
+// frequencies.
+const (
+	metaSDE          = "sde"
+	metaEmbedding    = "embedding"
+	metaFourierDim   = "fourier_dim"
+	metaFourierScale = "fourier_scale"
+	embeddingFourier = "fourier"
+	fourierName      = "fourier.W"
+)
+
+// sdeFromMetadata reads an SDENet's SDE and time embedding from meta.
+func (a *Architecture) sdeFromMetadata(meta map[string]string) error {
+	s, ok := meta[metaSDE]
+	if !ok {
+		return fmt.Errorf("metadata has no sde: an sde model file must record its SDE (such as \"ve:0.01:50\" or \"vp:0.1:20\")")
+	}
+	a.SDE = s
+	if e := meta[metaEmbedding]; e != embeddingFourier {
+		return fmt.Errorf("metadata embedding %q is not a time embedding (want %q)", e, embeddingFourier)
+	}
+	d, err := strconv.Atoi(meta[metaFourierDim])
+	if err != nil || d < 1 || d > MaxFourierDim {
+		return fmt.Errorf("metadata fourier_dim %q is not an integer from 1 to %d", meta[metaFourierDim], MaxFourierDim)
+	}
+	a.FourierDim = d
+	f, err := strconv.ParseFloat(meta[metaFourierScale], 64)
+	if err != nil || !(f > 0) || math.IsInf(f, 0) {
+		return fmt.Errorf("metadata fourier_scale %q is not a finite number > 0", meta[metaFourierScale])
+	}
+	a.FourierScale = f
+	return nil
+}
+
+// parseSDE returns the SDE of an SDENet's architecture, checked.
+func (a Architecture) parseSDE() (sde.SDE, error) {
+	s, err := sde.Parse(a.SDE)
+	if err == nil {
+		err = s.Validate()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("metadata sde %q is not a usable SDE: %w", a.SDE, err)
+	}
+	return s, nil
+}
+
+// newSDENet returns a zero SDENet of a checked architecture.
+func (a Architecture) newSDENet() (*SDENet, error) {
+	s, err := a.parseSDE()
+	if err != nil {
+		return nil, err
+	}
+	return newSDENet(SDENetConfig{SDE: s, Dim: a.Dim, Hidden: a.Hidden, Activation: a.Activation,
+		FourierDim: a.FourierDim, FourierScale: a.FourierScale})
+}
+
+// formatFloat formats v exactly (it parses back to v).
+func formatFloat(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
 
 // fromTensors infers the architecture of a file without our metadata from
 // its tensors' names and shapes, with the kind and activation of opts.
@@ -333,6 +444,8 @@ func fromTensors(ts []Tensor, opts LoadOptions) (Architecture, error) {
 	switch opts.Kind {
 	case "":
 		return a, &MissingOptionError{Option: "Kind", Choices: kinds}
+	case KindSDE:
+		return a, fmt.Errorf("the file does not record an SDE: an sde model is read only from a file written by Save, whose metadata records its SDE and time embedding")
 	case KindGaussian:
 		a.Activation = ""
 		i := slices.IndexFunc(ts, func(t Tensor) bool { return t.Name == "mu" })
@@ -424,8 +537,8 @@ func fromTensors(ts []Tensor, opts LoadOptions) (Architecture, error) {
 // check reports why a is not a model that Load can build, if it is not.
 // It allocates nothing sized by a.
 func (a Architecture) check() error {
-	if !slices.Contains(kinds, a.Kind) {
-		return fmt.Errorf("unknown model kind %q (want %s)", a.Kind, orList(kinds))
+	if !slices.Contains(savedKinds, a.Kind) {
+		return fmt.Errorf("unknown model kind %q (want %s)", a.Kind, orList(savedKinds))
 	}
 	if a.Dim < 1 {
 		return fmt.Errorf("dim is %d, want ≥ 1", a.Dim)
@@ -444,6 +557,20 @@ func (a Architecture) check() error {
 	if a.Kind == KindNCSN && len(a.Hidden) == 0 {
 		return fmt.Errorf("an NCSN needs at least one hidden layer")
 	}
+	if a.Kind == KindSDE {
+		if len(a.Hidden) == 0 {
+			return fmt.Errorf("an SDE score net needs at least one hidden layer")
+		}
+		if a.FourierDim < 1 || a.FourierDim > MaxFourierDim {
+			return fmt.Errorf("fourier_dim is %d, want 1 to %d", a.FourierDim, MaxFourierDim)
+		}
+		if !(a.FourierScale > 0) || math.IsInf(a.FourierScale, 0) {
+			return fmt.Errorf("fourier_scale is %v, want a finite value > 0", a.FourierScale)
+		}
+		if _, err := a.parseSDE(); err != nil {
+			return err
+		}
+	}
 	f, err := activation(a.Activation)
 	if err != nil {
 		return err
@@ -460,8 +587,8 @@ type paramShape struct {
 	rows, cols int
 }
 
-// params lists the parameters of a checked architecture in Params order,
-// without building the model.
+// params lists the parameters of a checked architecture in Params order
+// (then an SDENet's buffer fourier.W), without building the model.
 func (a Architecture) params() []paramShape {
 	if a.Kind == KindGaussian {
 		return []paramShape{{"L", a.Dim, a.Dim}, {"mu", 1, a.Dim}}
@@ -478,6 +605,12 @@ func (a Architecture) params() []paramShape {
 	}
 	if a.Kind == KindNCSN {
 		ps = append(ps, paramShape{"sigma.weight", 1, a.Hidden[0]})
+	}
+	if a.Kind == KindSDE {
+		for l, h := range a.Hidden {
+			ps = append(ps, paramShape{"temb." + strconv.Itoa(l) + ".weight", h, 2 * a.FourierDim})
+		}
+		ps = append(ps, paramShape{fourierName, 1, a.FourierDim})
 	}
 	return ps
 }

@@ -1,0 +1,262 @@
+package nn
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+
+	"scorematch/ad"
+	"scorematch/ad/repro"
+	"scorematch/ad/rmath"
+	"scorematch/nn/sde"
+)
+
+// The defaults of SDENetConfig.
+const (
+	// DefaultFourierDim is the number E of Fourier frequencies of an
+	// SDENet's time embedding (which has 2E features).
+	DefaultFourierDim = 16
+	// DefaultFourierScale is the standard deviation of the frequencies,
+	// the reference code's fourier_scale.
+	DefaultFourierScale = 16
+)
+
+// MaxFourierDim is the largest number of Fourier frequencies NewSDENet and
+// Load accept.
+const MaxFourierDim = 1 << 16
+
+// An SDENet is a time-conditional score network h(x, t) for a score SDE
+// (package nn/sde): an MLP D → H₁ → … → H_k → D on x whose every hidden
+// pre-activation is shifted by a learnt linear map of a Gaussian Fourier
+// embedding of the time,
+//
+//	e(t) = [sin(2π W c(t)), cos(2π W c(t))]     (2E features)
+//	z_l = W_{2l} h_{l−1} + b_{2l} + T_l e(t)       (l = 1 … k; h₀ = x)
+//	h_l = act(z_l)
+//	h(x, t) = (W_{2k} h_k + b_{2k}) / σ(t)        (VE; no division for VP, sub-VP)
+//
+// with c(t) = log σ(t) for VE, as the reference code (score_sde's NCSN++)
+// embeds its noise level, and c(t) = t for VP and sub-VP. W holds E
+// frequencies drawn once from N(0, scale²) (scale 16 in the reference) and
+// is not trained. For VE the output is divided by σ(t) (the reference's
+// scale_by_sigma), so that it scales like the true score of data blurred
+// with noise σ(t). For VP and sub-VP the output is the score itself: the
+// reference code instead reads its VP network's output as −z and divides
+// it by the kernel's s(t); here no scaling is applied, so the objectives'
+// λ(t) = s(t)² weighting (see package ssm) treats the three SDEs alike.
+//
+// The parameters are the MLP's ("0.weight", "0.bias", "2.weight", …,
+// PyTorch's layout) followed by "temb.0.weight", …, "temb.<k−1>.weight"
+// (H_l × 2E each, a bias-free nn.Linear per hidden layer, named as an
+// nn.ModuleList "temb" would name them), in that order. The frequencies
+// are the non-trainable tensor "fourier.W" (shape [E], the name of a
+// GaussianFourierProjection module "fourier" with attribute W), which is
+// not among Params, so that optimisers and gradient checks leave it alone,
+// and which Save writes and Load reads with the rest.
+//
+// Times are data: TimeScore reads them while recording and no derivative
+// with respect to them is taken. The input x may be a jet, so Taylor-mode
+// objectives (SSE, exact divergences) work as with the other score nets.
+type SDENet struct {
+	mlp     *MLP
+	temb    []*ad.Param // T_l, H_l × 2E
+	fourier *ad.Param   // W, 1×E, not trained
+	scale   float64     // the standard deviation W was drawn with
+	sde     sde.SDE
+	params  []*ad.Param
+
+	cond   *ad.Elementwise // t ↦ c(t); nil for c(t) = t
+	inv    *ad.Elementwise // t ↦ 1/σ(t) for VE; nil otherwise
+	selSin ad.Mat          // E×2E: [I 0], places sin(2πWc) in the embedding
+	selCos ad.Mat          // E×2E: [0 I], places cos(2πWc)
+}
+
+// SDENetConfig describes an SDENet.
+type SDENetConfig struct {
+	// SDE is the diffusion the net's times refer to; it must pass its
+	// Validate (a VE's σmax must be set).
+	SDE sde.SDE
+	// Dim is the data dimension D.
+	Dim int
+	// Hidden are the widths of the hidden layers, at least one.
+	Hidden []int
+	// Activation names the activation ("" means DefaultActivation; ReLU is
+	// allowed).
+	Activation string
+	// FourierDim is the number E of frequencies (0 means
+	// DefaultFourierDim).
+	FourierDim int
+	// FourierScale is the standard deviation of the frequencies (0 means
+	// DefaultFourierScale).
+	FourierScale float64
+}
+
+// NewSDENet returns a time-conditional score net. The MLP's parameters are
+// drawn from rng exactly as NewScoreMLP draws them; then the embedding
+// maps temb.l.weight as PyTorch initialises a bias-free nn.Linear of 2E
+// inputs (U(−1/√(2E), 1/√(2E)), layer by layer, row-major); then the E
+// frequencies, scale·repro.Normal(rng) each. It returns an error if c.SDE
+// is nil or fails its Validate, if Dim, a width or FourierDim is out of
+// range, if Hidden is empty, if FourierScale is not finite and positive,
+// or if the activation is unknown. It panics if rng is nil.
+func NewSDENet(c SDENetConfig, rng *rand.Rand) (*SDENet, error) {
+	if c.FourierDim == 0 {
+		c.FourierDim = DefaultFourierDim
+	}
+	if c.FourierScale == 0 {
+		c.FourierScale = DefaultFourierScale
+	}
+	m, err := newSDENet(c)
+	if err != nil {
+		return nil, fmt.Errorf("nn: NewSDENet: %w", err)
+	}
+	m.mlp.initPyTorch(rng)
+	bound := 1 / math.Sqrt(float64(2*c.FourierDim))
+	for _, p := range m.temb {
+		for i := range p.Value.Data {
+			p.Value.Data[i] = bound * (2*float64(rng.Float64()) - 1)
+		}
+	}
+	for i := range m.fourier.Value.Data {
+		m.fourier.Value.Data[i] = c.FourierScale * repro.Normal(rng)
+	}
+	return m, nil
+}
+
+// newSDENet returns an SDENet with zero parameters and frequencies.
+func newSDENet(c SDENetConfig) (*SDENet, error) {
+	if c.SDE == nil {
+		return nil, fmt.Errorf("no SDE")
+	}
+	if err := c.SDE.Validate(); err != nil {
+		return nil, err
+	}
+	if len(c.Hidden) == 0 {
+		return nil, fmt.Errorf("an SDE score net needs at least one hidden layer")
+	}
+	if c.FourierDim < 1 || c.FourierDim > MaxFourierDim {
+		return nil, fmt.Errorf("FourierDim is %d, want 1 to %d", c.FourierDim, MaxFourierDim)
+	}
+	if !(c.FourierScale > 0) || math.IsInf(c.FourierScale, 0) {
+		return nil, fmt.Errorf("FourierScale is %v, want a finite value > 0", c.FourierScale)
+	}
+	mlp, err := newMLP(layerSizes(c.Dim, c.Hidden, c.Dim), c.Activation)
+	if err != nil {
+		return nil, err
+	}
+	e := c.FourierDim
+	m := &SDENet{mlp: mlp, scale: c.FourierScale, sde: c.SDE, fourier: ad.NewParam("fourier.W", 1, e)}
+	m.params = append(m.params, mlp.params...)
+	for l, h := range c.Hidden {
+		p := ad.NewParam(fmt.Sprintf("temb.%d.weight", l), h, 2*e)
+		m.temb = append(m.temb, p)
+		m.params = append(m.params, p)
+	}
+	m.selSin, m.selCos = ad.NewMat(e, 2*e), ad.NewMat(e, 2*e)
+	for i := range e {
+		m.selSin.Set(i, i, 1)
+		m.selCos.Set(i, e+i, 1)
+	}
+	if ve, ok := c.SDE.(sde.VE); ok {
+		m.cond, m.inv = veLogSigma(ve), veInvSigma(ve)
+	}
+	return m, nil
+}
+
+// veLogSigma is t ↦ log σ(t) = log σmin + t·log(σmax/σmin) with its
+// derivatives, the value computed from σ(t) as the reference does.
+func veLogSigma(s sde.VE) *ad.Elementwise {
+	k := rmath.Log(s.SigmaMax / s.SigmaMin)
+	return ad.Pointwise("ve-log-sigma", func(t float64) (f0, f1, f2, f3 float64) {
+		_, std := s.Marginal(t)
+		return rmath.Log(std), k, 0, 0
+	})
+}
+
+// veInvSigma is t ↦ 1/σ(t) with its derivatives (−k)ⁿ/σ(t), k = log(σmax/σmin).
+func veInvSigma(s sde.VE) *ad.Elementwise {
+	k := rmath.Log(s.SigmaMax / s.SigmaMin)
+	return ad.Pointwise("ve-inv-sigma", func(t float64) (f0, f1, f2, f3 float64) {
+		_, std := s.Marginal(t)
+		r := 1 / std
+		return r, -k * r, k * k * r, -k * k * k * r
+	})
+}
+
+// sinFn and cosFn are the sine and cosine with their derivatives.
+var (
+	sinFn = ad.Pointwise("sin", func(v float64) (f0, f1, f2, f3 float64) {
+		s, c := rmath.Sin(v), rmath.Cos(v)
+		return s, c, -s, -c
+	})
+	cosFn = ad.Pointwise("cos", func(v float64) (f0, f1, f2, f3 float64) {
+		s, c := rmath.Sin(v), rmath.Cos(v)
+		return c, -s, -c, s
+	})
+)
+
+// Params returns the MLP's parameters then temb.0.weight, …, in that
+// order (not fourier.W, which is not trained). The slice is the model's
+// own and must not be modified.
+func (m *SDENet) Params() []*ad.Param { return m.params }
+
+// Buffers returns the model's non-trainable tensors, saved with it:
+// fourier.W (1×E). The slice is new; the tensor is the model's own.
+func (m *SDENet) Buffers() []*ad.Param { return []*ad.Param{m.fourier} }
+
+// Dim returns the input dimension D.
+func (m *SDENet) Dim() int { return m.mlp.Dim() }
+
+// Hidden returns the widths of the hidden layers (a new slice).
+func (m *SDENet) Hidden() []int { return m.mlp.Hidden() }
+
+// Activation returns the name of the activation.
+func (m *SDENet) Activation() string { return m.mlp.Activation() }
+
+// SDE returns the diffusion the net's times refer to.
+func (m *SDENet) SDE() sde.SDE { return m.sde }
+
+// FourierDim returns the number E of Fourier frequencies.
+func (m *SDENet) FourierDim() int { return m.fourier.Value.Cols }
+
+// FourierScale returns the standard deviation the frequencies were drawn
+// with (as recorded; the frequencies themselves are in fourier.W).
+func (m *SDENet) FourierScale() float64 { return m.scale }
+
+// TimeScore records h(x, t) on tp and returns a B×D node (see TimeScore).
+// It panics if x does not have Dim columns, if times is not B×1, or if a
+// time is negative or not finite.
+func (m *SDENet) TimeScore(tp *ad.Tape, x *ad.Node, times ad.Mat) *ad.Node {
+	if times.Rows != x.Rows() || times.Cols != 1 {
+		panic(fmt.Sprintf("nn: SDENet: times is %d×%d, want %d×1", times.Rows, times.Cols, x.Rows()))
+	}
+	if x.Cols() != m.Dim() {
+		panic(fmt.Sprintf("nn: SDENet: input has %d columns, the model's dimension is %d", x.Cols(), m.Dim()))
+	}
+	for i, v := range times.Data {
+		if !(v >= 0) || math.IsInf(v, 0) {
+			panic(fmt.Sprintf("nn: SDENet: times[%d] = %g, times must be finite and ≥ 0", i, v))
+		}
+	}
+	tn := tp.Const(times)
+	c := tn
+	if m.cond != nil {
+		c = tp.Apply(m.cond, tn)
+	}
+	// 2π·(c·W), rounded as the reference's c·W·2·π: ×2 is exact.
+	p := tp.Scale(2*math.Pi, tp.MatMul(c, tp.Const(m.fourier.Value)))
+	emb := tp.Add(tp.MatMul(tp.Apply(sinFn, p), tp.Const(m.selSin)), tp.MatMul(tp.Apply(cosFn, p), tp.Const(m.selCos)))
+	ws, bs, act := m.mlp.Layers()
+	h := x
+	last := len(ws) - 1
+	for l := range ws {
+		h = tp.Linear(h, tp.Param(ws[l]), tp.Param(bs[l]))
+		if l < last {
+			h = tp.Apply(act, tp.AddPrimal(h, tp.MatMulT(emb, tp.Param(m.temb[l]))))
+		}
+	}
+	if m.inv != nil {
+		h = tp.ScaleRows(h, tp.Apply(m.inv, tn))
+	}
+	return h
+}
