@@ -26,8 +26,10 @@ type ODEFunc func(dy, y ad.Mat, t []float64, rows []int)
 // goroutine, and each chunk's ODEFunc on that chunk's goroutine only. It
 // returns the work done, a *ConfigError for an invalid setting (before
 // any work), and an error if a system cannot be integrated (a non-finite
-// state, or the adaptive solver's step cap). It panics unless t0 and t1
-// are finite.
+// state, or the adaptive solver's step cap). With no rows it only checks
+// its settings (calling newF never), which is how the probability-flow
+// methods check a solver before any work. It panics unless t0 and t1 are
+// finite.
 type ODESolver interface {
 	Solve(newF func() ODEFunc, y ad.Mat, t0, t1 float64) (ODEStats, error)
 }
