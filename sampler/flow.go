@@ -31,7 +31,7 @@ func checkFlow(typ string, s sde.SDE, solver ODESolver, eps float64, def func(sd
 		return 0, &ConfigError{Type: typ, Field: "SDE", Value: nil, Want: "an SDE"}
 	}
 	if err := s.Validate(); err != nil {
-		return 0, err
+		return 0, &ConfigError{Type: typ, Field: "SDE", Value: s.String(), Want: "valid parameters (" + err.Error() + ")"}
 	}
 	if eps == 0 {
 		eps = def(s)
@@ -96,8 +96,8 @@ func (p ProbabilityFlow) Sample(src TimeScoreSource, n int) (ad.Mat, ODEStats, e
 
 // Run integrates the rows of x (B×D, states at time T) in place from T to
 // Eps, and denoises them if asked. It returns the solver's counts (plus one
-// evaluation per row for Denoise), a *ConfigError (or the SDE's) for an
-// invalid setting before any work, and the solver's error if a sample
+// evaluation per row for Denoise), a *ConfigError for an invalid setting
+// (an SDE that does not validate included) before any work, and the solver's error if a sample
 // cannot be integrated. It panics if x does not have src.Dim() columns.
 func (p ProbabilityFlow) Run(src TimeScoreSource, x ad.Mat) (ODEStats, error) {
 	checkCols("ProbabilityFlow.Run", x, src.Dim())
@@ -213,8 +213,8 @@ type FlowLikelihood struct {
 }
 
 // Run returns log p_Eps at every row of x (B×D) and the solver's counts. It
-// returns a *ConfigError (or the SDE's) for an invalid setting before any
-// work, and an error if a row cannot be integrated or its log-density is
+// returns a *ConfigError for an invalid setting (an SDE that does not
+// validate included) before any work, and an error if a row cannot be integrated or its log-density is
 // not finite. It panics if x does not have src.Dim() columns.
 func (l FlowLikelihood) Run(src DivScoreSource, x ad.Mat) ([]float64, ODEStats, error) {
 	checkCols("FlowLikelihood.Run", x, src.Dim())

@@ -436,8 +436,7 @@ func TestProbabilityFlowDenoise(t *testing.T) {
 }
 
 // TestFlowConfigErrors checks that every invalid setting is a
-// *ConfigError naming it (or the SDE's own error), returned before any
-// work.
+// *ConfigError naming it, returned before any work.
 func TestFlowConfigErrors(t *testing.T) {
 	m := skewMixture(t)
 	ve := testSDEs[0]
@@ -483,11 +482,11 @@ func TestFlowConfigErrors(t *testing.T) {
 			t.Errorf("%s: work done before the settings error (%d evaluator calls)", c.name, calls)
 		}
 	}
-	// An invalid SDE is the SDE's own error.
+	// An invalid SDE is a ConfigError for the SDE field.
 	_, _, err := FlowLikelihood{SDE: sde.VE{SigmaMin: 2, SigmaMax: 1}}.Run(p, flowPoints(m, 1))
-	var se *sde.ConfigError
-	if !errors.As(err, &se) {
-		t.Errorf("invalid SDE: error %v, want an sde.ConfigError", err)
+	var ce *ConfigError
+	if !errors.As(err, &ce) || ce.Setting() != "FlowLikelihood.SDE" {
+		t.Errorf("invalid SDE: error %v, want a ConfigError for FlowLikelihood.SDE", err)
 	}
 }
 
