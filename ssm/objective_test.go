@@ -11,6 +11,7 @@ import (
 	"scorematch/ad/fd"
 	"scorematch/ad/repro"
 	"scorematch/nn"
+	"scorematch/nn/sde"
 )
 
 // drawBatch returns a batch of x with obj's randomness drawn from seed.
@@ -92,6 +93,10 @@ func objectiveCases(t *testing.T) []struct {
 		{"ncsn", ncsn("tanh"), Options{Sigmas: sig}},
 		{"ncsn-sse-vr", ncsn("softplus"), Options{Sigmas: sig, M: 2}},
 		{"grad", energy("elu"), Options{}},
+		{"sde-dsm", testSDENet(t, rng, sde.VE{SigmaMin: 0.01, SigmaMax: 5}, "tanh"), Options{}},
+		{"sde-dsm", testSDENet(t, rng, sde.VP{BetaMin: 0.1, BetaMax: 20}, "softplus"), Options{}},
+		{"sde-sse-vr", testSDENet(t, rng, sde.VE{SigmaMin: 0.01, SigmaMax: 5}, "softplus"), Options{M: 2}},
+		{"sde-sse-vr", testSDENet(t, rng, sde.SubVP{BetaMin: 0.1, BetaMax: 20}, "tanh"), Options{Projection: Gaussian}},
 	}
 }
 

@@ -41,6 +41,7 @@ const (
 	EnergyModel    ModelKind = 1 << iota // nn.Energy: E(x), score −∇ₓE
 	ScoreModel                           // nn.Score: a score net h(x)
 	CondScoreModel                       // nn.CondScore: a noise-conditional score net h(x, σ)
+	TimeScoreModel                       // nn.TimeScore: a time-conditional score net h(x, t) of a score SDE
 )
 
 // KindOf returns the kinds m implements.
@@ -55,13 +56,16 @@ func KindOf(m nn.Model) ModelKind {
 	if _, ok := m.(nn.CondScore); ok {
 		k |= CondScoreModel
 	}
+	if _, ok := m.(nn.TimeScore); ok {
+		k |= TimeScoreModel
+	}
 	return k
 }
 
 // String names the kinds in a set: "an energy or score model".
 func (k ModelKind) String() string {
 	var names []string
-	for i, n := range []string{"energy", "score", "noise-conditional score"} {
+	for i, n := range []string{"energy", "score", "noise-conditional score", "time-conditional score"} {
 		if k&(1<<i) != 0 {
 			names = append(names, n)
 		}
@@ -98,6 +102,8 @@ var registry = []Spec{
 	{"sse-vr", ScoreModel, ReadsM, true, false, "sliced score estimation, variance-reduced: ½‖h‖² + vᵀ(∇h)v", newSSEVR},
 	{"ncsn", CondScoreModel, ReadsSigmas, true, false, "annealed denoising score matching over a σ schedule", newNCSN},
 	{"ncsn-sse-vr", CondScoreModel, ReadsM | ReadsSigmas, true, false, "annealed SSE-VR over a σ schedule", newNCSNSSEVR},
+	{"sde-dsm", TimeScoreModel, 0, true, false, "continuous-time denoising score matching of a score SDE: ½‖s(t)h(x_t,t) + z‖², t ~ U(1e-5, 1)", newSDEDSM},
+	{"sde-sse-vr", TimeScoreModel, ReadsM, true, false, "SSE-VR of a score SDE at x_t, t ~ U(1e-5, 1): s(t)²(½‖h‖² + vᵀ(∇h)v)", newSDESSEVR},
 	{"approx-bp", EnergyModel, 0, false, true, "exact SM with the Hessian diagonal by approximate backprop (MLP; biased, and unbounded below beyond one hidden layer)", newApproxBP},
 	{"cp", EnergyModel, ReadsM, false, true, "exact SM with the Hessian diagonal by curvature propagation (MLP)", newCurvatureProp},
 	{"grad", EnergyModel, 0, false, false, "the mean energy: a plain gradient step, for cost comparisons", newMeanEnergy},

@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"scorematch/nn"
+	"scorematch/nn/sde"
 )
 
 // TestRegistryCovered checks that Names, Specs and Lookup agree and that
@@ -58,9 +59,10 @@ func TestRegistryModels(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	sdenet := testSDENet(t, rng, sde.VP{BetaMin: 0.1, BetaMax: 20}, "softplus")
 	full := Options{Sigma: 0.1, Sigmas: []float64{1, 0.1}}
 	for _, s := range Specs() {
-		for _, m := range []nn.Model{energy, score, ncsn} {
+		for _, m := range []nn.Model{energy, score, ncsn, sdenet} {
 			_, err := New(s.Name, m, full)
 			if want := KindOf(m)&s.Models != 0; (err == nil) != want {
 				t.Errorf("New(%q, %T): error %v, want success %v", s.Name, m, err, want)
@@ -76,6 +78,8 @@ func TestRegistryModels(t *testing.T) {
 		switch {
 		case s.Models&CondScoreModel != 0:
 			m = ncsn
+		case s.Models&TimeScoreModel != 0:
+			m = sdenet
 		case s.Models&EnergyModel == 0:
 			m = score
 		}
@@ -103,6 +107,7 @@ func TestModelKindString(t *testing.T) {
 		{ScoreModel, "a score model"},
 		{EnergyModel | ScoreModel, "an energy or score model"},
 		{CondScoreModel, "a noise-conditional score model"},
+		{TimeScoreModel, "a time-conditional score model"},
 		{0, "no model"},
 	} {
 		if got := c.k.String(); got != c.want {
