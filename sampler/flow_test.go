@@ -67,11 +67,12 @@ func TestFlowLikelihoodExact(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		e := 0.0
+		e, mean := 0.0, 0.0
 		for b := range got {
 			e = math.Max(e, math.Abs(got[b]-want[b]))
+			mean += (got[b] - want[b]) / float64(len(got))
 		}
-		t.Logf("%v with the prior as p_T: largest error %.3g nats", s, e)
+		t.Logf("%v with the prior as p_T: largest error %.3g nats, mean %.3g", s, e, mean)
 	}
 }
 
