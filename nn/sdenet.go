@@ -65,10 +65,10 @@ type SDENet struct {
 	sde     sde.SDE
 	params  []*ad.Param
 
-	cond   *ad.Elementwise // t ↦ c(t); nil for c(t) = t
-	inv    *ad.Elementwise // t ↦ 1/σ(t) for VE; nil otherwise
-	selSin ad.Mat          // E×2E: [I 0], places sin(2πWc) in the embedding
-	selCos ad.Mat          // E×2E: [0 I], places cos(2πWc)
+	cond  *ad.Elementwise // t ↦ c(t); nil for c(t) = t
+	inv   *ad.Elementwise // t ↦ 1/σ(t) for VE; nil otherwise
+	embed *ad.Elementwise // the embedding of a B×2E matrix of c(t) per row
+	ones  ad.Mat          // 1×2E ones, to repeat c(t) along a row
 }
 
 // SDENetConfig describes an SDENet.
@@ -152,11 +152,11 @@ func newSDENet(c SDENetConfig) (*SDENet, error) {
 		m.temb = append(m.temb, p)
 		m.params = append(m.params, p)
 	}
-	m.selSin, m.selCos = ad.NewMat(e, 2*e), ad.NewMat(e, 2*e)
-	for i := range e {
-		m.selSin.Set(i, i, 1)
-		m.selCos.Set(i, e+i, 1)
+	m.ones = ad.NewMat(1, 2*e)
+	for i := range m.ones.Data {
+		m.ones.Data[i] = 1
 	}
+	m.embed = &ad.Elementwise{Name: "fourier-embedding", Eval: m.embedEval}
 	if ve, ok := c.SDE.(sde.VE); ok {
 		m.cond, m.inv = veLogSigma(ve), veInvSigma(ve)
 	}
@@ -183,17 +183,41 @@ func veInvSigma(s sde.VE) *ad.Elementwise {
 	})
 }
 
-// sinFn and cosFn are the sine and cosine with their derivatives.
-var (
-	sinFn = ad.Pointwise("sin", func(v float64) (f0, f1, f2, f3 float64) {
-		s, c := rmath.Sin(v), rmath.Cos(v)
-		return s, c, -s, -c
-	})
-	cosFn = ad.Pointwise("cos", func(v float64) (f0, f1, f2, f3 float64) {
-		s, c := rmath.Sin(v), rmath.Cos(v)
-		return c, -s, -c, s
-	})
-)
+// embedEval is the Eval of the time embedding, applied to a row-major
+// B×2E matrix whose row b repeats c_b = c(t_b): element (b, j) becomes
+// sin(2πW_j c_b) for j < E and cos(2πW_{j−E} c_b) for j ≥ E, with its
+// derivatives in c. Unlike an activation it depends on the column, so it
+// serves this one matrix shape only; it reads W afresh at every call. The
+// phase is rounded as the reference's c·W·2·π (×2 is exact).
+func (m *SDENet) embedEval(x, f0, f1, f2, f3 []float64) {
+	w := m.fourier.Value.Data
+	e := len(w)
+	for i, c := range x {
+		j := i % (2 * e)
+		wj := w[j%e]
+		p := float64(c*wj) * (2 * math.Pi)
+		s, co := rmath.Sin(p), rmath.Cos(p)
+		a := wj * (2 * math.Pi) // dp/dc
+		var v0, v1, v2, v3 float64
+		if j < e {
+			v0, v1, v2, v3 = s, a*co, -a*a*s, -a*a*a*co
+		} else {
+			v0, v1, v2, v3 = co, -a*s, -a*a*co, a*a*a*s
+		}
+		if f0 != nil {
+			f0[i] = v0
+		}
+		if f1 != nil {
+			f1[i] = v1
+		}
+		if f2 != nil {
+			f2[i] = v2
+		}
+		if f3 != nil {
+			f3[i] = v3
+		}
+	}
+}
 
 // Params returns the MLP's parameters then temb.0.weight, …, in that
 // order (not fourier.W, which is not trained). The slice is the model's
@@ -243,9 +267,8 @@ func (m *SDENet) TimeScore(tp *ad.Tape, x *ad.Node, times ad.Mat) *ad.Node {
 	if m.cond != nil {
 		c = tp.Apply(m.cond, tn)
 	}
-	// 2π·(c·W), rounded as the reference's c·W·2·π: ×2 is exact.
-	p := tp.Scale(2*math.Pi, tp.MatMul(c, tp.Const(m.fourier.Value)))
-	emb := tp.Add(tp.MatMul(tp.Apply(sinFn, p), tp.Const(m.selSin)), tp.MatMul(tp.Apply(cosFn, p), tp.Const(m.selCos)))
+	// [sin(2πWc), cos(2πWc)], B×2E, from c repeated along each row.
+	emb := tp.Apply(m.embed, tp.MatMul(c, tp.Const(m.ones)))
 	ws, bs, act := m.mlp.Layers()
 	h := x
 	last := len(ws) - 1

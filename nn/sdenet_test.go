@@ -282,6 +282,45 @@ func checkSDENetDerivatives(t *testing.T, s sde.SDE) {
 	}
 }
 
+// TestSDENetTimeFunctions checks the derivatives in c (or t) that the
+// net's time functions declare — the embedding's, and VE's log σ(t) and
+// 1/σ(t) — against central differences of their values, though TimeScore
+// never differentiates in time.
+func TestSDENetTimeFunctions(t *testing.T) {
+	m, _, _, _ := testSDENet(t, testSDEs[0])
+	e := m.FourierDim()
+	for name, f := range map[string]*ad.Elementwise{"embedding": m.embed, "log σ": m.cond, "1/σ": m.inv} {
+		n := 1
+		if f == m.embed {
+			n = 2 * e
+		}
+		for _, c := range []float64{-2.5, 0.3, 0.9} {
+			x := make([]float64, n)
+			for i := range x {
+				x[i] = c
+			}
+			d := [4][]float64{make([]float64, n), make([]float64, n), make([]float64, n), make([]float64, n)}
+			f.Eval(x, d[0], d[1], d[2], d[3])
+			for k := 1; k < 4; k++ {
+				for i := range n {
+					num := fd.CentralDiff(func(v float64) float64 {
+						xs := slices.Clone(x)
+						xs[i] = v
+						out := make([]float64, n)
+						outs := [4][]float64{}
+						outs[k-1] = out
+						f.Eval(xs, outs[0], outs[1], outs[2], outs[3])
+						return out[i]
+					}, c, 1e-4)
+					if math.Abs(d[k][i]-num) > 1e-6*math.Max(1, math.Abs(num)) {
+						t.Errorf("%s: derivative %d at %g, element %d: %g, finite difference %g", name, k, c, i, d[k][i], num)
+					}
+				}
+			}
+		}
+	}
+}
+
 func TestSDENetPanics(t *testing.T) {
 	m, x, _, _ := testSDENet(t, testSDEs[0])
 	tape := ad.NewTape()
