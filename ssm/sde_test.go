@@ -4,6 +4,7 @@ import (
 	"context"
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"testing"
 
 	"scorematch/ad"
@@ -313,4 +314,88 @@ func meanOf(v []float64) float64 {
 		s += x
 	}
 	return s / float64(len(v))
+}
+
+// TestSDETrainDeterminism checks that both objectives train to
+// bit-identical weights for GOMAXPROCS 1, 2 and 8 (with validation, whose
+// times and noise come from fixed streams too), and to other weights for
+// another seed.
+func TestSDETrainDeterminism(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
+	data := ad.MatOf(adtest.RandMat(rand.New(rand.NewPCG(4, 4)), 300, 4, 1))
+	train := func(name string, seed uint64) []float64 {
+		m := testSDENet(t, rand.New(rand.NewPCG(5, 5)), sde.VE{SigmaMin: 0.01, SigmaMax: 5}, "softplus")
+		obj, err := New(name, m, Options{M: 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Train(context.Background(), obj, data, Config{BatchSize: 64, Steps: 20, Seed: seed, Chunks: 4, ValFrac: 0.2, EvalEvery: 10}); err != nil {
+			t.Fatal(err)
+		}
+		var w []float64
+		for _, p := range m.Params() {
+			w = append(w, p.Value.Data...)
+		}
+		return w
+	}
+	for _, name := range []string{"sde-dsm", "sde-sse-vr"} {
+		var ref []float64
+		for _, procs := range []int{1, 2, 8} {
+			runtime.GOMAXPROCS(procs)
+			w := train(name, 3)
+			if ref == nil {
+				ref = w
+			} else if !adtest.SameBits(w, ref) {
+				t.Errorf("%s: GOMAXPROCS=%d: weights differ from GOMAXPROCS=1", name, procs)
+			}
+		}
+		if adtest.SameBits(train(name, 4), ref) {
+			t.Errorf("%s: another seed gave the same weights: the comparison is vacuous", name)
+		}
+	}
+}
+
+// TestSDEStepAllocs checks that a steady-state training step of either
+// objective allocates nothing (see TestStepAllocs).
+func TestSDEStepAllocs(t *testing.T) {
+	if adtest.RaceEnabled {
+		t.Skip("allocation counts are meaningless under the race detector")
+	}
+	defer func(r int) { runtime.MemProfileRate = r }(runtime.MemProfileRate)
+	runtime.MemProfileRate = 1
+	for _, name := range []string{"sde-dsm", "sde-sse-vr"} {
+		rng := rand.New(rand.NewPCG(1, 1))
+		m := testSDENet(t, rng, sde.VP{BetaMin: 0.1, BetaMax: 20}, "softplus")
+		obj, err := New(name, m, Options{M: 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg := Config{Chunks: 4, Optimizer: nn.NewAdam()}
+		cfg.defaults()
+		tr := newTrainer(obj, ad.MatOf(adtest.RandMat(rng, 40, 4, 1)), cfg)
+		tr.rows = make([]int, 40)
+		for i := range tr.rows {
+			tr.rows[i] = i
+		}
+		s := 0
+		step := func() {
+			if _, err := tr.trainStep(1, uint64(s)); err != nil {
+				t.Fatal(err)
+			}
+			s++
+		}
+		for range 3 {
+			step()
+		}
+		before := ourAllocs()
+		for range 50 {
+			step()
+		}
+		for fn, n := range ourAllocs() {
+			if n > before[fn] {
+				t.Errorf("%s: %d allocations in 50 steps at %s", name, n-before[fn], fn)
+			}
+		}
+		tr.pool.Close()
+	}
 }
