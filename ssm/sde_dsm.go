@@ -1,6 +1,7 @@
 package ssm
 
 import (
+	"fmt"
 	"math/rand/v2"
 
 	"scorematch/ad"
@@ -21,8 +22,7 @@ import (
 //
 // With the likelihood weighting λ(t) = g(t)² (Song, Durkan, Murray & Ermon
 // 2021), whose DSM loss bounds the negative log-likelihood, the losses are
-// ½g²‖h + z/s‖² and g²·(½‖h‖² + vᵀ∇h v); the objective types support it
-// (the likelihood field), which Options does not yet select.
+// ½g²‖h + z/s‖² and g²·(½‖h‖² + vᵀ∇h v); LikelihoodWeighting selects it.
 //
 // Scale convention: the reference code (score_sde_pytorch's losses.py,
 // reduce_mean=False) sums the squares without the ½, so its loss is twice
@@ -67,6 +67,22 @@ func (o *sdeObjective) Fill(b *Batch, row int, r *rand.Rand) {
 	for m := 0; m < o.needs.Projections; m++ {
 		o.opts.Projection.Draw(b.V[m].Row(row), r)
 	}
+}
+
+// LikelihoodWeighting returns a copy of obj, an objective of a score SDE
+// (sde-dsm or sde-sse-vr, as New returns them), that weights each time by
+// the likelihood weighting λ(t) = g(t)² in place of s(t)². A checkpoint
+// records the weighting ("Weighting": "sigma2" or "likelihood"), so a run
+// resumes only with the same one. It returns an error for other
+// objectives.
+func LikelihoodWeighting(obj Objective) (Objective, error) {
+	o, ok := obj.(*sdeObjective)
+	if !ok {
+		return nil, fmt.Errorf("ssm: %s has no likelihood weighting (only the objectives of score SDEs have)", obj.Name())
+	}
+	c := *o
+	c.likelihood = true
+	return &c, nil
 }
 
 // recordedOptions adds the weighting to the options a checkpoint records.

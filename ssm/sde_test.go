@@ -2,8 +2,10 @@ package ssm
 
 import (
 	"context"
+	"errors"
 	"math"
 	"math/rand/v2"
+	"path/filepath"
 	"runtime"
 	"testing"
 
@@ -397,5 +399,105 @@ func TestSDEStepAllocs(t *testing.T) {
 			}
 		}
 		tr.pool.Close()
+	}
+}
+
+// TestLikelihoodWeighting checks that LikelihoodWeighting changes the
+// weight of every sample of both objectives from s(t)² to g(t)², leaves
+// the objective it was given alone, and refuses other objectives.
+func TestLikelihoodWeighting(t *testing.T) {
+	rng := rand.New(rand.NewPCG(6, 6))
+	s := sde.VP{BetaMin: 0.1, BetaMax: 20}
+	m := testSDENet(t, rng, s, "softplus")
+	x := ad.MatOf(adtest.RandMat(rng, 5, 4, 1))
+	for _, name := range []string{"sde-dsm", "sde-sse-vr"} {
+		obj, err := New(name, m, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		lw, err := LikelihoodWeighting(obj)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if lw.Name() != name {
+			t.Errorf("name %q, want %q", lw.Name(), name)
+		}
+		b := drawBatch(obj, x, 2)
+		w, wl := obj.NewWorker(), lw.NewWorker()
+		w.Eval(b, false)
+		wl.Eval(b, false)
+		for r := range x.Rows {
+			tr := b.Sigma.Data[r]
+			_, sd := s.Marginal(tr)
+			g := s.Diffusion(tr)
+			for j := range w.Terms().Cols {
+				got, want := wl.Terms().At(r, j), w.Terms().At(r, j)*g*g/(sd*sd)
+				if math.Abs(got-want) > 1e-12*math.Max(1, math.Abs(want)) {
+					t.Errorf("%s row %d term %d: %g with the likelihood weighting, want %g", name, r, j, got, want)
+				}
+			}
+		}
+		if again := obj.NewWorker(); again.Eval(b, false) != w.Eval(b, false) {
+			t.Errorf("%s: LikelihoodWeighting changed the objective it was given", name)
+		}
+	}
+	score, _ := nn.NewScoreMLP(4, []int{5}, "tanh", rng)
+	dsm, _ := New("dsm", score, Options{Sigma: 0.1})
+	if _, err := LikelihoodWeighting(dsm); err == nil {
+		t.Error("LikelihoodWeighting(dsm): no error")
+	}
+}
+
+// TestSDEResume stops a run of sde-sse-vr after 7 of 20 steps and resumes
+// it from its checkpoint: the same weights as an uninterrupted run; and a
+// resume with the other weighting is refused, naming it.
+func TestSDEResume(t *testing.T) {
+	dir := t.TempDir()
+	data := ad.MatOf(adtest.RandMat(rand.New(rand.NewPCG(4, 4)), 200, 4, 1))
+	run := func(cfg Config, ctx context.Context, likelihood bool) ([]float64, error) {
+		m := testSDENet(t, rand.New(rand.NewPCG(5, 5)), sde.SubVP{BetaMin: 0.1, BetaMax: 20}, "softplus")
+		obj, err := New("sde-sse-vr", m, Options{M: 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if likelihood {
+			if obj, err = LikelihoodWeighting(obj); err != nil {
+				t.Fatal(err)
+			}
+		}
+		_, err = Train(ctx, obj, data, cfg)
+		var w []float64
+		for _, p := range m.Params() {
+			w = append(w, p.Value.Data...)
+		}
+		return w, err
+	}
+	cfg := Config{BatchSize: 50, Steps: 20, Seed: 5, ValFrac: 0.2, EvalEvery: 5}
+	want, err := run(cfg, context.Background(), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ck := cfg
+	ck.Checkpoint, ck.Resume = filepath.Join(dir, "ck.safetensors"), true
+	ctx, cancel := context.WithCancel(context.Background())
+	stop := ck
+	stop.Progress = func(p Progress) {
+		if p.Step == 7 {
+			cancel()
+		}
+	}
+	if _, err := run(stop, ctx, false); !errors.Is(err, context.Canceled) {
+		t.Fatalf("interrupted run: %v", err)
+	}
+	var re *ResumeError
+	if _, err := run(ck, context.Background(), true); !errors.As(err, &re) || len(re.Diffs) != 1 || re.Diffs[0].Setting != "Weighting" {
+		t.Errorf("resume with the likelihood weighting: error %v, want a ResumeError naming Weighting", err)
+	}
+	got, err := run(ck, context.Background(), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !adtest.SameBits(got, want) {
+		t.Error("resumed weights differ from the uninterrupted run's")
 	}
 }
