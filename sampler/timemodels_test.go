@@ -170,6 +170,37 @@ func TestFromTimeScoreHutchinson(t *testing.T) {
 	}
 }
 
+// TestFromTimeScoreConcurrent runs four evaluators of one model on four
+// goroutines (the race detector checks the sharing) and compares their
+// results with one evaluator's, bit for bit.
+func TestFromTimeScoreConcurrent(t *testing.T) {
+	m, x, times := testTimeNet(t, sde.SubVP{BetaMin: 0.1, BetaMax: 20})
+	src := FromTimeScore(m)
+	wantS, wantD := ad.NewMat(x.Rows, x.Cols), make([]float64, x.Rows)
+	src.NewDivScoreFunc()(wantS, wantD, x, times, nil)
+	fs := make([]DivScoreFunc, 4)
+	for i := range fs {
+		fs[i] = src.NewDivScoreFunc()
+	}
+	type result struct {
+		s ad.Mat
+		d []float64
+	}
+	out := make([]result, len(fs))
+	repro.Run(len(fs), len(fs), func(c, lo, hi int) {
+		for range 20 {
+			s, d := ad.NewMat(x.Rows, x.Cols), make([]float64, x.Rows)
+			fs[c](s, d, x, times, nil)
+			out[c] = result{s, d}
+		}
+	})
+	for c, r := range out {
+		if !adtest.SameBits(r.s.Data, wantS.Data) || !adtest.SameBits(r.d, wantD) {
+			t.Errorf("evaluator %d: results differ", c)
+		}
+	}
+}
+
 func TestFromTimeScorePanics(t *testing.T) {
 	m, x, times := testTimeNet(t, sde.VP{BetaMin: 0.1, BetaMax: 20})
 	src := FromTimeScore(m)
