@@ -10,39 +10,6 @@ import (
 	"scorematch/nn/sde"
 )
 
-// Reverse-time SDE samplers (Song et al., ICLR 2021). A forward SDE
-// dx = a(t)·x dt + g(t) dw (package nn/sde) has the reverse-time SDE
-//
-//	dx = [a(t)·x − g(t)²·∇log p_t(x)] dt + g(t) dw̄,
-//
-// run from t = T, where x ~ p_T (sde.SamplePrior), down to a small end
-// time ε. The samplers split [ε, T] into N equal steps of dt = (T − ε)/N at
-// the times tᵢ = T − i·dt, i = 0, ..., N − 1, and at each tᵢ apply the
-// corrector's steps and then one predictor step from tᵢ to tᵢ − dt, as the
-// reference code's pc_sampler does. Every predictor step is affine in x and
-// the score,
-//
-//	x ← c₁·x + c₂·s(x, tᵢ) + c₃·z,  z ~ N(0, I),
-//
-// with coefficients that depend on the SDE and the step only:
-//
-//	em                 c₁ = 1 − a(t)·dt, c₂ = g(t)²·dt, c₃ = g(t)·√dt (Euler–Maruyama)
-//	reverse-diffusion  c₁ = 1 − fcoef, c₂ = G², c₃ = G, with (fcoef, G) = SDE.Discretize(t, dt)
-//	ancestral          (c₁, c₂, c₃) = SDE.AncestralStep(t, dt): VE and VP only
-//
-// The Langevin corrector takes steps x ← x + ε·s(x, t) + √(2ε)·z at fixed t
-// with the reference's step rule ε = 2αᵢ·(snr·‖z‖/‖s(x, t)‖)², where
-// αᵢ = 1 + 2a(t)·dt (that is 1 − β(t)·dt for VP and sub-VP, the reference's
-// αᵢ, and 1 for VE) and ‖z‖, ‖s‖ are the means over the batch of the
-// samples' norms, summed in row order (so that the result does not depend
-// on how the rows are split). PC.PerSampleSNR takes each sample's own
-// norms instead, which makes a sample independent of its batch, but in low
-// dimensions the ratio ‖z‖/‖s‖ of one sample has a heavy tail (‖s‖ → 0 at
-// a mode: in 2-D, E[1/‖s‖²] diverges), and the corrector then makes huge
-// steps: on the 0.2/0.8 two-mode mixture it moves the weights to about
-// 0.35/0.65. Use it only where the norms concentrate (high D). A sample
-// whose score (or batch mean score norm) is zero is not moved.
-
 // An SDEStep describes a predictor or a corrector of the reverse-time SDE
 // samplers, by the name PC accepts.
 type SDEStep struct {
@@ -133,6 +100,40 @@ func langevinAlpha(s sde.SDE, t, dt float64) float64 {
 // Correctors). With Predictor "em" and Corrector "none" it is the
 // Euler–Maruyama sampler, with "none" and "langevin" a corrector-only
 // (annealed Langevin) sampler.
+//
+// A forward SDE dx = a(t)·x dt + g(t) dw (package nn/sde) has the
+// reverse-time SDE (Song et al., ICLR 2021)
+//
+//	dx = [a(t)·x − g(t)²·∇log p_t(x)] dt + g(t) dw̄,
+//
+// run from t = T, where x ~ p_T (sde.SamplePrior), down to a small end
+// time ε. The samplers (PC, EulerMaruyama, ReverseDiffusion and
+// AncestralSampling) split [ε, T] into N equal steps of dt = (T − ε)/N at
+// the times tᵢ = T − i·dt, i = 0, ..., N − 1, and at each tᵢ apply the
+// corrector's steps and then one predictor step from tᵢ to tᵢ − dt, as the
+// reference code's pc_sampler does. Every predictor step is affine in x and
+// the score,
+//
+//	x ← c₁·x + c₂·s(x, tᵢ) + c₃·z,  z ~ N(0, I),
+//
+// with coefficients that depend on the SDE and the step only:
+//
+//	em                 c₁ = 1 − a(t)·dt, c₂ = g(t)²·dt, c₃ = g(t)·√dt (Euler–Maruyama)
+//	reverse-diffusion  c₁ = 1 − fcoef, c₂ = G², c₃ = G, with (fcoef, G) = SDE.Discretize(t, dt)
+//	ancestral          (c₁, c₂, c₃) = SDE.AncestralStep(t, dt): VE and VP only
+//
+// The Langevin corrector takes steps x ← x + ε·s(x, t) + √(2ε)·z at fixed t
+// with the reference's step rule ε = 2αᵢ·(snr·‖z‖/‖s(x, t)‖)², where
+// αᵢ = 1 + 2a(t)·dt (that is 1 − β(t)·dt for VP and sub-VP, the reference's
+// αᵢ, and 1 for VE) and ‖z‖, ‖s‖ are the means over the batch of the
+// samples' norms, summed in row order (so that the result does not depend
+// on how the rows are split). PC.PerSampleSNR takes each sample's own
+// norms instead, which makes a sample independent of its batch, but in low
+// dimensions the ratio ‖z‖/‖s‖ of one sample has a heavy tail (‖s‖ → 0 at
+// a mode: in 2-D, E[1/‖s‖²] diverges), and the corrector then makes huge
+// steps: on the 0.2/0.8 two-mode mixture it moves the weights to about
+// 0.35/0.65. Use it only where the norms concentrate (high D). A sample
+// whose score (or batch mean score norm) is zero is not moved.
 type PC struct {
 	// SDE is the forward SDE whose reverse is sampled; it must validate.
 	SDE sde.SDE
@@ -148,7 +149,7 @@ type PC struct {
 	SNR float64
 	// PerSampleSNR makes the Langevin corrector's step size per sample,
 	// from the sample's own ‖z‖ and ‖s‖, instead of the reference code's
-	// batch means (see the step rule above).
+	// batch means (see the step rule in the type's doc; not for low D).
 	PerSampleSNR bool
 	// Steps is N ≥ 1, the number of times (predictor steps).
 	Steps int
