@@ -157,16 +157,24 @@ func newSDENet(c SDENetConfig) (*SDENet, error) {
 		m.ones.Data[i] = 1
 	}
 	m.embed = &ad.Elementwise{Name: "fourier-embedding", Eval: m.embedEval}
-	if ve, ok := c.SDE.(sde.VE); ok {
-		m.cond, m.inv = veLogSigma(ve), veInvSigma(ve)
+	if c.SDE.Kind() == "ve" {
+		m.cond, m.inv = veLogSigma(c.SDE), veInvSigma(c.SDE)
 	}
 	return m, nil
 }
 
+// veSlope returns k = d log σ(t)/dt = log(σmax/σmin) of a VE SDE, whose
+// log σ(t) is linear in t.
+func veSlope(s sde.SDE) float64 {
+	_, s0 := s.Marginal(0)
+	_, s1 := s.Marginal(s.T())
+	return rmath.Log(s1/s0) / s.T()
+}
+
 // veLogSigma is t ↦ log σ(t) = log σmin + t·log(σmax/σmin) with its
 // derivatives, the value computed from σ(t) as the reference does.
-func veLogSigma(s sde.VE) *ad.Elementwise {
-	k := rmath.Log(s.SigmaMax / s.SigmaMin)
+func veLogSigma(s sde.SDE) *ad.Elementwise {
+	k := veSlope(s)
 	return ad.Pointwise("ve-log-sigma", func(t float64) (f0, f1, f2, f3 float64) {
 		_, std := s.Marginal(t)
 		return rmath.Log(std), k, 0, 0
@@ -174,8 +182,8 @@ func veLogSigma(s sde.VE) *ad.Elementwise {
 }
 
 // veInvSigma is t ↦ 1/σ(t) with its derivatives (−k)ⁿ/σ(t), k = log(σmax/σmin).
-func veInvSigma(s sde.VE) *ad.Elementwise {
-	k := rmath.Log(s.SigmaMax / s.SigmaMin)
+func veInvSigma(s sde.SDE) *ad.Elementwise {
+	k := veSlope(s)
 	return ad.Pointwise("ve-inv-sigma", func(t float64) (f0, f1, f2, f3 float64) {
 		_, std := s.Marginal(t)
 		r := 1 / std

@@ -24,11 +24,17 @@ import (
 // 2021), whose DSM loss bounds the negative log-likelihood, the losses are
 // ½g²‖h + z/s‖² and g²·(½‖h‖² + vᵀ∇h v); LikelihoodWeighting selects it.
 //
-// Scale convention: the reference code (score_sde_pytorch's losses.py,
-// reduce_mean=False) sums the squares without the ½, so its loss is twice
-// ours; the optimum is the same. sde-sse-vr's value differs from
-// sde-dsm's by a data constant: both estimate λ-weighted Fisher divergences
-// of h from ∇log p_t, up to constants.
+// Scale convention: ours is ½ times the sum of squares over the D
+// coordinates. The reference code (score_sde_pytorch's losses.py) reduces
+// each sample's squares by its reduce_op: with reduce_mean=False (its VE
+// configurations) that is 0.5·sum, our value exactly; with
+// reduce_mean=True (its VP configurations) it is the mean over the
+// coordinates without the ½, 2/D times ours. The optimum is the same.
+// sde-sse-vr's value differs from sde-dsm's by a data constant: both
+// estimate λ-weighted Fisher divergences of h from ∇log p_t, up to
+// constants. Unlike the sliced loss of a public fork of the reference
+// (½(vᵀh)² + vᵀ(∇h)v at x_t with no λ(t), whose terms grow like 1/s(t)²
+// as t → 0), sde-sse-vr weights every time by λ(t).
 //
 // The time of each sample travels in Batch.Sigma (the per-sample noise
 // level of the annealed objectives: here the time that fixes the level
