@@ -327,58 +327,141 @@ func (f tanhField) NewDivScoreFunc() DivScoreFunc {
 // (solved at rtol = atol = 1e-11), to 1e-6; and ProbabilityFlow.Run
 // carries x(T) back to x to 1e-7 (the two directions agree).
 func TestFlowChangeOfVariables(t *testing.T) {
-	f := testTanhField
-	solver := RK45{Rtol: 1e-11, Atol: 1e-11}
-	pts := [][]float64{{0.2, -0.3, 0.5}, {1.5, 0.7, -1.1}}
 	for _, s := range testSDEs {
-		eps := 0.05
-		// phi returns Φ at the rows of x and ℓ(T).
-		phi := func(x ad.Mat) (ad.Mat, []float64) {
-			end := ad.NewMat(x.Rows, 3)
-			b := 0
-			ell, _, err := FlowLikelihood{SDE: s, Solver: solver, Eps: eps, EndLogDensity: func(y []float64) float64 {
-				copy(end.Row(b), y)
-				b++
-				return 0
-			}}.Run(f, x)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return end, ell
+		for _, pt := range [][]float64{{0.2, -0.3, 0.5}, {1.5, 0.7, -1.1}} {
+			checkChangeOfVariables(t, s, testTanhField, pt, 0.05)
 		}
-		for _, pt := range pts {
-			x := ad.MatOf(1, 3, append([]float64(nil), pt...))
-			xT, ell := phi(x)
-			// J[i][j] = ∂Φᵢ/∂xⱼ by central differences.
-			var jac [3][3]float64
-			for j := range 3 {
-				for i := range 3 {
-					jac[i][j] = fd.CentralDiff(func(v float64) float64 {
-						y := ad.MatOf(1, 3, append([]float64(nil), pt...))
-						y.Data[j] = v
-						e, _ := phi(y)
-						return e.Data[i]
-					}, pt[j], 1e-3)
+	}
+}
+
+// checkChangeOfVariables runs the checks of TestFlowChangeOfVariables for
+// src (D = 3) at the point pt from time eps.
+func checkChangeOfVariables(t *testing.T, s sde.SDE, src DivScoreSource, pt []float64, eps float64) {
+	t.Helper()
+	solver := RK45{Rtol: 1e-11, Atol: 1e-11}
+	// phi returns Φ at the rows of x and ℓ(T).
+	phi := func(x ad.Mat) (ad.Mat, []float64) {
+		end := ad.NewMat(x.Rows, 3)
+		b := 0
+		ell, _, err := FlowLikelihood{SDE: s, Solver: solver, Eps: eps, EndLogDensity: func(y []float64) float64 {
+			copy(end.Row(b), y)
+			b++
+			return 0
+		}}.Run(src, x)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return end, ell
+	}
+	x := ad.MatOf(1, 3, append([]float64(nil), pt...))
+	xT, ell := phi(x)
+	// J[i][j] = ∂Φᵢ/∂xⱼ by central differences.
+	var jac [3][3]float64
+	for j := range 3 {
+		for i := range 3 {
+			jac[i][j] = fd.CentralDiff(func(v float64) float64 {
+				y := ad.MatOf(1, 3, append([]float64(nil), pt...))
+				y.Data[j] = v
+				e, _ := phi(y)
+				return e.Data[i]
+			}, pt[j], 1e-3)
+		}
+	}
+	det := jac[0][0]*(jac[1][1]*jac[2][2]-jac[1][2]*jac[2][1]) -
+		jac[0][1]*(jac[1][0]*jac[2][2]-jac[1][2]*jac[2][0]) +
+		jac[0][2]*(jac[1][0]*jac[2][1]-jac[1][1]*jac[2][0])
+	if e := math.Abs(ell[0] - math.Log(math.Abs(det))); e > 1e-6 {
+		t.Errorf("%v x=%v: ∫∇·f̃ = %.10f, log|det ∂Φ/∂x| = %.10f", s, pt, ell[0], math.Log(math.Abs(det)))
+	}
+	back := xT.Clone()
+	if _, err := (ProbabilityFlow{SDE: s, Solver: solver, Eps: eps}).Run(src, back); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		if e := math.Abs(back.Data[i] - pt[i]); e > 1e-7 {
+			t.Errorf("%v x=%v: the flow back from x(T) gives %v", s, pt, back.Data)
+			break
+		}
+	}
+	t.Logf("%v x=%v: ∫∇·f̃ dt = %.9f, log|det ∂Φ/∂x| = %.9f", s, pt, ell[0], math.Log(math.Abs(det)))
+}
+
+// TestFlowNet runs the likelihood through a time-conditional score net
+// (FromTimeScore of an SDENet with perturbed weights, D = 3) for each SDE
+// (VE with σmax = 2: the untrained net's VE field, of size σ(t)·ln(σmax/σmin)
+// times its output, would carry x far out at σmax = 20, where the ODE's
+// error, relative to |x|, swamps these checks):
+// the change of variables and the round trip as in
+// TestFlowChangeOfVariables (from Eps = 1e-3); one Rademacher probe per row
+// over 400 copies of a point averages within 4 standard errors of the
+// exact divergence's likelihood; and the likelihoods (exact and with
+// probes) are bit-identical for GOMAXPROCS 1, 2 and 8 and for 1 and 7
+// chunks.
+func TestFlowNet(t *testing.T) {
+	for _, s := range []sde.SDE{sde.VE{SigmaMin: 0.01, SigmaMax: 2}, testSDEs[1], testSDEs[2]} {
+		m, x, _ := testTimeNet(t, s)
+		src := FromTimeScore(m)
+		checkChangeOfVariables(t, s, src, x.Row(1), 1e-3)
+
+		const n = 400
+		solver := RK45{Rtol: 1e-6, Atol: 1e-6}
+		rep := ad.NewMat(n, 3)
+		for b := range n {
+			copy(rep.Row(b), x.Row(2))
+		}
+		exact, st, err := FlowLikelihood{SDE: s, Solver: solver}.Run(src, rep.RowRange(0, 1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _, err := FlowLikelihood{SDE: s, Solver: solver, Probes: 1, Seed: 2}.Run(src, rep)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var mean, sq float64
+		for _, v := range got {
+			mean += v / n
+		}
+		for _, v := range got {
+			sq += (v - mean) * (v - mean)
+		}
+		se := math.Sqrt(sq / (n - 1) / n)
+		if math.Abs(mean-exact[0]) > 4*se || se == 0 {
+			t.Errorf("%v: Hutchinson likelihood %.5f ± %.5f, exact %.5f", s, mean, se, exact[0])
+		}
+		t.Logf("%v: exact log p %.5f (NFE %d), one probe: %.5f ± %.5f (SE)", s, exact[0], st.Evals, mean, se)
+
+		run := func(chunks int) []float64 {
+			var out []float64
+			for _, k := range []int{0, 2} {
+				lp, _, err := FlowLikelihood{SDE: s, Solver: RK45{Rtol: 1e-5, Atol: 1e-5, Chunks: chunks}, Probes: k, Seed: 3}.Run(src, rep.RowRange(0, 100))
+				if err != nil {
+					t.Fatal(err)
+				}
+				out = append(out, lp...)
+			}
+			return out
+		}
+		// Distinct points: perturb the copies.
+		rng := newRand(6)
+		for i := range rep.Data {
+			rep.Data[i] += rng.NormFloat64()
+		}
+		func() {
+			defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
+			runtime.GOMAXPROCS(1)
+			ref := run(0)
+			for _, procs := range []int{2, 8} {
+				runtime.GOMAXPROCS(procs)
+				for _, chunks := range []int{0, 1, 7} {
+					got := run(chunks)
+					for i := range got {
+						if math.Float64bits(got[i]) != math.Float64bits(ref[i]) {
+							t.Fatalf("%v: GOMAXPROCS %d, %d chunks: value %d is %v, reference %v", s, procs, chunks, i, got[i], ref[i])
+						}
+					}
 				}
 			}
-			det := jac[0][0]*(jac[1][1]*jac[2][2]-jac[1][2]*jac[2][1]) -
-				jac[0][1]*(jac[1][0]*jac[2][2]-jac[1][2]*jac[2][0]) +
-				jac[0][2]*(jac[1][0]*jac[2][1]-jac[1][1]*jac[2][0])
-			if e := math.Abs(ell[0] - math.Log(math.Abs(det))); e > 1e-6 {
-				t.Errorf("%v x=%v: ∫∇·f̃ = %.10f, log|det ∂Φ/∂x| = %.10f", s, pt, ell[0], math.Log(math.Abs(det)))
-			}
-			back := xT.Clone()
-			if _, err := (ProbabilityFlow{SDE: s, Solver: solver, Eps: eps}).Run(f, back); err != nil {
-				t.Fatal(err)
-			}
-			for i := range 3 {
-				if e := math.Abs(back.Data[i] - pt[i]); e > 1e-7 {
-					t.Errorf("%v x=%v: the flow back from x(T) gives %v", s, pt, back.Data)
-					break
-				}
-			}
-			t.Logf("%v x=%v: ∫∇·f̃ dt = %.9f, log|det ∂Φ/∂x| = %.9f", s, pt, ell[0], math.Log(math.Abs(det)))
-		}
+		}()
 	}
 }
 
