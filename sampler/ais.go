@@ -96,6 +96,83 @@ func (a AIS) Run(d LogDensity) (AISResult, error) {
 	return a.main(p, fs, d.Dim(), eps)
 }
 
+// RunReverse runs AIS backwards, from the target to the base, starting
+// one chain at each row of x, and returns an upper estimate of log Z:
+// bidirectional Monte Carlo (Grosse, Ghahramani & Adams 2015). steps is
+// the step-size schedule of a forward run (AISResult.Steps), so that both
+// directions use the same transitions; a.Chains and a.PilotChains are not
+// used.
+//
+// Chain b starts at x_K = row b and, for k = K, ..., 1, adds
+// −(β_k − β_{k−1})(log p̃(x) − log π₀(x)) to its log-weight and, for k > 1,
+// moves x by the HMC transition at β_{k−1}. When the rows of x are exact
+// draws from p = p̃/Z, E[w] = 1/Z, so log-mean-exp of the weights is biased
+// low as an estimate of −log Z and its negation, the returned LogZ, is a
+// stochastic upper bound on log Z, as the forward run's is a stochastic
+// lower bound. Starting points from a long MCMC run at p instead of exact
+// draws make the bound approximate (the usual BDMC practice for models
+// that cannot be sampled exactly).
+//
+// In the result, LogWeights are the reverse log-weights (estimates of
+// −log Z), StdErr and WeightESS are theirs, and Steps is steps. Results are
+// bit-identical for any GOMAXPROCS. It returns a *ConfigError for an
+// invalid setting or if len(steps) is not K − 1, and an error if log p̃ is
+// not finite at a starting point.
+func (a AIS) RunReverse(d LogDensity, x ad.Mat, steps []float64) (AISResult, error) {
+	checkCols("AIS.RunReverse", x, d.Dim())
+	if x.Rows < 2 {
+		return AISResult{}, &ConfigError{Type: "AIS", Field: "x.Rows", Value: x.Rows, Want: "≥ 2 starting points"}
+	}
+	a.Chains = x.Rows
+	p, err := a.plan()
+	if err != nil {
+		return AISResult{}, err
+	}
+	K := len(p.betas) - 1
+	if len(steps) != max(K-1, 0) {
+		return AISResult{}, &ConfigError{Type: "AIS", Field: "steps", Value: len(steps), Want: fmt.Sprintf("%d step sizes, one per inner temperature", max(K-1, 0))}
+	}
+	fs := make([]LogDensityFunc, p.chunks)
+	for c := range fs {
+		fs[c] = d.NewLogDensityFunc()
+	}
+	res, err := runChains(fs, x, x.Rows, p.chunks, a, repro.AISReverse, func(ch *aisChunk) (acc float64) {
+		for k := K; k >= 1; k-- {
+			ch.addWeight(-(p.betas[k] - p.betas[k-1]))
+			if k > 1 {
+				acc += ch.transition(p.betas[k-1], steps[k-2])
+			}
+		}
+		return acc
+	})
+	if err != nil {
+		return AISResult{}, err
+	}
+	res.Steps = steps
+	if K > 1 {
+		res.AcceptRate /= float64(K - 1)
+	}
+	res.LogZ = -res.LogZ
+	return res, nil
+}
+
+// AISInterval combines a forward and a reverse AIS run of the same schedule
+// into an interval for log Z: the span of both estimates widened by two of
+// their standard errors, from min(fwd.LogZ − 2·fwd.StdErr, rev.LogZ −
+// 2·rev.StdErr) to max(fwd.LogZ + 2·fwd.StdErr, rev.LogZ + 2·rev.StdErr).
+// The forward estimate is a stochastic lower bound and the reverse one a
+// stochastic upper bound, so when the schedule is too short they separate
+// and the interval becomes the bracket between them. agree reports whether
+// the two are within two standard errors of their difference,
+// sqrt(fwd.StdErr² + rev.StdErr²); when they are not, neither estimate's
+// error bar can be trusted on its own.
+func AISInterval(fwd, rev AISResult) (lo, hi float64, agree bool) {
+	lo = math.Min(fwd.LogZ-2*fwd.StdErr, rev.LogZ-2*rev.StdErr)
+	hi = math.Max(fwd.LogZ+2*fwd.StdErr, rev.LogZ+2*rev.StdErr)
+	se := math.Sqrt(float64(fwd.StdErr*fwd.StdErr) + float64(rev.StdErr*rev.StdErr))
+	return lo, hi, math.Abs(rev.LogZ-fwd.LogZ) <= 2*se
+}
+
 // aisPlan is a checked AIS: the settings with their defaults applied.
 type aisPlan struct {
 	betas         []float64
@@ -147,7 +224,7 @@ func (a AIS) pilot(p aisPlan, fs []LogDensityFunc, dim int) ([]float64, error) {
 	pcs := make([]*aisChunk, p.chunks)
 	errs := make([]error, p.chunks)
 	repro.Run(p.pilot, p.chunks, func(c, lo, hi int) {
-		pcs[c] = newAISChunk(fs[c], dim, a, streams(a.Seed, repro.AISPilot, lo, hi))
+		pcs[c] = newAISChunk(fs[c], dim, a, streams(a.Seed, repro.AISPilot, lo, hi), ad.Mat{})
 		errs[c] = pcs[c].err
 	})
 	if err := errors.Join(errs...); err != nil {
@@ -174,33 +251,51 @@ func (a AIS) pilot(p aisPlan, fs []LogDensityFunc, dim int) ([]float64, error) {
 // weights.
 func (a AIS) main(p aisPlan, fs []LogDensityFunc, dim int, eps []float64) (AISResult, error) {
 	K := len(p.betas) - 1
-	res := AISResult{LogWeights: make([]float64, a.Chains), Steps: eps}
-	sums := make([]float64, p.chunks)
-	errs := make([]error, p.chunks)
-	repro.Run(a.Chains, p.chunks, func(c, lo, hi int) {
-		ch := newAISChunk(fs[c], dim, a, streams(a.Seed, repro.AIS, lo, hi))
-		if errs[c] = ch.err; ch.err != nil {
-			return
-		}
+	res, err := runChains(fs, ad.Mat{Cols: dim}, a.Chains, p.chunks, a, repro.AIS, func(ch *aisChunk) (acc float64) {
 		for k := 1; k <= K; k++ {
 			e := 0.0
 			if k < K {
 				e = eps[k-1]
 			}
-			sums[c] += ch.advance(p.betas, k, e)
+			acc += ch.advance(p.betas, k, e)
 		}
+		return acc
+	})
+	res.Steps = eps
+	if K > 1 {
+		res.AcceptRate /= float64(K - 1)
+	}
+	return res, err
+}
+
+// runChains runs n chains in chunks, each chunk starting at base samples
+// (start.Data nil; start.Cols gives D) or at its rows of start, and walks
+// them with walk, which returns the sum of the chunk's acceptance
+// probabilities. It returns the chains' log-weights summarised, with
+// AcceptRate the mean acceptance per chain, summed over the transitions.
+func runChains(fs []LogDensityFunc, start ad.Mat, n, chunks int, a AIS, purpose repro.Purpose, walk func(*aisChunk) float64) (AISResult, error) {
+	res := AISResult{LogWeights: make([]float64, n)}
+	sums := make([]float64, chunks)
+	errs := make([]error, chunks)
+	repro.Run(n, chunks, func(c, lo, hi int) {
+		var rows ad.Mat
+		if start.Data != nil {
+			rows = start.RowRange(lo, hi)
+		}
+		ch := newAISChunk(fs[c], start.Cols, a, streams(a.Seed, purpose, lo, hi), rows)
+		if errs[c] = ch.err; ch.err != nil {
+			return
+		}
+		sums[c] = walk(ch)
 		copy(res.LogWeights[lo:hi], ch.logw)
 	})
 	if err := errors.Join(errs...); err != nil {
 		return AISResult{}, err
 	}
-	acc := 0.0
 	for _, s := range sums {
-		acc += s
+		res.AcceptRate += s
 	}
-	if K > 1 {
-		res.AcceptRate = acc / float64(a.Chains*(K-1))
-	}
+	res.AcceptRate /= float64(n)
 	return res, res.summarise()
 }
 
@@ -275,15 +370,21 @@ type aisChunk struct {
 	err        error
 }
 
-func newAISChunk(f LogDensityFunc, dim int, a AIS, rngs []*rand.Rand) *aisChunk {
+// newAISChunk starts a chunk of chains at base samples drawn from rngs, or
+// at the rows of start when it is not empty (reverse AIS).
+func newAISChunk(f LogDensityFunc, dim int, a AIS, rngs []*rand.Rand, start ad.Mat) *aisChunk {
 	n := len(rngs)
 	c := &aisChunk{f: f, s2: a.BaseScale * a.BaseScale, x: ad.NewMat(n, dim),
 		lt: make([]float64, n), lt1: make([]float64, n), st: ad.NewMat(n, dim), st1: ad.NewMat(n, dim),
 		logw: make([]float64, n), eps: make([]float64, n), prob: make([]float64, n), acc: make([]bool, n)}
 	c.logNrm = -0.5 * float64(dim) * rmath.Log(2*math.Pi*c.s2)
-	for b, rng := range rngs {
-		for i, row := 0, c.x.Row(b); i < dim; i++ {
-			row[i] = a.BaseScale * repro.Normal(rng)
+	if start.Data != nil {
+		copy(c.x.Data, start.Data)
+	} else {
+		for b, rng := range rngs {
+			for i, row := 0, c.x.Row(b); i < dim; i++ {
+				row[i] = a.BaseScale * repro.Normal(rng)
+			}
 		}
 	}
 	c.k = newHMCKernel(c.eval, c.x, rngs, a.Leapfrog)
@@ -292,7 +393,7 @@ func newAISChunk(f LogDensityFunc, dim int, a AIS, rngs []*rand.Rand) *aisChunk 
 	copy(c.st.Data, c.st1.Data)
 	for _, v := range c.lt {
 		if math.IsNaN(v) || math.IsInf(v, 0) {
-			c.err = fmt.Errorf("sampler: AIS: log-density %v at a base sample", v)
+			c.err = fmt.Errorf("sampler: AIS: log-density %v at a starting point", v)
 			break
 		}
 	}
@@ -325,15 +426,26 @@ func (c *aisChunk) eval(lp []float64, s, x ad.Mat) {
 // advance adds step k's weight increment and, when eps > 0, makes the HMC
 // transition at β_k. It returns the sum of the acceptance probabilities.
 func (c *aisChunk) advance(betas []float64, k int, eps float64) float64 {
-	db := betas[k] - betas[k-1]
-	for b := range c.logw {
-		c.logw[b] += float64(db * (c.lt[b] - c.logBase(c.x.Row(b))))
-	}
+	c.addWeight(betas[k] - betas[k-1])
 	if eps == 0 {
 		return 0
 	}
-	// Re-temper the kernel's cached state for β_k without evaluating.
-	c.beta = betas[k]
+	return c.transition(betas[k], eps)
+}
+
+// addWeight adds db·(log p̃ − log π₀) at the current states to the
+// log-weights.
+func (c *aisChunk) addWeight(db float64) {
+	for b := range c.logw {
+		c.logw[b] += float64(db * (c.lt[b] - c.logBase(c.x.Row(b))))
+	}
+}
+
+// transition makes one HMC transition that leaves π_β invariant and
+// returns the sum of the acceptance probabilities.
+func (c *aisChunk) transition(beta, eps float64) float64 {
+	// Re-temper the kernel's cached state for β without evaluating.
+	c.beta = beta
 	for b := range c.logw {
 		xr, sr, tr := c.x.Row(b), c.k.s.Row(b), c.st.Row(b)
 		c.k.lp[b] = float64((1-c.beta)*c.logBase(xr)) + float64(c.beta*c.lt[b])

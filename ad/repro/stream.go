@@ -23,6 +23,7 @@ const (
 	Start                      // the starting points of sampler chains
 	Check                      // random inputs of a derivative check
 	Evaluation                 // random inputs of an evaluation
+	AISReverse                 // one reverse AIS chain (sample = chain)
 )
 
 // A Stream is a random number generator positioned at the stream of

@@ -257,15 +257,22 @@ func (j *evalJob) run() ([]evalRow, error) {
 	if src.density == nil {
 		return lines, nil
 	}
-	logZ, method, err := j.logZ(src.density)
+	est, err := j.logZ(src.density)
 	if err != nil {
 		return nil, err
 	}
-	ll := sampler.LogLikelihood(src.density, z, logZ) + j.info.LogDet()
-	if err := firstError(j.finite("log Z", logZ), j.finite("the log-likelihood", ll)); err != nil {
+	ll := sampler.LogLikelihood(src.density, z, est.value) + j.info.LogDet()
+	if err := firstError(j.finite("log Z", est.value), j.finite("the log-likelihood", ll)); err != nil {
 		return nil, err
 	}
-	return append(lines, num("log Z", logZ, method), num("log-likelihood", ll, "")), nil
+	lines = append(lines, num("log Z", est.value, est.method))
+	llNote := ""
+	if est.interval {
+		lines = append(lines, num("log Z, reverse AIS", est.upper, "a stochastic upper bound, from HMC draws at the model (bidirectional Monte Carlo)"),
+			num("log Z interval, low", est.lo, ""), num("log Z interval, high", est.hi, ""))
+		llNote = fmt.Sprintf("in [%.6g, %.6g] by the log Z interval", ll+est.value-est.hi, ll+est.value-est.lo)
+	}
+	return append(lines, num("log-likelihood", ll, llNote)), nil
 }
 
 // maxExactSMDim bounds the dimension at which eval computes exact SM at
@@ -414,17 +421,30 @@ func fmtFloats(vs []float64, digits int) string {
 	return strings.Join(s, " ")
 }
 
-// logZ estimates the model's log normaliser: by quadrature over the data's
-// box for D ≤ 2, by AIS otherwise.
-func (j *evalJob) logZ(d sampler.LogDensity) (float64, string, error) {
+// A logZEstimate is the model's log normaliser as eval found it.
+type logZEstimate struct {
+	value  float64 // the estimate printed as "log Z"
+	method string  // how it was found, with its reliability
+	// For AIS, the reverse run's upper estimate and the interval
+	// sampler.AISInterval gives.
+	interval      bool
+	upper, lo, hi float64
+}
+
+// logZ estimates the model's log normaliser: in closed form for a
+// Gaussian, by quadrature over the data's box for D ≤ 2, and otherwise by
+// forward and reverse AIS (bidirectional Monte Carlo), the reverse chains
+// starting from HMC runs at the model begun at the data.
+func (j *evalJob) logZ(d sampler.LogDensity) (logZEstimate, error) {
 	if g, ok := j.model.(*nn.GaussianEnergy); ok {
-		return gaussianLogZ(g)
+		v, method, err := gaussianLogZ(g)
+		return logZEstimate{value: v, method: method}, err
 	}
 	x := j.z
 	if x.Cols <= 2 {
 		lo, hi := box(x)
 		logZ, err := sampler.GridLogZ(d, lo, hi, j.f.grid)
-		return logZ, fmt.Sprintf("grid quadrature, %d points per axis over the data's box", j.f.grid), err
+		return logZEstimate{value: logZ, method: fmt.Sprintf("grid quadrature, %d points per axis over the data's box", j.f.grid)}, err
 	}
 	scale := 0.0
 	for _, v := range x.Data {
@@ -434,32 +454,59 @@ func (j *evalJob) logZ(d sampler.LogDensity) (float64, string, error) {
 	if temps == 0 {
 		temps = max(500, 20*x.Cols)
 	}
-	ais := sampler.AIS{BaseScale: math.Max(1, scale/2), Temps: temps, Step: 0.1, Leapfrog: 5, Chains: j.f.aisChains, Seed: j.f.seed}
-	res, err := ais.Run(d)
+	chains := j.f.aisChains
+	ais := sampler.AIS{BaseScale: math.Max(1, scale/2), Temps: temps, Step: 0.1, Leapfrog: 5, Chains: chains, Seed: j.f.seed}
+	fwd, err := ais.Run(d)
 	if err != nil {
-		return 0, "", asFlagError(err)
+		return logZEstimate{}, asFlagError(err)
 	}
-	return res.LogZ, aisNote(res, j.f.aisChains, temps), nil
+	// Reverse AIS needs draws from the model: HMC chains started at data
+	// rows (in turn), run for aisReverseWarmup transitions.
+	start := ad.NewMat(chains, x.Cols)
+	for b := range chains {
+		copy(start.Row(b), x.Row(b%x.Rows))
+	}
+	hmc := sampler.HMC{Step: 0.1, Leapfrog: 5, Warmup: aisReverseWarmup, Draws: 1, Seed: j.f.seed}
+	if _, _, err := hmc.Run(d, start); err != nil {
+		return logZEstimate{}, err
+	}
+	rev, err := ais.RunReverse(d, start, fwd.Steps)
+	if err != nil {
+		return logZEstimate{}, err
+	}
+	lo, hi, agree := sampler.AISInterval(fwd, rev)
+	return logZEstimate{value: fwd.LogZ, method: aisNote(fwd, rev, chains, temps, lo, hi, agree),
+		interval: true, upper: rev.LogZ, lo: lo, hi: hi}, nil
 }
 
+// aisReverseWarmup is the number of HMC transitions that take the reverse
+// AIS chains from data rows to (approximate) draws from the model.
+const aisReverseWarmup = 200
+
 // AIS's standard error is printed only when the weights' effective sample
-// size reaches minAISESS chains and minAISFrac of them: the weights'
-// variance estimate, and so the ±, cannot be trusted when a few chains
-// carry the estimate.
+// size reaches minAISESS chains and minAISFrac of them in both directions
+// and the two directions agree: the weights' variance estimate, and so the
+// ±, cannot be trusted when a few chains carry the estimate.
 const (
 	minAISESS  = 10
 	minAISFrac = 0.1
 )
 
-// aisNote describes an AIS estimate: its size, its weights' effective
-// sample size and, when that supports one, its standard error; otherwise
-// it says the estimate is unreliable and likely low.
-func aisNote(res sampler.AISResult, chains, temps int) string {
-	note := fmt.Sprintf("AIS, %d chains × %d temperatures, weight ESS %.0f", chains, temps, res.WeightESS)
-	if res.WeightESS >= max(minAISESS, minAISFrac*float64(chains)) {
-		return note + fmt.Sprintf(", ± %.3g", res.StdErr)
+// aisNote describes a forward and reverse AIS estimate: the size, the
+// weights' effective sample sizes, the interval for log Z and, when the
+// weights support one and the directions agree, the standard error;
+// otherwise it says which way the estimate is likely wrong.
+func aisNote(fwd, rev sampler.AISResult, chains, temps int, lo, hi float64, agree bool) string {
+	note := fmt.Sprintf("AIS, %d chains × %d temperatures, weight ESS %.0f forward and %.0f reverse; log Z in [%.6g, %.6g]",
+		chains, temps, fwd.WeightESS, rev.WeightESS, lo, hi)
+	enough := func(r sampler.AISResult) bool { return r.WeightESS >= max(minAISESS, minAISFrac*float64(chains)) }
+	switch {
+	case !agree:
+		return note + ": forward and reverse AIS disagree, the truth is likely between them (raise -ais-temps)"
+	case !enough(fwd) || !enough(rev):
+		return note + ": too few effective chains for an error bar (raise -ais-temps or -ais-chains)"
 	}
-	return note + ": too few effective chains for an error bar; likely an underestimate (raise -ais-temps or -ais-chains)"
+	return note + fmt.Sprintf(", ± %.3g", fwd.StdErr)
 }
 
 // finite reports a non-finite result as a failure naming the model: its

@@ -383,9 +383,10 @@ func TestSubcommands(t *testing.T) {
 	}
 	// sample with MALA from an energy model file.
 	mustRun("sample", "-model", model, "-act", "softplus", "-kind", "energy", "-sampler", "mala", "-n", "50", "-steps", "50", "-step", "0.2", "-out", "m.csv")
-	// eval on a file: objective values and AIS log Z for D = 5.
+	// eval on a file: objective values and AIS log Z for D = 5, both ways.
 	out := mustRun("eval", "-model", model, "-act", "softplus", "-kind", "energy", "-data", filepath.Join(golden, "x.npy"), "-ais-chains", "16", "-ais-temps", "50")
-	for _, w := range []string{"ssm loss", "sm (exact score matching) loss", "log Z", "AIS", "log-likelihood"} {
+	for _, w := range []string{"ssm loss", "sm (exact score matching) loss", "log Z", "AIS", "log-likelihood",
+		"log Z, reverse AIS", "log Z interval, low", "log Z interval, high", "forward and", "by the log Z interval"} {
 		if !strings.Contains(out, w) {
 			t.Errorf("eval output lacks %q:\n%s", w, out)
 		}
@@ -585,21 +586,28 @@ func TestApproxBPWarning(t *testing.T) {
 }
 
 // TestAISNote checks that eval prints AIS's ± only when the weights'
-// effective sample size supports it.
+// effective sample sizes in both directions support it and the forward and
+// reverse estimates agree, and always prints the interval and the ESSs.
 func TestAISNote(t *testing.T) {
 	for _, c := range []struct {
-		ess    float64
-		chains int
-		errBar bool
+		fwd, rev float64 // weight ESSs
+		chains   int
+		agree    bool
+		errBar   bool
 	}{
-		{200, 256, true}, {26, 256, true}, {25, 256, false}, {9, 16, false}, {12, 16, true}, {1, 256, false},
+		{200, 200, 256, true, true}, {26, 30, 256, true, true}, {25, 200, 256, true, false}, {200, 25, 256, true, false},
+		{9, 12, 16, true, false}, {12, 12, 16, true, true}, {1, 200, 256, true, false}, {200, 200, 256, false, false},
 	} {
-		note := aisNote(sampler.AISResult{WeightESS: c.ess, StdErr: 0.5}, c.chains, 500)
+		note := aisNote(sampler.AISResult{WeightESS: c.fwd, StdErr: 0.5}, sampler.AISResult{WeightESS: c.rev, StdErr: 0.5},
+			c.chains, 500, -1.25, 2.5, c.agree)
 		if got := strings.Contains(note, "± 0.5"); got != c.errBar {
-			t.Errorf("ESS %v of %d: %q", c.ess, c.chains, note)
+			t.Errorf("%+v: %q", c, note)
 		}
-		if !strings.Contains(note, fmt.Sprintf("weight ESS %.0f", c.ess)) {
-			t.Errorf("ESS %v of %d: %q does not give the ESS", c.ess, c.chains, note)
+		if !strings.Contains(note, fmt.Sprintf("weight ESS %.0f forward and %.0f reverse", c.fwd, c.rev)) || !strings.Contains(note, "log Z in [-1.25, 2.5]") {
+			t.Errorf("%+v: %q does not give the ESSs and the interval", c, note)
+		}
+		if !c.agree && !strings.Contains(note, "disagree") {
+			t.Errorf("%+v: %q does not say the directions disagree", c, note)
 		}
 	}
 }
