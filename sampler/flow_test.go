@@ -8,7 +8,10 @@ import (
 	"testing"
 
 	"scorematch/ad"
+	"scorematch/ad/adtest"
 	"scorematch/ad/fd"
+	"scorematch/ad/repro"
+	"scorematch/nn"
 	"scorematch/nn/sde"
 )
 
@@ -507,6 +510,56 @@ func TestFlowDeterminism(t *testing.T) {
 					t.Fatalf("GOMAXPROCS %d, %d chunks: value %d is %v, reference %v", procs, chunks, i, got[i], ref[i])
 				}
 			}
+		}
+	}
+}
+
+// TestFlowArchHashes pins the bits of probability-flow likelihoods (exact
+// and with Rademacher and Gaussian probes) and samples (RK45 and RK4, with
+// denoising) through a time-conditional net, one per SDE, recorded on
+// amd64: the same bits on every architecture (CI runs this on 386 and
+// arm64).
+func TestFlowArchHashes(t *testing.T) {
+	want := map[string]uint64{
+		"ve:0.01:2":    0xeec9e88d885f0836,
+		"vp:0.1:20":    0xcf049ef65158411f,
+		"subvp:0.1:20": 0x54e5fcdc29ee2c6a,
+	}
+	for _, s := range []sde.SDE{sde.VE{SigmaMin: 0.01, SigmaMax: 2}, testSDEs[1], testSDEs[2]} {
+		m, err := nn.NewSDENet(nn.SDENetConfig{SDE: s, Dim: 3, Hidden: []int{16, 16}, Activation: "softplus"}, repro.New(1, repro.Init, 0, 0))
+		if err != nil {
+			t.Fatal(err)
+		}
+		src := FromTimeScore(m)
+		x := ad.NewMat(5, 3)
+		rng := repro.New(1, repro.Data, 0, 0)
+		for i := range x.Data {
+			x.Data[i] = repro.Normal(rng)
+		}
+		h := adtest.NewHash()
+		for _, l := range []FlowLikelihood{
+			{SDE: s},
+			{SDE: s, Probes: 2, Seed: 1},
+			{SDE: s, Probes: 1, GaussianProbes: true, Seed: 2, Solver: RK4{Steps: 10}},
+		} {
+			lp, st, err := l.Run(src, x)
+			if err != nil {
+				t.Fatal(err)
+			}
+			h.Add(lp...).Add(float64(st.Evals), float64(st.Accepted), float64(st.Rejected))
+		}
+		for _, f := range []ProbabilityFlow{
+			{SDE: s, Seed: 3, Denoise: true},
+			{SDE: s, Seed: 4, Solver: RK4{Steps: 10}},
+		} {
+			y, st, err := f.Sample(src, 6)
+			if err != nil {
+				t.Fatal(err)
+			}
+			h.Add(y.Data...).Add(float64(st.Evals))
+		}
+		if got := h.Sum64(); got != want[s.String()] {
+			t.Errorf("%v: hash %#016x, want %#016x (recorded on amd64)", s, got, want[s.String()])
 		}
 	}
 }
