@@ -24,12 +24,12 @@ type ODEFunc func(dy, y ad.Mat, t []float64, rows []int)
 // (one independent system per row) in place, with t1 < t0 allowed
 // (backward in time). Solve calls newF once per chunk of rows, from one
 // goroutine, and each chunk's ODEFunc on that chunk's goroutine only. It
-// returns the work done, a *ConfigError for an invalid setting (before
-// any work), and an error if a system cannot be integrated (a non-finite
-// state, or the adaptive solver's step cap). With no rows it only checks
-// its settings (calling newF never), which is how the probability-flow
-// methods check a solver before any work. It panics unless t0 and t1 are
-// finite.
+// returns the work done (none when t0 = t1 or y has no columns), a
+// *ConfigError for an invalid setting (before any work), and an error if
+// a system cannot be integrated (a non-finite state, or the adaptive
+// solver's step cap). With no rows it only checks its settings (calling
+// newF never), which is how the probability-flow methods check a solver
+// before any work. It panics unless t0 and t1 are finite.
 type ODESolver interface {
 	Solve(newF func() ODEFunc, y ad.Mat, t0, t1 float64) (ODEStats, error)
 }
@@ -94,6 +94,9 @@ func (r RK4) Solve(newF func() ODEFunc, y ad.Mat, t0, t1 float64) (ODEStats, err
 	chunks, err := chunkCount("RK4", r.Chunks, y.Rows)
 	if err != nil || y.Rows == 0 {
 		return ODEStats{}, err
+	}
+	if t0 == t1 || y.Cols == 0 {
+		return ODEStats{Systems: y.Rows}, nil
 	}
 	fs := make([]ODEFunc, chunks)
 	for c := range fs {
@@ -265,6 +268,9 @@ func (r RK45) Solve(newF func() ODEFunc, y ad.Mat, t0, t1 float64) (ODEStats, er
 	chunks, err := chunkCount("RK45", r.Chunks, y.Rows)
 	if err != nil || y.Rows == 0 {
 		return ODEStats{}, err
+	}
+	if t0 == t1 || y.Cols == 0 {
+		return ODEStats{Systems: y.Rows}, nil
 	}
 	maxSteps := r.MaxSteps
 	if maxSteps == 0 {

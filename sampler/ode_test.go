@@ -344,15 +344,21 @@ func TestODEErrors(t *testing.T) {
 	if _, err := (RK4{Steps: 10}).Solve(nan, y, 0, 1); err == nil {
 		t.Error("RK4: NaN field: no error")
 	}
-	// An empty span changes nothing and evaluates nothing.
+	// An empty span, or no columns, changes nothing and evaluates nothing.
 	for _, s := range []ODESolver{RK4{Steps: 3}, RK45{Rtol: 1e-3, Atol: 1e-3}} {
 		y := p.start(3)
 		called := false
 		st, err := s.Solve(func() ODEFunc {
 			return func(dy, y ad.Mat, tt []float64, rows []int) { called = true }
 		}, y, 0.5, 0.5)
-		if _, isRK4 := s.(RK4); err != nil || (!isRK4 && (called || st.Evals != 0)) {
+		if err != nil || called || st.Evals != 0 || st.Systems != 3 {
 			t.Errorf("%T: empty span: %v, %+v, called %v", s, err, st, called)
+		}
+		st, err = s.Solve(func() ODEFunc {
+			return func(dy, y ad.Mat, tt []float64, rows []int) { called = true }
+		}, ad.NewMat(3, 0), 0, 1)
+		if err != nil || called || st.Evals != 0 {
+			t.Errorf("%T: no columns: %v, %+v, called %v", s, err, st, called)
 		}
 	}
 }
