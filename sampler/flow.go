@@ -3,6 +3,7 @@ package sampler
 import (
 	"fmt"
 	"math"
+	"strings"
 
 	"scorematch/ad"
 	"scorematch/ad/repro"
@@ -43,6 +44,11 @@ func checkFlow(typ string, s sde.SDE, solver ODESolver, eps float64, def func(sd
 	return eps, err
 }
 
+// flowError returns the solver's error err in the name of typ.
+func flowError(typ string, err error) error {
+	return fmt.Errorf("sampler: %s: %s", typ, strings.TrimPrefix(err.Error(), "sampler: "))
+}
+
 // flowCoefs returns the probability-flow coefficients at t: the drift is
 // f̃(x, t) = a·x − h·s(x, t) with a = a(t) and h = ½g(t)².
 func flowCoefs(s sde.SDE, t float64) (a, h float64) {
@@ -73,9 +79,10 @@ type ProbabilityFlow struct {
 	// Denoise, if set, replaces x at Eps by Tweedie's estimate of x₀,
 	// E[x₀ | x_Eps] = (x + s(Eps)²·∇log p_Eps(x))/α(Eps), with
 	// α, s = SDE.Marginal(Eps): one more score evaluation per sample that
-	// removes the noise of scale s(Eps) left at Eps. (For VE this is the
-	// reference code's denoising step; for VP it differs from it by
-	// O(βmin·Eps).)
+	// removes the noise of scale s(Eps) left at Eps. For VE this is the
+	// reference code's denoising step; for VP and sub-VP the reference
+	// takes one reverse-diffusion step of its discrete chain instead,
+	// which agrees with this one up to terms of order βmin·Eps.
 	Denoise bool
 	// Seed selects the prior draws of Sample: row b from the stream
 	// (Seed, repro.Start, 0, b), as sde.SamplePrior draws them.
@@ -97,8 +104,9 @@ func (p ProbabilityFlow) Sample(src TimeScoreSource, n int) (ad.Mat, ODEStats, e
 // Run integrates the rows of x (B×D, states at time T) in place from T to
 // Eps, and denoises them if asked. It returns the solver's counts (plus one
 // evaluation per row for Denoise), a *ConfigError for an invalid setting
-// (an SDE that does not validate included) before any work, and the solver's error if a sample
-// cannot be integrated. It panics if x does not have src.Dim() columns.
+// (an SDE that does not validate included) before any work, and the
+// solver's error if a sample cannot be integrated. It panics if x does not
+// have src.Dim() columns.
 func (p ProbabilityFlow) Run(src TimeScoreSource, x ad.Mat) (ODEStats, error) {
 	checkCols("ProbabilityFlow.Run", x, src.Dim())
 	solver := defaultSolver(p.Solver)
@@ -124,7 +132,7 @@ func (p ProbabilityFlow) Run(src TimeScoreSource, x ad.Mat) (ODEStats, error) {
 	}
 	st, err := solver.Solve(newF, x, s.T(), eps)
 	if err != nil {
-		return st, fmt.Errorf("sampler: ProbabilityFlow: %w", err)
+		return st, flowError("ProbabilityFlow", err)
 	}
 	if p.Denoise && x.Rows > 0 {
 		tweedie(src, s, x, eps)
@@ -268,7 +276,7 @@ func (l FlowLikelihood) Run(src DivScoreSource, x ad.Mat) ([]float64, ODEStats, 
 	}
 	st, err := solver.Solve(newF, y, eps, s.T())
 	if err != nil {
-		return nil, st, fmt.Errorf("sampler: FlowLikelihood: %w", err)
+		return nil, st, flowError("FlowLikelihood", err)
 	}
 	end := l.EndLogDensity
 	if end == nil {

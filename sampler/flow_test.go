@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"runtime"
+	"strings"
 	"testing"
 
 	"scorematch/ad"
@@ -748,6 +749,52 @@ func TestFlowConfigErrors(t *testing.T) {
 	if !errors.As(err, &ce) || ce.Setting() != "FlowLikelihood.SDE" {
 		t.Errorf("invalid SDE: error %v, want a ConfigError for FlowLikelihood.SDE", err)
 	}
+}
+
+// nanField is a DivScoreSource on R² whose score is NaN below t = 0.5.
+type nanField struct{}
+
+func (nanField) Dim() int { return 2 }
+func (nanField) NewTimeScoreFunc() TimeScoreFunc {
+	return func(dst, x ad.Mat, t []float64) {
+		for b := range x.Rows {
+			for i := range 2 {
+				dst.Set(b, i, -x.At(b, i))
+				if t[b] < 0.5 {
+					dst.Set(b, i, math.NaN())
+				}
+			}
+		}
+	}
+}
+func (f nanField) NewDivScoreFunc() DivScoreFunc {
+	sf := f.NewTimeScoreFunc()
+	return func(dst ad.Mat, div []float64, x ad.Mat, t []float64, probes []ad.Mat) {
+		sf(dst, x, t)
+		for b := range div {
+			div[b] = -2
+		}
+	}
+}
+
+// TestFlowFailure checks that a score that turns non-finite is an error of
+// the flow naming the row, not a hang or a NaN result.
+func TestFlowFailure(t *testing.T) {
+	s := testSDEs[1]
+	x := ad.MatOf(2, 2, []float64{0.1, 0.2, 0.3, 0.4})
+	_, err := ProbabilityFlow{SDE: s}.Run(nanField{}, x.Clone())
+	if err == nil || !strings.HasPrefix(err.Error(), "sampler: ProbabilityFlow: RK45: system 0") {
+		t.Errorf("ProbabilityFlow: error %v", err)
+	}
+	_, err = ProbabilityFlow{SDE: s, Solver: RK4{Steps: 5}}.Run(nanField{}, x.Clone())
+	if err == nil || !strings.HasPrefix(err.Error(), "sampler: ProbabilityFlow: RK4: system 0") {
+		t.Errorf("ProbabilityFlow with RK4: error %v", err)
+	}
+	lp, _, err := FlowLikelihood{SDE: s}.Run(nanField{}, x)
+	if err == nil || lp != nil || !strings.HasPrefix(err.Error(), "sampler: FlowLikelihood: RK45: system 0") {
+		t.Errorf("FlowLikelihood: %v, error %v", lp, err)
+	}
+	t.Log(err)
 }
 
 // hasSuffixOrEqual reports whether s ends with suffix.
