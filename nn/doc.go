@@ -1,13 +1,15 @@
 // Package nn provides the models, optimisers and weight files of score
-// matching: energy networks E: R^D → R, score networks h: R^D → R^D and
-// noise-conditional score networks h(x, σ), all recorded on an ad.Tape so
-// that objectives can differentiate them with respect to their input and
-// their parameters.
+// matching: energy networks E: R^D → R, score networks h: R^D → R^D,
+// noise-conditional score networks h(x, σ) and time-conditional score
+// networks h(x, t) of score SDEs, all recorded on an ad.Tape so that
+// objectives can differentiate them with respect to their input and their
+// parameters.
 //
 // # Models
 //
 // A Model is a list of named parameters (*ad.Param) in a fixed order plus
-// an input dimension. Energy, Score and CondScore add the forward pass:
+// an input dimension. Energy, Score, CondScore and TimeScore add the
+// forward pass:
 // given a B×D input node (plain, or a jet carrying Taylor coefficients
 // along projections) they record ops on a tape and return the output node.
 // They never allocate once the tape's buffers have grown, and they only read
@@ -20,6 +22,10 @@
 // are initialised as PyTorch initialises a Linear layer. Gaussian is the
 // energy ½(x−μ)ᵀLLᵀ(x−μ) with a lower-triangular L, whose score-matching
 // optimum has a closed form. NCSN is a noise-conditional score network.
+// SDENet is a time-conditional score network for the forward SDEs of
+// package nn/sde (VE, VP, sub-VP): an MLP whose hidden layers are shifted
+// by a learnt map of a Gaussian Fourier embedding of the time, with the
+// SDE recorded in its weight file.
 //
 // Energy nets must have a nonzero second derivative: score-matching
 // objectives contain ∇ₓ²E, so an energy built from ReLU (piecewise linear)
@@ -52,7 +58,8 @@
 //
 // # Adding a model
 //
-// A model implements Model and one of Energy, Score or CondScore with ad
+// A model implements Model and one of Energy, Score, CondScore or
+// TimeScore with ad
 // ops on a tape; parameters carry PyTorch's state_dict names, so weight
 // files are interchangeable with PyTorch's. Save records its kind and
 // sizes in the file's metadata, and Load rebuilds it from them (newModel),
@@ -67,7 +74,7 @@
 // needs LoadOptions, an *OptionMismatchError when LoadOptions contradict
 // the file, and a *ConfigError of type "LoadOptions" for an unknown kind
 // or activation), a model size by
-// NewEnergyMLP, NewScoreMLP and NewNCSN, a hyperparameter by an optimiser's Validate (a
+// NewEnergyMLP, NewScoreMLP, NewNCSN and NewSDENet, a hyperparameter by an optimiser's Validate (a
 // *ConfigError naming the setting, which programs match with errors.As to
 // name their own flag). Programmer errors panic with a message naming the
 // function: mismatched shapes, an optimiser stepped on other parameters

@@ -14,6 +14,8 @@
 //	sse, sse-vr  as ssm, ssm-vr for a score net h in place of s
 //	ncsn         annealed DSM over a σ schedule (noise-conditional net)
 //	ncsn-sse-vr  annealed SSE-VR over a σ schedule
+//	sde-dsm      ½‖s(t)h(x_t,t) + z‖², t ~ U(1e-5, 1): continuous-time DSM of a score SDE
+//	sde-sse-vr   s(t)²(½‖h‖² + vᵀ(∇h)v) at x_t: SSE-VR of a score SDE
 //	approx-bp    exact SM with the Hessian diagonal by approximate backprop
 //	cp           exact SM with the Hessian diagonal by curvature propagation
 //	grad         the mean energy: a plain gradient step, for cost comparisons
@@ -29,6 +31,11 @@
 // ad.SecondOrder (Taylor mode and one reverse sweep), score nets through an
 // order-1 jet. The cost of an SSM step is about three plain gradient steps
 // and does not grow with D; exact SM grows linearly with D.
+//
+// The objectives of score SDEs (Song et al. 2021) train a time-conditional
+// score net h(x, t) (nn.TimeScore) on x_t = α(t)·x + s(t)·z, the data
+// pushed through the SDE's kernel at a random time, weighted by λ(t) =
+// s(t)² or, with LikelihoodWeighting, by g(t)².
 //
 // # Training
 //

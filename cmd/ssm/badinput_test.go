@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"scorematch/nn"
+	"scorematch/nn/sde"
 )
 
 // badInputFixtures writes the files the bad-input cases read into dir and
@@ -84,6 +85,10 @@ func badInputFixtures(t *testing.T, dir string) map[string]string {
 	c2, err := nn.NewNCSN(2, []int{8}, "softplus", rng)
 	save("ncsn2.safetensors", c2, err)
 	save("gauss2.safetensors", nn.NewGaussianEnergy(2), nil)
+	vp, err := nn.NewSDENet(nn.SDENetConfig{SDE: sde.VP{BetaMin: 0.1, BetaMax: 20}, Dim: 2, Hidden: []int{8}}, rng)
+	save("sde2.safetensors", vp, err)
+	subvp, err := nn.NewSDENet(nn.SDENetConfig{SDE: sde.SubVP{BetaMin: 0.1, BetaMax: 20}, Dim: 2, Hidden: []int{8}}, rng)
+	save("subvp2.safetensors", subvp, err)
 	nan, err := nn.NewEnergyMLP(2, []int{8}, "softplus", rng)
 	nan.Params()[2].Value.Data[3] = math.NaN()
 	save("nanweights.safetensors", nan, err)
@@ -114,6 +119,11 @@ func badInputFixtures(t *testing.T, dir string) map[string]string {
 		t.Fatalf("writing the checkpoint: %s", stderr)
 	}
 	p["ckmodel.safetensors"] = filepath.Join(dir, "ckmodel.safetensors")
+	p["cksde.safetensors"] = filepath.Join(dir, "cksde.safetensors")
+	if code, _, stderr := ssmRun(t, dir, "train", "-data", "banana", "-n", "200", "-model", "sde:8", "-sde", "ve", "-steps", "3",
+		"-checkpoint", p["cksde.safetensors"], "-out", filepath.Join(dir, "cksdemodel.safetensors")); code != 0 {
+		t.Fatalf("writing the sde checkpoint: %s", stderr)
+	}
 	// x, v and ε files for loss.
 	write("x2.csv", rows(5, 2))
 	write("v2.csv", rows(5, 2))
@@ -314,6 +324,106 @@ var badInputCases = []struct {
 	{"train -data banana -n 200 -model mlp:8 -steps 6 -objective ssm -checkpoint {ck.safetensors} -resume", "-objective"},
 	{"train -data banana -n 200 -model mlp:8 -steps 6 -checkpoint {ckmodel.safetensors} -resume", "-checkpoint"},
 	{"train -data banana -n 200 -model mlp:8 -steps 2 -checkpoint {ck.safetensors} -resume", "-checkpoint"},
+	// train: sde models.
+	{"train -model sde:8 -sde nope", "-sde"},
+	{"train -model sde:8 -sde VE", "-sde"},
+	{"train -model sde:8 -sde ve -sigma-min 0", "-sigma-min"},
+	{"train -model sde:8 -sde ve -sigma-min -1", "-sigma-min"},
+	{"train -model sde:8 -sde ve -sigma-min NaN", "-sigma-min"},
+	{"train -model sde:8 -sde ve -sigma-min 1 -sigma-max 0.5", "-sigma-max"},
+	{"train -model sde:8 -sde ve -sigma-min 1 -sigma-max 1", "-sigma-max"},
+	{"train -model sde:8 -sde ve -sigma-max -3", "-sigma-max"},
+	{"train -model sde:8 -sde ve -sigma-max Inf", "-sigma-max"},
+	{"train -model sde:8 -sde ve -data {const.csv}", "-sigma-max"},
+	{"train -model sde:8 -beta-min -1", "-beta-min"},
+	{"train -model sde:8 -beta-min NaN", "-beta-min"},
+	{"train -model sde:8 -beta-max 0", "-beta-max"},
+	{"train -model sde:8 -beta-max -20", "-beta-max"},
+	{"train -model sde:8 -sde subvp -beta-min 5 -beta-max 1", "-beta-max"},
+	{"train -model sde:8 -sde ve -beta-max 5", "-beta-max"},
+	{"train -model sde:8 -sde vp -sigma-max 5", "-sigma-max"},
+	{"train -model sde:8 -sde subvp -sigma-min 0.1", "-sigma-min"},
+	{"train -sde ve", "-sde"},
+	{"train -model ncsn:8 -beta-max 5", "-beta-max"},
+	{"train -weighting likelihood", "-weighting"},
+	{"train -fourier-scale 2", "-fourier-scale"},
+	{"train -model sde:8 -weighting nope", "-weighting"},
+	{"train -model sde:8 -fourier-scale 0", "-fourier-scale"},
+	{"train -model sde:8 -fourier-scale NaN", "-fourier-scale"},
+	{"train -model sde:8 -fourier-dim 0", "-fourier-dim"},
+	{"train -model sde:8 -fourier-dim 100000000", "-fourier-dim"},
+	{"train -model sde:0", "-model"},
+	{"train -model sde:", "-model"},
+	{"train -model sde:65536,65536 -fourier-dim 65536", "-model"},
+	{"train -model sde:8 -kind score", "-kind"},
+	{"train -model sde:8 -objective ssm-vr", "-objective"},
+	{"train -model sde:8 -objective ncsn", "-objective"},
+	{"train -model mlp:8 -objective sde-dsm", "-objective"},
+	{"train -model sde:8 -sigma 0.5", "-sigma"},
+	{"train -model sde:8 -objective sde-dsm -m 2", "-m"},
+	{"train -data banana -n 200 -model sde:8 -sde ve -steps 6 -weighting likelihood -checkpoint {cksde.safetensors} -resume", "-weighting"},
+	{"train -data banana -n 200 -model sde:8 -sde ve -sigma-max 30 -steps 6 -checkpoint {cksde.safetensors} -resume", "-sigma-max"},
+	// sample: SDE samplers.
+	{"sample -model {sde2.safetensors}", "-sampler"},
+	{"sample -model {sde2.safetensors} -sampler langevin", "-sampler"},
+	{"sample -model {sde2.safetensors} -sampler mala", "-sampler"},
+	{"sample -model {energy2.safetensors} -sampler pc", "-sampler"},
+	{"sample -model {ncsn2.safetensors} -sampler ode", "-sampler"},
+	{"sample -model {sde2.safetensors} -sampler pc -snr 0", "-snr"},
+	{"sample -model {sde2.safetensors} -sampler pc -snr -0.1", "-snr"},
+	{"sample -model {sde2.safetensors} -sampler pc -snr Inf", "-snr"},
+	{"sample -model {sde2.safetensors} -sampler pc -corrector-steps -1", "-corrector-steps"},
+	{"sample -model {sde2.safetensors} -sampler pc -predictor nope", "-predictor"},
+	{"sample -model {sde2.safetensors} -sampler pc -corrector nope", "-corrector"},
+	{"sample -model {sde2.safetensors} -sampler pc -predictor none -corrector none", "-predictor"},
+	{"sample -model {sde2.safetensors} -sampler pc -predictor none -corrector-steps 0", "-predictor"},
+	{"sample -model {sde2.safetensors} -sampler pc -corrector none -snr 0.2", "-snr"},
+	{"sample -model {sde2.safetensors} -sampler pc -corrector none -corrector-steps 3", "-corrector-steps"},
+	{"sample -model {subvp2.safetensors} -sampler pc -predictor ancestral", "-predictor"},
+	{"sample -model {subvp2.safetensors} -sampler ancestral", "-sampler"},
+	{"sample -model {sde2.safetensors} -sampler em -eps 0", "-eps"},
+	{"sample -model {sde2.safetensors} -sampler em -eps 1", "-eps"},
+	{"sample -model {sde2.safetensors} -sampler em -eps -0.1", "-eps"},
+	{"sample -model {sde2.safetensors} -sampler em -eps NaN", "-eps"},
+	{"sample -model {sde2.safetensors} -sampler ode -eps 2", "-eps"},
+	{"sample -model {sde2.safetensors} -sampler em -steps 0", "-steps"},
+	{"sample -model {sde2.safetensors} -sampler reverse-diffusion -steps 10", "-steps"},
+	{"sample -model {sde2.safetensors} -sampler em -snr 0.1", "-snr"},
+	{"sample -model {sde2.safetensors} -sampler em -predictor em", "-predictor"},
+	{"sample -model {sde2.safetensors} -sampler em -rtol 1e-3", "-rtol"},
+	{"sample -model {sde2.safetensors} -sampler em -step 0.1", "-step"},
+	{"sample -model {sde2.safetensors} -sampler pc -init 2", "-init"},
+	{"sample -model {sde2.safetensors} -sampler pc -sigmas 1:0.1:3", "-sigmas"},
+	{"sample -model {sde2.safetensors} -sampler ode -rtol 0", "-rtol"},
+	{"sample -model {sde2.safetensors} -sampler ode -rtol -1", "-rtol"},
+	{"sample -model {sde2.safetensors} -sampler ode -atol 0", "-atol"},
+	{"sample -model {sde2.safetensors} -sampler ode -atol Inf", "-atol"},
+	{"sample -model {sde2.safetensors} -sampler ode -solver nope", "-solver"},
+	{"sample -model {sde2.safetensors} -sampler ode -steps 50", "-steps"},
+	{"sample -model {sde2.safetensors} -sampler ode -solver rk4 -rtol 0.1", "-rtol"},
+	{"sample -model {sde2.safetensors} -sampler ode -solver rk4 -steps 0", "-steps"},
+	{"sample -model {sde2.safetensors} -sampler pc -sde ve", "-sde"},
+	{"sample -model {energy2.safetensors} -denoise", "-denoise"},
+	{"sample -model {energy2.safetensors} -sde vp", "-sde"},
+	{"sample -score exact -sampler pc -data banana", "-data"},
+	{"sample -score exact -sampler pc -sde nope", "-sde"},
+	{"sample -score exact -sampler pc -sde ve -sigma-max 0.001", "-sigma-max"},
+	{"sample -score exact -sampler pc -sde ve -beta-min 1", "-beta-min"},
+	{"sample -score exact -sampler pc -beta-max -1", "-beta-max"},
+	{"sample -score exact -sampler ancestral -sde subvp", "-sampler"},
+	// eval: probability-flow likelihood.
+	{"eval -model {sde2.safetensors} -probes -1", "-probes"},
+	{"eval -model {sde2.safetensors} -probes 100000", "-probes"},
+	{"eval -model {sde2.safetensors} -rtol 0", "-rtol"},
+	{"eval -model {sde2.safetensors} -rtol NaN", "-rtol"},
+	{"eval -model {sde2.safetensors} -atol -1", "-atol"},
+	{"eval -model {sde2.safetensors} -eps 0", "-eps"},
+	{"eval -model {sde2.safetensors} -eps 1", "-eps"},
+	{"eval -model {sde2.safetensors} -bin-width 0", "-bin-width"},
+	{"eval -model {sde2.safetensors} -objectives ssm-vr", "-objectives"},
+	{"eval -model {energy2.safetensors} -probes 2", "-probes"},
+	{"eval -model {energy2.safetensors} -rtol 1e-3", "-rtol"},
+	{"eval -model {ncsn2.safetensors} -eps 0.1", "-eps"},
 	// eval.
 	{"eval", "-model"},
 	{"eval -model {no.safetensors}", "no.safetensors"},

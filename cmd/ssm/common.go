@@ -14,6 +14,7 @@ import (
 	"scorematch/ad/repro"
 	"scorematch/cmd/ssm/internal/dataio"
 	"scorematch/nn"
+	"scorematch/nn/sde"
 	"scorematch/sampler"
 	"scorematch/ssm"
 )
@@ -42,13 +43,19 @@ func loadData(flagName, spec string, n int, seed uint64) (ad.Mat, *sampler.Datas
 	return x, nil, nil
 }
 
-// modelSpec describes a model to build: "mlp:128,128", "gaussian" or
-// "ncsn:128,128", with the kind of an MLP ("energy" or "score").
+// modelSpec describes a model to build: "mlp:128,128", "gaussian",
+// "ncsn:128,128" or "sde:128,128", with the kind of an MLP ("energy" or
+// "score"), and for an sde model its SDE and time embedding (set by the
+// caller after parseModelSpec; nil and zero mean VP and nn's defaults).
 type modelSpec struct {
 	arch   string
 	hidden []int
 	act    string
 	kind   string
+
+	sde          sde.SDE
+	fourierDim   int
+	fourierScale float64
 }
 
 // parseModelSpec parses -model, -act and -kind; flag names the model flag
@@ -63,9 +70,9 @@ func parseModelSpec(flag, spec, act, kind string) (modelSpec, error) {
 		}
 		m.kind = nn.KindGaussian
 		return m, nil
-	case "mlp", "ncsn":
+	case "mlp", "ncsn", "sde":
 	default:
-		return m, badInput("%s %q: want mlp:W,W,..., ncsn:W,W,... or gaussian", flag, spec)
+		return m, badInput("%s %q: want mlp:W,W,..., ncsn:W,W,..., sde:W,W,... or gaussian", flag, spec)
 	}
 	if widths == "" {
 		return m, badInput("%s %q: give the hidden widths, e.g. %s:128,128", flag, spec, arch)
@@ -85,6 +92,8 @@ func parseModelSpec(flag, spec, act, kind string) (modelSpec, error) {
 	}
 	if arch == "ncsn" {
 		m.kind = nn.KindNCSN
+	} else if arch == "sde" {
+		m.kind = nn.KindSDE
 	} else if kind != nn.KindEnergy && kind != nn.KindScore {
 		return m, badInput("-kind %q: want energy or score", kind)
 	}
@@ -100,6 +109,8 @@ func (m modelSpec) modelKind() ssm.ModelKind {
 	switch m.kind {
 	case nn.KindNCSN:
 		return ssm.CondScoreModel
+	case nn.KindSDE:
+		return ssm.TimeScoreModel
 	case nn.KindScore:
 		return ssm.ScoreModel
 	}
@@ -133,6 +144,18 @@ func (m modelSpec) params(dim int) int {
 	if m.kind == nn.KindNCSN && len(m.hidden) > 0 {
 		n += m.hidden[0]
 	}
+	if m.kind == nn.KindSDE { // the time embedding's maps, H_l × 2E each
+		e := m.fourierDim
+		if e == 0 {
+			e = nn.DefaultFourierDim
+		}
+		for _, w := range m.hidden {
+			if w > (maxParams-n)/(2*e) {
+				return maxParams + 1
+			}
+			n += 2 * e * w
+		}
+	}
 	return min(n, maxParams+1)
 }
 
@@ -146,6 +169,13 @@ func (m modelSpec) build(dim int, seed uint64) (nn.Model, error) {
 		return nn.NewGaussianEnergy(dim), nil
 	case m.kind == nn.KindNCSN:
 		model, err = nn.NewNCSN(dim, m.hidden, m.act, rng)
+	case m.kind == nn.KindSDE:
+		s := m.sde
+		if s == nil {
+			s = sde.VP{BetaMin: sde.DefaultBetaMin, BetaMax: sde.DefaultBetaMax}
+		}
+		model, err = nn.NewSDENet(nn.SDENetConfig{SDE: s, Dim: dim, Hidden: m.hidden, Activation: m.act,
+			FourierDim: m.fourierDim, FourierScale: m.fourierScale}, rng)
 	case m.kind == nn.KindEnergy:
 		model, err = nn.NewEnergyMLP(dim, m.hidden, m.act, rng)
 	default:
@@ -297,6 +327,20 @@ var settingFlags = map[string]string{
 	"*.Steps":                "-steps",
 	"AIS.Temps":              "-ais-temps",
 	"AIS.Chains":             "-ais-chains",
+	"VE.SigmaMin":            "-sigma-min",
+	"VE.SigmaMax":            "-sigma-max",
+	"VP.BetaMin":             "-beta-min",
+	"VP.BetaMax":             "-beta-max",
+	"SubVP.BetaMin":          "-beta-min",
+	"SubVP.BetaMax":          "-beta-max",
+	"*.SNR":                  "-snr",
+	"*.Eps":                  "-eps",
+	"*.CorrectorSteps":       "-corrector-steps",
+	"*.Predictor":            "-predictor",
+	"*.Corrector":            "-corrector",
+	"*.Rtol":                 "-rtol",
+	"*.Atol":                 "-atol",
+	"*.Probes":               "-probes",
 }
 
 // asFlagError turns a library's configuration error into an input error
@@ -308,6 +352,7 @@ func asFlagError(err error) error {
 	var se *ssm.ConfigError
 	var ne *nn.ConfigError
 	var pe *sampler.ConfigError
+	var de *sde.ConfigError
 	switch {
 	case errors.As(err, &se):
 		typ, field, value, want = se.Type, se.Field, se.Value, se.Want
@@ -315,6 +360,8 @@ func asFlagError(err error) error {
 		typ, field, value, want = ne.Type, ne.Field, ne.Value, ne.Want
 	case errors.As(err, &pe):
 		typ, field, value, want = pe.Type, pe.Field, pe.Value, pe.Want
+	case errors.As(err, &de):
+		typ, field, value, want = de.Type, de.Field, de.Value, de.Want
 	default:
 		return err
 	}

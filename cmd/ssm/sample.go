@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"image/color"
+	"maps"
 	"math"
+	"slices"
 	"strings"
 
 	"scorematch/ad"
@@ -12,6 +14,7 @@ import (
 	"scorematch/cmd/ssm/internal/dataio"
 	"scorematch/cmd/ssm/internal/plot"
 	"scorematch/nn"
+	"scorematch/nn/sde"
 	"scorematch/sampler"
 )
 
@@ -25,11 +28,16 @@ type sources struct {
 	score   sampler.ScoreSource
 	density sampler.LogDensity      // nil without a density
 	cond    sampler.CondScoreSource // noise-conditional score (nil: use tempering)
+	time    sampler.TimeScoreSource // time-conditional score of a score SDE (nil without)
+	sde     sde.SDE                 // the SDE of time
 	info    nn.ModelInfo            // what a model file records of its data
 }
 
 func modelSources(m nn.Model) sources {
 	s := sources{dim: m.Dim()}
+	if ts, sd := modelTime(m); ts != nil {
+		s.time, s.sde = ts, sd
+	}
 	switch m := m.(type) {
 	case nn.Energy:
 		s.density = sampler.FromEnergy(m)
@@ -67,25 +75,56 @@ type samplerKind struct {
 	score    bool // needs a score of x alone
 	density  bool // needs a log-density
 	annealed bool // runs over noise levels (-sigmas)
+	timed    bool // samples a score SDE: needs a time-conditional score, starts from its prior
 	run      func(j *sampleJob, e *env, x ad.Mat) error
 }
 
 // samplerKinds is the table of -sampler values.
 var samplerKinds = []samplerKind{
-	{"langevin", true, false, false, func(j *sampleJob, e *env, x ad.Mat) error {
+	{"langevin", true, false, false, false, func(j *sampleJob, e *env, x ad.Mat) error {
 		return sampler.Langevin{Step: j.step, Steps: j.steps, Seed: j.seed}.Run(j.src.score, x)
 	}},
-	{"annealed", false, false, true, func(j *sampleJob, e *env, x ad.Mat) error {
+	{"annealed", false, false, true, false, func(j *sampleJob, e *env, x ad.Mat) error {
 		return sampler.AnnealedLangevin{Sigmas: j.levels, Step: j.step, Steps: j.steps, Seed: j.seed}.Run(j.cond, x)
 	}},
-	{"mala", false, true, false, func(j *sampleJob, e *env, x ad.Mat) error {
+	{"mala", false, true, false, false, func(j *sampleJob, e *env, x ad.Mat) error {
 		tr, st, err := sampler.MALA{Step: j.step, Warmup: j.steps, Draws: j.steps, Seed: j.seed}.Run(j.src.density, x)
 		return j.mcmcReport(e, tr, st, err)
 	}},
-	{"hmc", false, true, false, func(j *sampleJob, e *env, x ad.Mat) error {
+	{"hmc", false, true, false, false, func(j *sampleJob, e *env, x ad.Mat) error {
 		tr, st, err := sampler.HMC{Step: j.step, Leapfrog: 10, Warmup: j.steps, Draws: j.steps, Seed: j.seed}.Run(j.src.density, x)
 		return j.mcmcReport(e, tr, st, err)
 	}},
+	{"em", false, false, false, true, func(j *sampleJob, e *env, x ad.Mat) error {
+		return j.pc("em", "none").Run(j.src.time, x)
+	}},
+	{"reverse-diffusion", false, false, false, true, func(j *sampleJob, e *env, x ad.Mat) error {
+		return j.pc("reverse-diffusion", "none").Run(j.src.time, x)
+	}},
+	{"ancestral", false, false, false, true, func(j *sampleJob, e *env, x ad.Mat) error {
+		return j.pc("ancestral", "none").Run(j.src.time, x)
+	}},
+	{"pc", false, false, false, true, func(j *sampleJob, e *env, x ad.Mat) error {
+		return j.pc(j.predictor, j.corrector).Run(j.src.time, x)
+	}},
+	{"ode", false, false, false, true, func(j *sampleJob, e *env, x ad.Mat) error {
+		solver, desc := sdeSolver(j.solver, j.steps, j.rtol, j.atol)
+		st, err := sampler.ProbabilityFlow{SDE: j.src.sde, Solver: solver, Eps: j.eps, Denoise: j.denoise, Seed: j.seed}.Run(j.src.time, x)
+		if err == nil && x.Rows > 0 {
+			fmt.Fprintln(e.stderr, "ode: "+strings.ReplaceAll(odeWork(desc, st), "%s", "sample"))
+		}
+		return err
+	}},
+}
+
+// pc returns the predictor–corrector sampler of the job with the given
+// predictor and corrector (the corrector's steps and SNR only with one).
+func (j *sampleJob) pc(predictor, corrector string) sampler.PC {
+	p := sampler.PC{SDE: j.src.sde, Predictor: predictor, Corrector: corrector, Steps: j.steps, Eps: j.eps, Denoise: j.denoise, Seed: j.seed}
+	if corrector != "none" {
+		p.CorrectorSteps, p.SNR = j.corrSteps, j.snr
+	}
+	return p
 }
 
 // sampleJob is a checked ssm sample.
@@ -98,6 +137,12 @@ type sampleJob struct {
 	step, init    float64
 	seed          uint64
 	out, png, who string // who: the sampler's name
+
+	// The SDE samplers' settings.
+	eps, snr, rtol, atol         float64
+	denoise                      bool
+	corrSteps                    int
+	predictor, corrector, solver string
 }
 
 func parseSample(e *env, args []string) (*sampleJob, error) {
@@ -111,19 +156,31 @@ func parseSample(e *env, args []string) (*sampleJob, error) {
 	for _, k := range samplerKinds {
 		names = append(names, k.name)
 	}
-	kindOf := fs.String("sampler", "annealed", "sampler: "+strings.Join(names, ", ")+" (the last two need a density)")
+	kindOf := fs.String("sampler", "annealed", "sampler: "+strings.Join(names, ", ")+" (mala and hmc need a density; em, reverse-diffusion, ancestral, pc and ode sample a score SDE: an sde model, or -score exact on a mixture)")
 	j := &sampleJob{}
 	fs.IntVar(&j.n, "n", 1000, "number of samples (independent chains)")
-	fs.IntVar(&j.steps, "steps", 100, "steps: per level for annealed Langevin, in all for langevin; draws after warm-up for mala and hmc")
+	fs.IntVar(&j.steps, "steps", 100, fmt.Sprintf("steps: per level for annealed Langevin, in all for langevin; draws after warm-up for mala and hmc; predictor steps of em, reverse-diffusion, ancestral and pc (%d unless given); RK4 steps of ode -solver rk4 (%d unless given)", defaultSDESteps, defaultODESteps))
 	fs.Float64Var(&j.step, "step", 0.01, "step size ε (annealed: at the last level, default 0.1·σ_L² for noise-conditional models; mala, hmc: initial, then adapted)")
 	sigmas := fs.String("sigmas", "", "annealed levels hi:lo:L (default 4:1:10, tempering, for models that are not noise-conditional; 1:0.01:10 for ncsn models)")
 	fs.Float64Var(&j.init, "init", 6, "chains start uniform on [−init, init]^D (in the model's coordinates when it was trained on standardised data)")
 	fs.Uint64Var(&j.seed, "seed", 1, "random seed")
 	fs.StringVar(&j.out, "out", "samples.csv", "samples `file` (.csv or .npy)")
 	fs.StringVar(&j.png, "png", "", "also draw the samples (2-D only) to this .png or .svg `file`")
+	fs.Float64Var(&j.eps, "eps", 0, "SDE samplers: the end time ε in (0, 1) (default 1e-5 for VE, 1e-3 for VP and sub-VP)")
+	fs.BoolVar(&j.denoise, "denoise", false, "SDE samplers: the last step returns its mean, without noise (ode: Tweedie's denoising at ε)")
+	fs.StringVar(&j.predictor, "predictor", "reverse-diffusion", "pc: the predictor: "+strings.Join(sdeStepNames(sampler.Predictors()), ", "))
+	fs.StringVar(&j.corrector, "corrector", "langevin", "pc: the corrector: "+strings.Join(sdeStepNames(sampler.Correctors()), ", "))
+	fs.IntVar(&j.corrSteps, "corrector-steps", 1, "pc: corrector steps at each time")
+	fs.Float64Var(&j.snr, "snr", defaultSNR, "pc: the Langevin corrector's signal-to-noise ratio (the reference's step rule)")
+	fs.StringVar(&j.solver, "solver", "rk45", "ode: the solver: rk45 (adaptive Dormand–Prince, -rtol, -atol) or rk4 (fixed steps, -steps)")
+	fs.Float64Var(&j.rtol, "rtol", defaultODETol, "ode -solver rk45: relative tolerance")
+	fs.Float64Var(&j.atol, "atol", defaultODETol, "ode -solver rk45: absolute tolerance")
+	var sf sdeFlags
+	sf.define(fs, "of -score exact with an SDE sampler")
 	if err := parse(fs, args); err != nil {
 		return nil, err
 	}
+	set := setFlags(fs)
 	found := false
 	for _, k := range samplerKinds {
 		if k.name == *kindOf {
@@ -134,6 +191,9 @@ func parseSample(e *env, args []string) (*sampleJob, error) {
 		return nil, badInput("-sampler %q: want %s", *kindOf, strings.Join(names, ", "))
 	}
 	j.who = *kindOf
+	if err := j.checkSDEFlags(set, *exact == "exact"); err != nil {
+		return nil, err
+	}
 	switch {
 	case j.steps < 0 || j.steps > maxSampleSteps:
 		return nil, badInput("-steps %d: want 0 to %d", j.steps, maxSampleSteps)
@@ -151,6 +211,11 @@ func parseSample(e *env, args []string) (*sampleJob, error) {
 	if j.src, err = sampleSource(*exact, *modelPath, *act, *kind, *data); err != nil {
 		return nil, err
 	}
+	if j.kind.timed {
+		if err := j.timedSource(e, set, sf, *exact == "exact", *data, *modelPath); err != nil {
+			return nil, err
+		}
+	}
 	if j.n > maxSampleValues/j.src.dim {
 		return nil, badInput("-n %d: at most %d samples of dimension %d", j.n, maxSampleValues/j.src.dim, j.src.dim)
 	}
@@ -158,13 +223,15 @@ func parseSample(e *env, args []string) (*sampleJob, error) {
 		return nil, badInput("-png: the samples are %d-dimensional; plots are for 2-D", j.src.dim)
 	}
 	switch {
+	case j.src.time != nil && !j.kind.timed:
+		return nil, badInput("-sampler %s: the model is a score SDE's time-conditional net; use -sampler em, reverse-diffusion, ancestral, pc or ode", j.who)
 	case j.kind.density && j.src.density == nil:
 		return nil, badInput("-sampler %s needs a density: an energy model or -score exact", j.who)
 	case j.kind.score && j.src.score == nil:
 		return nil, badInput("-sampler %s needs a score; this model is noise-conditional: use -sampler annealed", j.who)
 	}
 	if j.kind.annealed {
-		if err := j.schedule(e, *sigmas, *exact == "exact", setFlags(fs)["step"], *modelPath); err != nil {
+		if err := j.schedule(e, *sigmas, *exact == "exact", set["step"], *modelPath); err != nil {
 			return nil, err
 		}
 	} else if *sigmas != "" {
@@ -239,13 +306,19 @@ func sampleSource(exact, modelPath, act, kind, data string) (sources, error) {
 	return sources{}, badInput("-score %q: want model or exact", exact)
 }
 
-// run draws the chains' starts and moves them with the sampler.
+// run draws the chains' starts and moves them with the sampler: the SDE
+// samplers start from the SDE's prior, the others uniformly on the -init
+// box.
 func (j *sampleJob) run(e *env) (ad.Mat, error) {
-	rng := repro.New(j.seed, repro.Start, 0, 0)
 	x := ad.NewMat(j.n, j.src.dim)
-	for i := range x.Data {
-		u := rng.Float64()
-		x.Data[i] = j.init * math.FMA(2, u, -1) // 2u − 1: uniform on [−1, 1), exact either way
+	if j.kind.timed {
+		sde.SamplePrior(j.src.sde, x, j.seed)
+	} else {
+		rng := repro.New(j.seed, repro.Start, 0, 0)
+		for i := range x.Data {
+			u := rng.Float64()
+			x.Data[i] = j.init * math.FMA(2, u, -1) // 2u − 1: uniform on [−1, 1), exact either way
+		}
 	}
 	if err := j.kind.run(j, e, x); err != nil {
 		return x, asFlagError(err)
@@ -290,4 +363,117 @@ func (j *sampleJob) write(e *env, x ad.Mat) error {
 	}
 	fmt.Fprintf(e.stdout, "plot written to %s\n", j.png)
 	return nil
+}
+
+// checkSDEFlags refuses the SDE samplers' flags with the other samplers,
+// and the flags of the others with an SDE sampler, before any work.
+func (j *sampleJob) checkSDEFlags(set map[string]bool, exact bool) error {
+	used := map[string]bool{}
+	for _, n := range sdeSampleFlags[j.who] {
+		used[n] = true
+	}
+	if j.who == "ode" && j.solver == "rk4" {
+		used["rtol"], used["atol"] = false, false
+	}
+	for _, k := range slices.Sorted(maps.Keys(sdeSampleFlags)) {
+		for _, n := range sdeSampleFlags[k] {
+			if set[n] && !used[n] {
+				return badInput("-%s: -sampler %s does not use it", n, j.who)
+			}
+		}
+	}
+	for _, n := range sdeFlagNames {
+		switch {
+		case set[n] && !j.kind.timed:
+			return badInput("-%s: only the SDE samplers (em, reverse-diffusion, ancestral, pc, ode) have an SDE", n)
+		case set[n] && !exact:
+			return badInput("-%s: a model file records its SDE; the SDE flags are for -score exact", n)
+		}
+	}
+	if !j.kind.timed {
+		return nil
+	}
+	for _, n := range []string{"step", "init", "sigmas"} {
+		if set[n] {
+			return badInput("-%s: -sampler %s does not use it (it starts from the SDE's prior)", n, j.who)
+		}
+	}
+	if j.who == "ode" && j.solver != "rk4" && set["steps"] {
+		return badInput("-steps: -sampler ode -solver %s chooses its own steps (-rtol, -atol); -solver rk4 takes -steps", j.solver)
+	}
+	if !set["steps"] {
+		j.steps = defaultSDESteps
+		if j.who == "ode" {
+			j.steps = defaultODESteps
+		}
+	}
+	if set["eps"] {
+		if err := checkEps("-eps", j.eps); err != nil {
+			return err
+		}
+	}
+	switch {
+	case j.steps < 1:
+		return badInput("-steps %d: want at least 1", j.steps)
+	case j.who == "ode" && j.solver != "rk4" && j.solver != "rk45":
+		return badInput("-solver %q: want rk45 or rk4", j.solver)
+	case j.who == "pc" && !(j.snr > 0 && !math.IsInf(j.snr, 0)):
+		return badInput("-snr %v: want a finite ratio > 0", j.snr)
+	case j.who == "pc" && (j.corrSteps < 0 || j.corrSteps > maxSampleSteps):
+		return badInput("-corrector-steps %d: want 0 to %d", j.corrSteps, maxSampleSteps)
+	case j.who == "pc" && !slices.Contains(sdeStepNames(sampler.Predictors()), j.predictor):
+		return badInput("-predictor %q: want %s", j.predictor, strings.Join(sdeStepNames(sampler.Predictors()), ", "))
+	case j.who == "pc" && !slices.Contains(sdeStepNames(sampler.Correctors()), j.corrector):
+		return badInput("-corrector %q: want %s", j.corrector, strings.Join(sdeStepNames(sampler.Correctors()), ", "))
+	case j.who == "pc" && j.corrector == "none" && set["corrector-steps"] && j.corrSteps > 0:
+		return badInput("-corrector-steps %d: -corrector none takes no steps", j.corrSteps)
+	case j.who == "pc" && j.predictor == "none" && (j.corrector == "none" || j.corrSteps == 0):
+		return badInput("-predictor none: want a predictor, or -corrector langevin with -corrector-steps ≥ 1")
+	case j.who == "pc" && j.corrector == "none" && set["snr"]:
+		return badInput("-snr: -corrector none does not use it")
+	case j.who == "ode" && j.solver == "rk45":
+		return firstError(checkTol("-rtol", j.rtol), checkTol("-atol", j.atol))
+	}
+	return nil
+}
+
+// timedSource sets the time-conditional score of an SDE sampler: the
+// model's, or with -score exact the -data mixture's through the SDE of the
+// flags. It then checks the sampler's settings against the SDE by a run
+// on no samples, before any work.
+func (j *sampleJob) timedSource(e *env, set map[string]bool, sf sdeFlags, exact bool, data, modelPath string) error {
+	if exact {
+		s, err := sf.parse(set)
+		if err != nil {
+			return err
+		}
+		note, err := exactTimeSource(&j.src, data, s, j.seed)
+		if err != nil {
+			return err
+		}
+		if err := j.dryRun(e); err != nil {
+			return err
+		}
+		if note != "" {
+			fmt.Fprintln(e.stderr, note)
+		}
+		return nil
+	} else if j.src.time == nil {
+		return badInput("-sampler %s samples a score SDE: it needs an sde model (train -model sde:W,W,...) or -score exact; -model %s is not one", j.who, modelPath)
+	}
+	return j.dryRun(e)
+}
+
+// dryRun checks the SDE sampler's settings against its SDE (the sampler's
+// own checks, as a run on no samples does them).
+func (j *sampleJob) dryRun(e *env) error {
+	if j.who == "ancestral" {
+		if _, ok := j.src.sde.(sde.Ancestral); !ok {
+			return badInput("-sampler ancestral: the %s SDE has no ancestral step (ve and vp have)", j.src.sde.Kind())
+		}
+	}
+	if j.who == "pc" && j.corrector == "none" {
+		j.corrSteps = 0
+	}
+	return asFlagError(j.kind.run(j, e, ad.NewMat(0, j.src.dim)))
 }

@@ -32,6 +32,13 @@ type trainFlags struct {
 	seed                                                             uint64
 	standardize, resume                                              bool
 	set                                                              map[string]bool // the flags given
+
+	// sde models only: the SDE, the objective's weighting and the time
+	// embedding.
+	sde          sdeFlags
+	weighting    string
+	fourierScale float64
+	fourierDim   int
 }
 
 func runTrain(ctx context.Context, e *env, args []string) error {
@@ -62,10 +69,14 @@ func parseTrain(e *env, args []string) (*trainFlags, error) {
 	fs.StringVar(&f.data, "data", "8gaussians", "built-in dataset (see 'ssm datasets') or a .csv, .npy or IDX `file`")
 	fs.IntVar(&f.n, "n", 10000, "samples to draw from a built-in dataset")
 	fs.BoolVar(&f.standardize, "standardize", false, "standardise each column of the data to mean 0, std 1 (recorded in the report)")
-	fs.StringVar(&f.model, "model", "mlp:128,128", "model: mlp:W,W,... (hidden widths), ncsn:W,W,... or gaussian")
+	fs.StringVar(&f.model, "model", "mlp:128,128", "model: mlp:W,W,... (hidden widths), ncsn:W,W,..., sde:W,W,... (a score SDE's time-conditional net) or gaussian; ncsn and sde models train by the first objective for them unless -objective is given")
 	fs.StringVar(&f.act, "act", nn.DefaultActivation, "activation: "+strings.Join(activationNames, ", ")+" (relu for score nets only)")
 	fs.StringVar(&f.kind, "kind", nn.KindEnergy, "mlp kind: energy (E: R^D→R) or score (h: R^D→R^D)")
 	objective := objectiveFlag(fs, "ssm-vr", 0)
+	f.sde.define(fs, "of an sde model")
+	fs.StringVar(&f.weighting, "weighting", "sigma2", "sde objectives' weighting λ(t): sigma2 (the kernel's variance s(t)²) or likelihood (g(t)², the likelihood weighting)")
+	fs.Float64Var(&f.fourierScale, "fourier-scale", defaultFourierScale, "sde models: standard deviation of the time embedding's Gaussian Fourier frequencies (the reference's 16 learns low-dimensional data worse in short runs)")
+	fs.IntVar(&f.fourierDim, "fourier-dim", nn.DefaultFourierDim, "sde models: number of Fourier frequencies of the time embedding (2× as many features)")
 	fs.StringVar(&f.projection, "projection", "rademacher", "projection: rademacher, gaussian or sphere")
 	fs.IntVar(&f.m, "m", 1, "projections per sample")
 	fs.Float64Var(&f.sigma, "sigma", 0.1, "DSM noise level σ")
@@ -91,6 +102,11 @@ func parseTrain(e *env, args []string) (*trainFlags, error) {
 	}
 	f.objective = *objective
 	f.set = setFlags(fs)
+	if !f.set["objective"] { // a model the default cannot train takes the registry's first that can
+		if ms, err := parseModelSpec("-model", f.model, f.act, f.kind); err == nil {
+			f.objective = defaultObjective(f.objective, ms.modelKind())
+		}
+	}
 	return f, nil
 }
 
@@ -103,6 +119,7 @@ type trainRun struct {
 	cfg         ssm.Config
 	mean, std   []float64
 	datasetName string
+	note        string // printed when training starts (the SDE's σ_max from the data)
 }
 
 // Bounds of train's flags: what they may ask of memory and time.
@@ -133,6 +150,12 @@ func (f *trainFlags) check(e *env) error {
 		return !ok || spec.Reads&r != 0
 	}, func(n string) string { return fmt.Sprintf("objective %s does not use it", f.objective) }); err != nil {
 		return err
+	}
+	isSDE := strings.HasPrefix(f.model, "sde:")
+	for _, n := range sdeTrainFlags {
+		if f.set[n] && !isSDE {
+			return badInput("-%s: only sde models (-model sde:W,W,...) have an SDE, its weighting and time embedding", n)
+		}
 	}
 	if f.set["momentum"] && !optimizerTakesMomentum(f.optimizer) {
 		return badInput("-momentum: optimiser %s has none (sgd and rmsprop have)", f.optimizer)
@@ -188,7 +211,15 @@ func (f *trainFlags) check(e *env) error {
 		return err
 	}
 	if kind := ms.modelKind(); spec.Models&kind == 0 {
-		return badInput("-objective %s trains %v; -model %s -kind %s is %v", f.objective, spec.Models, f.model, f.kind, kind)
+		if ms.arch == "mlp" {
+			return badInput("-objective %s trains %v; -model %s -kind %s is %v", f.objective, spec.Models, f.model, f.kind, kind)
+		}
+		return badInput("-objective %s trains %v; -model %s is %v", f.objective, spec.Models, f.model, kind)
+	}
+	if isSDE {
+		if err := f.checkSDE(); err != nil {
+			return err
+		}
 	}
 	return checkOutputs(e, map[string]outputFlag{
 		"-out": {f.out, []string{".safetensors"}}, "-report": {f.report, []string{".json"}},
@@ -244,6 +275,14 @@ func (f *trainFlags) prepare(e *env) (*trainRun, error) {
 		r.mean, r.std = dataio.Standardize(x)
 	}
 	spec, _ := parseModelSpec("-model", f.model, f.act, f.kind)
+	if spec.kind == nn.KindSDE {
+		s, _ := f.sde.parse(f.set)
+		tr, _ := ssm.Split(x.Rows, f.val, f.seed)
+		if spec.sde, r.note, err = fromData(s, rowsOf(x, tr), "training rows"); err != nil {
+			return nil, err
+		}
+		spec.fourierDim, spec.fourierScale = f.fourierDim, f.fourierScale
+	}
 	if n := spec.params(x.Cols); n > maxParams {
 		return nil, badInput("-model %s: %d parameters for D = %d, at most %d", f.model, n, x.Cols, maxParams)
 	}
@@ -257,6 +296,11 @@ func (f *trainFlags) prepare(e *env) (*trainRun, error) {
 	}
 	if r.obj, err = ssm.New(f.objective, r.model, opts); err != nil {
 		return nil, objectiveError(err)
+	}
+	if f.weighting == "likelihood" {
+		if r.obj, err = ssm.LikelihoodWeighting(r.obj); err != nil {
+			return nil, badInput("-weighting: %v", err)
+		}
 	}
 	opt, _ := newOptimizer(f.optimizer, f.lr, f.momentum)
 	r.cfg = ssm.Config{BatchSize: f.batch, Steps: f.steps, Epochs: f.epochs, Seed: f.seed, Chunks: f.chunks,
@@ -329,15 +373,26 @@ func (r *trainRun) train(ctx context.Context, e *env) (*ssm.Result, error) {
 			atomicfile.Clean(e.outPath(out)) // the temporary files of a killed run
 		}
 	}
+	// The note comes with the first step, once the trainer has accepted
+	// the settings (a refused resume is one line), or at the end.
+	note := func() {
+		if r.note != "" {
+			fmt.Fprintln(e.stderr, r.note)
+			r.note = ""
+		}
+	}
 	if scale := maxAbs(r.x); scale > dataScaleWarning && !r.f.standardize {
 		fmt.Fprintf(e.stderr, "warning: the data reach %.3g; score matching trains best on standardised data (add -standardize)\n", scale)
 	}
 	p := newProgress(e, steps)
-	r.cfg.Progress = p.step
+	r.cfg.Progress = func(s ssm.Progress) { note(); p.step(s) }
 	if w := r.newBiasWatch(e); w != nil {
-		r.cfg.Progress = func(s ssm.Progress) { p.step(s); w.check(s) }
+		r.cfg.Progress = func(s ssm.Progress) { note(); p.step(s); w.check(s) }
 	}
 	res, err := ssm.Train(ctx, r.obj, r.x, r.cfg)
+	if err == nil {
+		note()
+	}
 	if err != nil {
 		p.done()
 		if errors.Is(err, context.Canceled) {
@@ -357,7 +412,11 @@ func (r *trainRun) train(ctx context.Context, e *env) (*ssm.Result, error) {
 		case errors.As(err, &re):
 			var diffs []string
 			for _, d := range re.Diffs {
-				diffs = append(diffs, fmt.Sprintf("%s %s (the checkpoint: %s)", resumeFlags[d.Setting], d.Given, d.Saved))
+				flags := resumeFlags[d.Setting]
+				if d.Setting == "Model" && strings.HasPrefix(r.f.model, "sde:") {
+					flags = "-model/-act/-sde/-sigma-min/-sigma-max/-beta-min/-beta-max/-fourier-scale/-fourier-dim"
+				}
+				diffs = append(diffs, fmt.Sprintf("%s %s (the checkpoint: %s)", flags, d.Given, d.Saved))
 			}
 			return res, badInput("-resume: %s was written with other settings: %s", r.f.checkpoint, strings.Join(diffs, "; "))
 		case errors.As(err, &ce):
@@ -462,6 +521,7 @@ var resumeFlags = map[string]string{
 	"Config.Optimizer": "-optimizer/-lr/-momentum", "Objective": "-objective",
 	"Options.Projection": "-projection", "Options.M": "-m", "Options.Sigma": "-sigma",
 	"Options.Sigmas": "-sigmas", "Model": "-model/-act/-kind", "Data": "-data/-n/-standardize",
+	"Weighting": "-weighting",
 }
 
 // dataScaleWarning is the largest data value that trains without a
@@ -536,6 +596,11 @@ func (r *trainRun) reportOf(res *ssm.Result) map[string]any {
 	if r.mean != nil {
 		rep["standardize"] = map[string]any{"mean": r.mean, "std": r.std}
 	}
+	if m, ok := r.model.(*nn.SDENet); ok {
+		rep["sde"], rep["weighting"] = m.SDE().String(), r.f.weighting
+		rep["fourier_dim"], rep["fourier_scale"] = m.FourierDim(), m.FourierScale()
+		delete(rep, "kind")
+	}
 	return rep
 }
 
@@ -557,4 +622,37 @@ func writeJSON(path string, v any) error {
 		return err
 	}
 	return atomicfile.WriteBytes(path, append(b, '\n'))
+}
+
+// checkSDE checks the flags of an sde model.
+func (f *trainFlags) checkSDE() error {
+	if _, err := f.sde.parse(f.set); err != nil {
+		return err
+	}
+	switch {
+	case f.weighting != "sigma2" && f.weighting != "likelihood":
+		return badInput("-weighting %q: want sigma2 or likelihood", f.weighting)
+	case !(f.fourierScale > 0) || math.IsInf(f.fourierScale, 0):
+		return badInput("-fourier-scale %v: want a finite standard deviation > 0", f.fourierScale)
+	case f.fourierDim < 1 || f.fourierDim > nn.MaxFourierDim:
+		return badInput("-fourier-dim %d: want 1 to %d", f.fourierDim, nn.MaxFourierDim)
+	case f.set["kind"]:
+		return badInput("-kind: an sde model is a time-conditional score net; -kind is for mlp models")
+	}
+	return nil
+}
+
+// defaultObjective returns name if it trains models of kind, else the
+// first objective of the registry that does (ncsn for a noise-conditional
+// net, sde-dsm for a score SDE's), else name.
+func defaultObjective(name string, kind ssm.ModelKind) string {
+	if spec, ok := ssm.Lookup(name); ok && spec.Models&kind != 0 {
+		return name
+	}
+	for _, s := range ssm.Specs() {
+		if s.Models&kind != 0 {
+			return s.Name
+		}
+	}
+	return name
 }
