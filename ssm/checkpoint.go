@@ -17,7 +17,8 @@ import (
 
 // A checkpoint is a safetensors file holding everything a resumed run needs
 // to continue bit for bit: the parameters ("param/<name>"), the best
-// parameters so far ("best/<name>"), the optimiser's state
+// parameters so far ("best/<name>"), their moving average ("ema/<name>",
+// with Config.EMA > 0), the optimiser's state
 // ("optim/<name>"), the loss history ("history/loss", "history/val_step",
 // "history/val_loss"), and in its metadata the step and the early-stopping
 // counters ("step", "bad", "best_step", "best_val") and every setting that
@@ -41,7 +42,7 @@ type ResumeError struct {
 type SettingDiff struct {
 	// Setting names the setting: "Config.Seed", "Config.BatchSize",
 	// "Config.Chunks", "Config.ValFrac", "Config.EvalEvery",
-	// "Config.ClipNorm", "Config.Optimizer" (its type and exported
+	// "Config.ClipNorm", "Config.EMA", "Config.Optimizer" (its type and exported
 	// hyperparameters), "Objective" (the name), "Options.Projection",
 	// "Options.M", "Options.Sigma", "Options.Sigmas", "Model" (the
 	// architecture, see nn.ArchitectureOf) or "Data" (rows, columns and a
@@ -88,7 +89,8 @@ func (e *CheckpointError) Unwrap() error { return e.Err }
 // spells it (and the checkpoint's metadata key) and its value as text.
 type runSetting struct {
 	name, value string
-	option      bool // an objective's option: recorded only if the objective reads it
+	option      bool   // an objective's option: recorded only if the objective reads it
+	absent      string // the value a checkpoint that predates the setting had, if any
 }
 
 // runSettings returns every setting of a run that changes its result, as
@@ -105,6 +107,7 @@ func runSettings(obj Objective, cfg Config, data ad.Mat) []runSetting {
 		{name: "Config.ValFrac", value: formatFloat(cfg.ValFrac)},
 		{name: "Config.EvalEvery", value: strconv.Itoa(cfg.EvalEvery)},
 		{name: "Config.ClipNorm", value: formatFloat(cfg.ClipNorm)},
+		{name: "Config.EMA", value: formatFloat(cfg.EMA), absent: "0"},
 		{name: "Config.Optimizer", value: describeOptimizer(cfg.Optimizer)},
 		{name: "Objective", value: obj.Name()},
 	}
@@ -207,6 +210,9 @@ func saveCheckpoint(path string, ss []runSetting, obj Objective, opt nn.Optimize
 		ts = append(ts,
 			nn.Tensor{Name: "param/" + p.Name, Shape: []int{p.Value.Rows, p.Value.Cols}, Data: p.Value.Data},
 			nn.Tensor{Name: "best/" + p.Name, Shape: []int{p.Value.Rows, p.Value.Cols}, Data: st.best[i].Data})
+		if st.ema != nil {
+			ts = append(ts, nn.Tensor{Name: "ema/" + p.Name, Shape: []int{p.Value.Rows, p.Value.Cols}, Data: st.ema[i].Data})
+		}
 	}
 	for _, s := range opt.State() {
 		s.Name = "optim/" + s.Name
@@ -260,6 +266,9 @@ func loadCheckpoint(path string, ss []runSetting, obj Objective, opt nn.Optimize
 	var diffs []SettingDiff
 	for _, s := range ss {
 		saved, ok := meta[s.name]
+		if !ok && s.absent != "" {
+			saved, ok = s.absent, true
+		}
 		switch {
 		case !ok && s.option && meta["Objective"] != obj.Name():
 			// Another objective, which does not read this option: that
@@ -294,8 +303,12 @@ func loadCheckpoint(path string, ss []runSetting, obj Objective, opt nn.Optimize
 		}
 	}
 	params := obj.Model().Params()
+	kinds := []string{"param/", "best/"}
+	if st.ema != nil {
+		kinds = append(kinds, "ema/")
+	}
 	for i, p := range params {
-		for _, kind := range []string{"param/", "best/"} {
+		for _, kind := range kinds {
 			t, ok := byName[kind+p.Name]
 			if !ok {
 				return bad("no tensor %q", kind+p.Name)
@@ -304,8 +317,11 @@ func loadCheckpoint(path string, ss []runSetting, obj Objective, opt nn.Optimize
 				return bad("tensor %q has %d values, the model's %s has %d", kind+p.Name, len(t.Data), p.Name, len(p.Value.Data))
 			}
 			dst := p.Value
-			if kind == "best/" {
+			switch kind {
+			case "best/":
 				dst = st.best[i]
+			case "ema/":
+				dst = st.ema[i]
 			}
 			copy(dst.Data, t.Data)
 		}

@@ -29,6 +29,9 @@ func TestConfigErrors(t *testing.T) {
 		{Config{CheckpointEvery: -1}, "Config.CheckpointEvery"},
 		{Config{ClipNorm: nan}, "Config.ClipNorm"},
 		{Config{ClipNorm: inf}, "Config.ClipNorm"},
+		{Config{EMA: 1}, "Config.EMA"},
+		{Config{EMA: -0.1}, "Config.EMA"},
+		{Config{EMA: nan}, "Config.EMA"},
 		{Config{Optimizer: &nn.SGD{LR: 0.1, Momentum: nan}}, "SGD.Momentum"},
 	} {
 		err := c.cfg.defaults()

@@ -35,6 +35,10 @@ func Train(ctx context.Context, obj Objective, data ad.Mat, cfg Config) (*Result
 	r.t = newTrainer(obj, data, r.cfg)
 	defer r.t.pool.Close()
 	r.st.best = cloneParams(r.t.params)
+	if r.cfg.EMA > 0 {
+		r.st.ema = cloneParams(r.t.params)
+		r.live = cloneParams(r.t.params)
+	}
 	if err := r.resume(); err != nil {
 		return nil, err
 	}
@@ -67,7 +71,8 @@ type run struct {
 	bs, perEpoch, total int          // batch size, steps per epoch, steps planned
 	evalEvery, ckEvery  int          // steps between validations, checkpoints
 	perm                []int
-	permEpoch           int // the epoch perm is the order of
+	live                []ad.Mat // the raw weights while validation evaluates the average
+	permEpoch           int      // the epoch perm is the order of
 }
 
 // plan checks the data and the configuration, splits the rows and sets
@@ -146,6 +151,9 @@ func (r *run) step() error {
 		return fmt.Errorf("ssm: step %d: %w", st.step+1, err)
 	}
 	st.step++
+	if st.ema != nil {
+		updateEMA(st.ema, r.t.params, r.cfg.EMA)
+	}
 	res.Loss = append(res.Loss, loss)
 	p := Progress{Step: st.step, Steps: r.total, Epoch: epoch, Loss: loss, ValLoss: math.NaN(), BestVal: res.BestVal}
 	stop := false
@@ -176,6 +184,11 @@ func (r *run) validate() (loss float64, stop bool) {
 	// with the validation set; row k draws from stream k whatever its
 	// batch. The same draws at every validation: losses compare across
 	// steps.
+	if st.ema != nil { // evaluate (and keep, if best) the average
+		saveParams(r.live, r.t.params)
+		restoreParams(r.t.params, st.ema)
+		defer restoreParams(r.t.params, r.live)
+	}
 	vl := 0.0
 	for lo := 0; lo < len(res.ValRows); lo += r.bs {
 		r.t.rows = res.ValRows[lo:min(lo+r.bs, len(res.ValRows))]
@@ -203,7 +216,7 @@ func (r *run) save() error {
 }
 
 // finish writes the last checkpoint (when a step was taken) and restores
-// the best weights.
+// the best weights, or else the weights' moving average when there is one.
 func (r *run) finish(ctx context.Context) (*Result, error) {
 	r.res.Steps = r.st.step
 	if r.st.step > r.resumedAt { // else the checkpoint holds this state already
@@ -211,11 +224,27 @@ func (r *run) finish(ctx context.Context) (*Result, error) {
 			return r.res, err
 		}
 	}
-	if r.res.BestStep >= 0 {
+	switch {
+	case r.res.BestStep >= 0:
 		restoreParams(r.t.params, r.st.best)
+	case r.st.ema != nil:
+		restoreParams(r.t.params, r.st.ema)
 	}
 	if r.res.Stopped == "interrupted" {
 		return r.res, ctx.Err()
 	}
 	return r.res, nil
+}
+
+// updateEMA moves the average avg toward the parameters' values:
+// avg ← d·avg + (1 − d)·θ, element by element (no fusion, so every
+// architecture gives the same bits).
+func updateEMA(avg []ad.Mat, ps []*ad.Param, d float64) {
+	e := 1 - d
+	for i, p := range ps {
+		a := avg[i].Data
+		for j, v := range p.Value.Data {
+			a[j] = float64(d*a[j]) + float64(e*v)
+		}
+	}
 }

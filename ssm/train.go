@@ -44,6 +44,14 @@ type Config struct {
 	CheckpointEvery int
 	// Resume continues from Checkpoint when it exists.
 	Resume bool
+	// EMA, when > 0, keeps an exponential moving average of the weights
+	// with this decay d in (0, 1), as NCSN and the score-SDE reference code
+	// do (0.999 and 0.9999 there): after every optimiser step,
+	// θ̄ ← d·θ̄ + (1 − d)·θ, starting from the initial weights, with no
+	// bias correction. The average is what validation evaluates, what the
+	// best weights keep and what the model holds when Train returns; the
+	// optimiser keeps stepping the raw weights. 0 means off.
+	EMA float64
 	// Progress, when set, is called after every step.
 	Progress func(Progress)
 }
@@ -168,6 +176,8 @@ func (c *Config) defaults() error {
 		return bad("CheckpointEvery", c.CheckpointEvery, "≥ 0")
 	case !(c.ClipNorm >= 0) || math.IsInf(c.ClipNorm, 1):
 		return bad("ClipNorm", c.ClipNorm, "finite and ≥ 0 (0: off)")
+	case !(c.EMA >= 0 && c.EMA < 1):
+		return bad("EMA", c.EMA, "in [0, 1) (0: off)")
 	}
 	return c.Optimizer.Validate()
 }
@@ -177,6 +187,7 @@ type runState struct {
 	step int
 	bad  int // validation evaluations since the best
 	best []ad.Mat
+	ema  []ad.Mat // the weights' moving average (Config.EMA > 0)
 }
 
 func newTrainer(obj Objective, data ad.Mat, cfg Config) *trainer {
