@@ -14,6 +14,14 @@
 // networks of package nn are nn.Score and nn.CondScore, which FromScore and
 // FromCondScore turn into sources.)
 //
+// For score SDEs (package nn/sde) the sources are time-conditional: a
+// TimeScoreSource gives ∇ₓ log p_t at per-row times, and a DivScoreSource
+// also the divergence of that score, exactly or by Hutchinson probes, as the
+// probability-flow likelihood needs. FromTimeScore adapts nn.TimeScore (the
+// exact divergence is one forward-mode pass along the D basis directions),
+// and PerturbedMixture is the exact time score of a Gaussian mixture pushed
+// through an SDE, for tests and for seeing the samplers on a known target.
+//
 // # Samplers
 //
 // Langevin (unadjusted), AnnealedLangevin (the NCSN schedule), MALA and HMC
@@ -25,10 +33,23 @@
 // never from a shared generator, so the output is bit-identical for any
 // GOMAXPROCS.
 //
+// The reverse-time SDE samplers are PC, a predictor–corrector sampler with
+// a predictor from Predictors (Euler–Maruyama "em", "reverse-diffusion",
+// "ancestral" or "none") and a corrector from Correctors ("langevin" with
+// the signal-to-noise step rule, or "none"), and its special cases
+// EulerMaruyama, ReverseDiffusion and AncestralSampling. ProbabilityFlow
+// integrates the probability-flow ODE with an ODESolver: RK4 (fixed steps)
+// or RK45 (adaptive Dormand–Prince; each row keeps its own step sizes, so a
+// row's result does not depend on the others).
+//
 // # Evaluation
 //
-// AIS and GridLogZ estimate log Z of an energy model; LogLikelihood turns
-// either into a held-out log-likelihood. FisherDivergence compares score
+// AIS and GridLogZ estimate log Z of an energy model; AIS.RunReverse runs
+// AIS from draws of the target back to the base, a stochastic upper bound
+// that AISInterval combines with the forward lower bound (bidirectional
+// Monte Carlo); LogLikelihood turns log Z into a held-out log-likelihood.
+// FlowLikelihood is the exact log-density of a score SDE model through the
+// probability-flow ODE, and BitsPerDim converts it. FisherDivergence compares score
 // fields, MMDTest compares samples, and Stein and SSGE are the kernel score
 // estimators of Li & Turner (2018) and Shi, Sun & Zhu (2018) that sliced
 // score matching is compared with. Trace.ESS estimates effective sample
