@@ -20,7 +20,7 @@ import (
 )
 
 func init() {
-	register("eval", "held-out objective values, exact SM loss, log-likelihood, Fisher divergence", runEval)
+	register("eval", "held-out objective values, exact SM loss, log-likelihood, Fisher divergence, probability-flow NLL", runEval)
 }
 
 func runEval(ctx context.Context, e *env, args []string) error {

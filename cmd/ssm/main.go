@@ -8,6 +8,7 @@
 //	ssm train      fit a model to data (built-in, CSV, .npy or IDX images)
 //	ssm sample     draw samples from a model or a dataset's exact score
 //	ssm eval       held-out objective values, exact SM loss, log-likelihood
+//	               (for a score SDE's model: the probability-flow NLL)
 //	ssm loss       one objective on given x, v, ε as JSON (PyTorch cross-check)
 //	ssm bench      time per training step of every objective against D
 //	ssm gradcheck  finite-difference check of a model's objective gradients

@@ -96,16 +96,16 @@ var samplerKinds = []samplerKind{
 		return j.mcmcReport(e, tr, st, err)
 	}},
 	{"em", false, false, false, true, func(j *sampleJob, e *env, x ad.Mat) error {
-		return j.pc("em", "none").Run(j.src.time, x)
+		return j.runPC(e, j.pc("em", "none"), x)
 	}},
 	{"reverse-diffusion", false, false, false, true, func(j *sampleJob, e *env, x ad.Mat) error {
-		return j.pc("reverse-diffusion", "none").Run(j.src.time, x)
+		return j.runPC(e, j.pc("reverse-diffusion", "none"), x)
 	}},
 	{"ancestral", false, false, false, true, func(j *sampleJob, e *env, x ad.Mat) error {
-		return j.pc("ancestral", "none").Run(j.src.time, x)
+		return j.runPC(e, j.pc("ancestral", "none"), x)
 	}},
 	{"pc", false, false, false, true, func(j *sampleJob, e *env, x ad.Mat) error {
-		return j.pc(j.predictor, j.corrector).Run(j.src.time, x)
+		return j.runPC(e, j.pc(j.predictor, j.corrector), x)
 	}},
 	{"ode", false, false, false, true, func(j *sampleJob, e *env, x ad.Mat) error {
 		solver, desc := sdeSolver(j.solver, j.steps, j.rtol, j.atol)
@@ -115,6 +115,36 @@ var samplerKinds = []samplerKind{
 		}
 		return err
 	}},
+}
+
+// runPC runs a predictor–corrector sampler on x and reports its work.
+func (j *sampleJob) runPC(e *env, p sampler.PC, x ad.Mat) error {
+	if err := p.Run(j.src.time, x); err != nil || x.Rows == 0 {
+		return err
+	}
+	eps := p.Eps
+	if eps == 0 {
+		eps = sde.SampleEps(p.SDE)
+	}
+	evals, what := 0, ""
+	if p.Predictor != "none" {
+		evals++
+		what = p.Predictor + " predictor"
+	}
+	if p.CorrectorSteps > 0 {
+		evals += p.CorrectorSteps
+		if what != "" {
+			what += " and "
+		}
+		plural := "s"
+		if p.CorrectorSteps == 1 {
+			plural = ""
+		}
+		what += fmt.Sprintf("%d %s corrector step%s (snr %g)", p.CorrectorSteps, p.Corrector, plural, p.SNR)
+	}
+	fmt.Fprintf(e.stderr, "%s: %s: %d times from t = 1 to %g, %s at each: %d score evaluations per sample\n",
+		j.who, p.SDE, p.Steps, eps, what, evals*p.Steps)
+	return nil
 }
 
 // pc returns the predictor–corrector sampler of the job with the given

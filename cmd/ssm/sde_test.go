@@ -90,7 +90,10 @@ func TestSDERoundTrip(t *testing.T) {
 	if !strings.Contains(errs, "function evaluations per sample") {
 		t.Errorf("ode sample does not report its evaluations: %q", errs)
 	}
-	mustSSM(t, dir, "sample", "-model", filepath.Join(dir, "m.safetensors"), "-sampler", "pc", "-steps", "200", "-n", "500", "-out", "pc.npy", "-png", "pc.png")
+	_, errs = mustSSM(t, dir, "sample", "-model", filepath.Join(dir, "m.safetensors"), "-sampler", "pc", "-steps", "200", "-n", "500", "-out", "pc.npy", "-png", "pc.png")
+	if !strings.Contains(errs, "400 score evaluations per sample") {
+		t.Errorf("pc sample does not report its 2 × 200 evaluations: %q", errs)
+	}
 	if _, err := os.Stat(filepath.Join(dir, "pc.png")); err != nil {
 		t.Error(err)
 	}
@@ -278,5 +281,38 @@ func TestSDEHelp(t *testing.T) {
 				t.Errorf("%s -h does not show %s", cmd, w)
 			}
 		}
+	}
+}
+
+// TestSDEResume checks that an sde model's run stopped at a checkpoint and
+// resumed ends with the bits of the uninterrupted run, for sde-sse-vr with
+// the likelihood weighting and a VE whose σ_max comes from the data.
+func TestSDEResume(t *testing.T) {
+	dir := t.TempDir()
+	args := []string{"train", "-data", "banana", "-n", "500", "-model", "sde:16,16", "-sde", "ve", "-objective", "sde-sse-vr",
+		"-weighting", "likelihood", "-batch", "100", "-eval-every", "10"}
+	mustSSM(t, dir, append(args, "-steps", "40", "-out", "full.safetensors")...)
+	mustSSM(t, dir, append(args, "-steps", "20", "-checkpoint", "ck.safetensors", "-out", "half.safetensors")...)
+	_, errs := mustSSM(t, dir, append(args, "-steps", "40", "-checkpoint", "ck.safetensors", "-resume", "-out", "resumed.safetensors")...)
+	if strings.Contains(errs, "step=2 ") || !strings.Contains(errs, "step=22 ") {
+		t.Errorf("the resumed run did not start at step 21:\n%s", errs)
+	}
+	a, err := os.ReadFile(filepath.Join(dir, "full.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "resumed.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(a, b) {
+		t.Error("the resumed run's model differs from the uninterrupted run's")
+	}
+	h, err := os.ReadFile(filepath.Join(dir, "half.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Equal(a, h) {
+		t.Error("20 and 40 steps wrote the same model")
 	}
 }
