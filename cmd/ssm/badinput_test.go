@@ -364,7 +364,8 @@ var badInputCases = []struct {
 	{"train -data banana -n 200 -model sde:8 -sde ve -steps 6 -weighting likelihood -checkpoint {cksde.safetensors} -resume", "-weighting"},
 	{"train -data banana -n 200 -model sde:8 -sde ve -sigma-max 30 -steps 6 -checkpoint {cksde.safetensors} -resume", "-sigma-max"},
 	// sample: SDE samplers.
-	{"sample -model {sde2.safetensors}", "-sampler"},
+	{"sample -model {sde2.safetensors} -sampler annealed", "-sampler"},
+	{"sample -model {sde2.safetensors} -snr -1", "-snr"},
 	{"sample -model {sde2.safetensors} -sampler langevin", "-sampler"},
 	{"sample -model {sde2.safetensors} -sampler mala", "-sampler"},
 	{"sample -model {energy2.safetensors} -sampler pc", "-sampler"},

@@ -186,7 +186,7 @@ func parseSample(e *env, args []string) (*sampleJob, error) {
 	for _, k := range samplerKinds {
 		names = append(names, k.name)
 	}
-	kindOf := fs.String("sampler", "annealed", "sampler: "+strings.Join(names, ", ")+" (mala and hmc need a density; em, reverse-diffusion, ancestral, pc and ode sample a score SDE: an sde model, or -score exact on a mixture)")
+	kindOf := fs.String("sampler", "annealed", "sampler: "+strings.Join(names, ", ")+" (mala and hmc need a density; em, reverse-diffusion, ancestral, pc and ode sample a score SDE: an sde model, or -score exact on a mixture; an sde model's default is pc)")
 	j := &sampleJob{}
 	fs.IntVar(&j.n, "n", 1000, "number of samples (independent chains)")
 	fs.IntVar(&j.steps, "steps", 100, fmt.Sprintf("steps: per level for annealed Langevin, in all for langevin; draws after warm-up for mala and hmc; predictor steps of em, reverse-diffusion, ancestral and pc (%d unless given); RK4 steps of ode -solver rk4 (%d unless given)", defaultSDESteps, defaultODESteps))
@@ -211,6 +211,13 @@ func parseSample(e *env, args []string) (*sampleJob, error) {
 		return nil, err
 	}
 	set := setFlags(fs)
+	if !set["sampler"] && *exact == "model" && *modelPath != "" {
+		// A score SDE's model takes pc (a file that does not load is
+		// reported below).
+		if src, err := sampleSource(*exact, *modelPath, *act, *kind, *data); err == nil && src.time != nil {
+			*kindOf = "pc"
+		}
+	}
 	found := false
 	for _, k := range samplerKinds {
 		if k.name == *kindOf {

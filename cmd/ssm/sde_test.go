@@ -90,9 +90,9 @@ func TestSDERoundTrip(t *testing.T) {
 	if !strings.Contains(errs, "function evaluations per sample") {
 		t.Errorf("ode sample does not report its evaluations: %q", errs)
 	}
-	_, errs = mustSSM(t, dir, "sample", "-model", filepath.Join(dir, "m.safetensors"), "-sampler", "pc", "-steps", "200", "-n", "500", "-out", "pc.npy", "-png", "pc.png")
+	_, errs = mustSSM(t, dir, "sample", "-model", filepath.Join(dir, "m.safetensors"), "-steps", "200", "-n", "500", "-out", "pc.npy", "-png", "pc.png") // pc by default
 	if !strings.Contains(errs, "400 score evaluations per sample") {
-		t.Errorf("pc sample does not report its 2 × 200 evaluations: %q", errs)
+		t.Errorf("sample (pc) does not report its 2 × 200 evaluations: %q", errs)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "pc.png")); err != nil {
 		t.Error(err)
@@ -124,6 +124,16 @@ func TestSDERoundTrip(t *testing.T) {
 	want, _ := meanSE(logp)
 	if math.Abs(nll+want) > 1e-12*math.Abs(want) {
 		t.Errorf("eval's flow NLL %v, the library's −mean log p %v", nll, -want)
+	}
+	// Against the exact score of the mixture through VP: near the prior
+	// (t = 1, score ≈ −x) the net is close; the fine structure of small t
+	// is what 1500 steps learn least.
+	var fds []float64
+	for _, tm := range evalTimes {
+		fds = append(fds, figure(t, f, fmt.Sprintf("at t = %g: Fisher divergence", tm)))
+	}
+	if !(fds[len(fds)-1] < 0.05 && fds[0] > fds[len(fds)-1]) {
+		t.Errorf("Fisher divergences at t = %v: %v; want below 0.05 at t = 1 and larger at t = %v", evalTimes, fds, evalTimes[0])
 	}
 	if p := figure(t, f, "samples' MMD² p-value"); math.IsNaN(p) {
 		t.Errorf("MMD p-value %v", p)
