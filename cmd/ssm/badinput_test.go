@@ -239,6 +239,10 @@ var badInputCases = []struct {
 	{"train -clip NaN", "-clip"},
 	{"train -clip -1", "-clip"},
 	{"train -clip Inf", "-clip"},
+	{"train -ema 1", "-ema"},
+	{"train -ema -0.5", "-ema"},
+	{"train -ema NaN", "-ema"},
+	{"train -data banana -n 200 -model mlp:8 -steps 6 -ema 0.9 -checkpoint {ck.safetensors} -resume", "-ema"},
 	// train: schedule.
 	{"train -batch 0", "-batch 0"},
 	{"train -batch -1", "-batch -1"},

@@ -321,6 +321,7 @@ var settingFlags = map[string]string{
 	"Config.Patience":        "-patience",
 	"Config.ClipNorm":        "-clip",
 	"Config.CheckpointEvery": "-checkpoint-every",
+	"Config.EMA":             "-ema",
 	"LoadOptions.Kind":       "-kind",
 	"LoadOptions.Activation": "-act",
 	"*.Step":                 "-step",

@@ -296,11 +296,12 @@ func TestSDEHelp(t *testing.T) {
 
 // TestSDEResume checks that an sde model's run stopped at a checkpoint and
 // resumed ends with the bits of the uninterrupted run, for sde-sse-vr with
-// the likelihood weighting and a VE whose σ_max comes from the data.
+// the likelihood weighting, a VE whose σ_max comes from the data and an
+// exponential moving average of the weights.
 func TestSDEResume(t *testing.T) {
 	dir := t.TempDir()
 	args := []string{"train", "-data", "banana", "-n", "500", "-model", "sde:16,16", "-sde", "ve", "-objective", "sde-sse-vr",
-		"-weighting", "likelihood", "-batch", "100", "-eval-every", "10"}
+		"-weighting", "likelihood", "-batch", "100", "-eval-every", "10", "-ema", "0.9"}
 	mustSSM(t, dir, append(args, "-steps", "40", "-out", "full.safetensors")...)
 	mustSSM(t, dir, append(args, "-steps", "20", "-checkpoint", "ck.safetensors", "-out", "half.safetensors")...)
 	_, errs := mustSSM(t, dir, append(args, "-steps", "40", "-checkpoint", "ck.safetensors", "-resume", "-out", "resumed.safetensors")...)

@@ -28,7 +28,7 @@ type trainFlags struct {
 	data, model, act, kind, objective, projection, sigmas, optimizer string
 	out, report, checkpoint                                          string
 	n, m, batch, steps, epochs, patience, evalEvery, chunks          int
-	sigma, lr, momentum, val, clip                                   float64
+	sigma, lr, momentum, val, clip, ema                              float64
 	seed                                                             uint64
 	standardize, resume                                              bool
 	set                                                              map[string]bool // the flags given
@@ -85,6 +85,7 @@ func parseTrain(e *env, args []string) (*trainFlags, error) {
 	fs.Float64Var(&f.lr, "lr", 1e-3, "learning rate")
 	fs.Float64Var(&f.momentum, "momentum", 0, "momentum (sgd, rmsprop)")
 	fs.Float64Var(&f.clip, "clip", 0, "clip the gradient's global norm (0: off)")
+	fs.Float64Var(&f.ema, "ema", 0, "keep an exponential moving average of the weights with this decay in (0, 1), which validation evaluates and the model file holds (0: off; NCSN used 0.999)")
 	fs.IntVar(&f.batch, "batch", 128, "batch size")
 	fs.IntVar(&f.steps, "steps", 0, "optimiser steps (0: use -epochs)")
 	fs.IntVar(&f.epochs, "epochs", 10, "passes over the training data (when -steps is 0)")
@@ -187,6 +188,8 @@ func (f *trainFlags) check(e *env) error {
 		return badInput("-momentum %v: want 0 ≤ momentum < 1", f.momentum)
 	case !(f.clip >= 0) || math.IsInf(f.clip, 0):
 		return badInput("-clip %v: want a finite norm ≥ 0 (0: off)", f.clip)
+	case !(f.ema >= 0 && f.ema < 1):
+		return badInput("-ema %v: want a decay in (0, 1), or 0 for none", f.ema)
 	case !(f.val >= 0 && f.val < 1):
 		return badInput("-val %v: want a fraction in [0, 1)", f.val)
 	}
@@ -304,7 +307,7 @@ func (f *trainFlags) prepare(e *env) (*trainRun, error) {
 	}
 	opt, _ := newOptimizer(f.optimizer, f.lr, f.momentum)
 	r.cfg = ssm.Config{BatchSize: f.batch, Steps: f.steps, Epochs: f.epochs, Seed: f.seed, Chunks: f.chunks,
-		ValFrac: f.val, EvalEvery: f.evalEvery, Patience: f.patience, Optimizer: opt, ClipNorm: f.clip,
+		ValFrac: f.val, EvalEvery: f.evalEvery, Patience: f.patience, Optimizer: opt, ClipNorm: f.clip, EMA: f.ema,
 		Checkpoint: e.outPath(f.checkpoint), Resume: f.resume}
 	if err := r.cfg.Validate(); err != nil {
 		return nil, asFlagError(err)
@@ -517,7 +520,7 @@ func (w *biasWatch) check(s ssm.Progress) {
 // resumeFlags names the flags behind each setting a checkpoint records.
 var resumeFlags = map[string]string{
 	"Config.Seed": "-seed", "Config.BatchSize": "-batch", "Config.Chunks": "-chunks",
-	"Config.ValFrac": "-val", "Config.EvalEvery": "-eval-every", "Config.ClipNorm": "-clip",
+	"Config.ValFrac": "-val", "Config.EvalEvery": "-eval-every", "Config.ClipNorm": "-clip", "Config.EMA": "-ema",
 	"Config.Optimizer": "-optimizer/-lr/-momentum", "Objective": "-objective",
 	"Options.Projection": "-projection", "Options.M": "-m", "Options.Sigma": "-sigma",
 	"Options.Sigmas": "-sigmas", "Model": "-model/-act/-kind", "Data": "-data/-n/-standardize",
@@ -592,6 +595,9 @@ func (r *trainRun) reportOf(res *ssm.Result) map[string]any {
 	}
 	if res.BestStep >= 0 {
 		rep["best_val"] = res.BestVal
+	}
+	if r.f.ema > 0 {
+		rep["ema"] = r.f.ema
 	}
 	if r.mean != nil {
 		rep["standardize"] = map[string]any{"mean": r.mean, "std": r.std}
