@@ -69,7 +69,7 @@ func parseTrain(e *env, args []string) (*trainFlags, error) {
 	fs.StringVar(&f.data, "data", "8gaussians", "built-in dataset (see 'ssm datasets') or a .csv, .npy or IDX `file`")
 	fs.IntVar(&f.n, "n", 10000, "samples to draw from a built-in dataset")
 	fs.BoolVar(&f.standardize, "standardize", false, "standardise each column of the data to mean 0, std 1 (recorded in the report)")
-	fs.StringVar(&f.model, "model", "mlp:128,128", "model: mlp:W,W,... (hidden widths), ncsn:W,W,..., sde:W,W,... (a score SDE's time-conditional net) or gaussian; ncsn and sde models train by the first objective for them unless -objective is given")
+	fs.StringVar(&f.model, "model", "mlp:128,128", "model: mlp:W,W,... (hidden widths), ncsn:W,W,..., sde:W,W,... (a score SDE's time-conditional net) or gaussian; without -objective, ncsn models train by ncsn and sde models by sde-dsm")
 	fs.StringVar(&f.act, "act", nn.DefaultActivation, "activation: "+strings.Join(activationNames, ", ")+" (relu for score nets only)")
 	fs.StringVar(&f.kind, "kind", nn.KindEnergy, "mlp kind: energy (E: R^D→R) or score (h: R^D→R^D)")
 	objective := objectiveFlag(fs, "ssm-vr", 0)
