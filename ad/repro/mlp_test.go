@@ -1,4 +1,4 @@
-package repro
+package repro_test
 
 import (
 	"fmt"
@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"scorematch/ad"
+	"scorematch/ad/repro"
 	"scorematch/nn"
 )
 
@@ -52,9 +53,9 @@ func (s *ssmBatch) Run(c, lo, hi int) {
 
 // run evaluates the batch on p and returns the loss and the gradient,
 // summed in chunk order.
-func (s *ssmBatch) run(p *Pool) []float64 {
+func (s *ssmBatch) run(p *repro.Pool) []float64 {
 	p.Do(s.x.Rows, s)
-	SumChunks(s.total, s.grads)
+	repro.SumChunks(s.total, s.grads)
 	out := []float64{0}
 	for _, l := range s.loss {
 		out[0] += l
@@ -87,7 +88,7 @@ func TestPoolDeterminism(t *testing.T) {
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
 	for _, procs := range []int{1, 2, 8} {
 		runtime.GOMAXPROCS(procs)
-		p := NewPool(8)
+		p := repro.NewPool(8)
 		got := newSSMBatch(e, x, v, 8).run(p)
 		p.Close()
 		if ref == nil {
@@ -100,7 +101,7 @@ func TestPoolDeterminism(t *testing.T) {
 			}
 		}
 	}
-	one := NewPool(1)
+	one := repro.NewPool(1)
 	defer one.Close()
 	got := newSSMBatch(e, x, v, 1).run(one)
 	for i := range got {
@@ -117,14 +118,14 @@ func BenchmarkSSMChunks(b *testing.B) {
 	e, x, v := testBatch(b, 64, 256, 128)
 	for _, chunks := range []int{1, 2, 4, 8} {
 		b.Run(fmt.Sprintf("chunks=%d", chunks), func(b *testing.B) {
-			p := NewPool(chunks)
+			p := repro.NewPool(chunks)
 			defer p.Close()
 			s := newSSMBatch(e, x, v, chunks)
 			s.run(p) // size every buffer
 			b.ReportAllocs()
 			for b.Loop() {
 				p.Do(s.x.Rows, s)
-				SumChunks(s.total, s.grads)
+				repro.SumChunks(s.total, s.grads)
 			}
 		})
 	}
