@@ -74,7 +74,7 @@ func (p *PerturbedMixture) At(t float64) *Mixture {
 			cov.Data[i] = float64(alpha*alpha) * v
 		}
 		for i := range d {
-			cov.Data[i*d+i] += std * std
+			cov.Data[i*d+i] += float64(std * std)
 		}
 		comps[k] = Component{Weight: rmath.Exp(p.m.logw[k]), Mean: mean, Cov: cov}
 	}

@@ -239,7 +239,7 @@ func (p PC) plan(typ string) (*pcPlan, error) {
 		pl.corrSteps = 0
 	}
 	for i := range n {
-		pl.times[i] = T - (T-eps)*(float64(i)/float64(n))
+		pl.times[i] = T - float64((T-eps)*(float64(i)/float64(n)))
 	}
 	if pred.coef != nil {
 		pl.c1, pl.c2, pl.c3 = make([]float64, n), make([]float64, n), make([]float64, n)
@@ -338,10 +338,10 @@ func (p PC) run(typ string, s TimeScoreSource, x ad.Mat) error {
 						continue
 					}
 					r := pl.snr * (zz / g)
-					eps := 2 * pl.alpha[i] * float64(r*r)
+					eps := float64(2 * pl.alpha[i] * float64(r*r))
 					noise := 0.0
 					if noisy {
-						noise = math.Sqrt(2 * eps)
+						noise = math.Sqrt(float64(2 * eps))
 					}
 					xr, sr, zr := x.Row(b), sc.Row(b), z.Row(b)
 					for k := range xr {
