@@ -175,9 +175,11 @@ func entropyStudy(t *testing.T, dim int, s studySettings) []studyRow {
 // closed form to rounding, and every other estimator's error is its score
 // error alone. SCOREMATCH_IMPLICIT_STUDY=1 runs the longer study (more
 // encoders and score-net steps); SCOREMATCH_IMPLICIT_SSE_STEPS overrides
-// the score net's steps.
+// the score net's steps and SCOREMATCH_IMPLICIT_K the kernel estimators'
+// samples per x.
 func TestEntropyGradGaussian(t *testing.T) {
-	defaults := os.Getenv("SCOREMATCH_IMPLICIT_STUDY") == "" && os.Getenv("SCOREMATCH_IMPLICIT_SSE_STEPS") == ""
+	defaults := os.Getenv("SCOREMATCH_IMPLICIT_STUDY") == "" && os.Getenv("SCOREMATCH_IMPLICIT_SSE_STEPS") == "" &&
+		os.Getenv("SCOREMATCH_IMPLICIT_K") == ""
 	s := studySettings{encoders: 2, batch: 4, xdim: 4, k: 100, sseSteps: 300, sseDraws: 8, hidden: []int{64, 64}}
 	if os.Getenv("SCOREMATCH_IMPLICIT_STUDY") != "" {
 		s = studySettings{encoders: 3, batch: 8, xdim: 4, k: 100, sseSteps: 3000, sseDraws: 16, hidden: []int{128, 128}}
@@ -188,6 +190,13 @@ func TestEntropyGradGaussian(t *testing.T) {
 			t.Fatalf("SCOREMATCH_IMPLICIT_SSE_STEPS=%q", v)
 		}
 		s.sseSteps = n
+	}
+	if v := os.Getenv("SCOREMATCH_IMPLICIT_K"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 2 {
+			t.Fatalf("SCOREMATCH_IMPLICIT_K=%q", v)
+		}
+		s.k = n
 	}
 	for _, dim := range []int{8, 32} {
 		rows := entropyStudy(t, dim, s)
