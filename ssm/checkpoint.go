@@ -42,7 +42,8 @@ type ResumeError struct {
 type SettingDiff struct {
 	// Setting names the setting: "Config.Seed", "Config.BatchSize",
 	// "Config.Chunks", "Config.ValFrac", "Config.EvalEvery",
-	// "Config.ClipNorm", "Config.EMA", "Config.Optimizer" (its type and exported
+	// "Config.ClipNorm", "Config.EMA", "Config.Schedule" (with the steps
+	// planned when it decays), "Config.Optimizer" (its type and exported
 	// hyperparameters), "Objective" (the name), "Options.Projection",
 	// "Options.M", "Options.Sigma", "Options.Sigmas", "Model" (the
 	// architecture, see nn.ArchitectureOf) or "Data" (rows, columns and a
@@ -97,9 +98,10 @@ type runSetting struct {
 // the checkpoint records them: the configuration (cfg after its defaults),
 // the objective and the options it reads, the model's architecture and a
 // fingerprint of the data. Steps, Epochs and Patience are left out: they
-// only say when to stop, and a resumed run may go further. Options.Group
-// is left out: it bounds memory, not the result.
-func runSettings(obj Objective, cfg Config, data ad.Mat) []runSetting {
+// only say when to stop, and a resumed run may go further; but a decaying
+// Schedule's rates depend on the steps planned, which it records.
+// Options.Group is left out: it bounds memory, not the result.
+func runSettings(obj Objective, cfg Config, steps int, data ad.Mat) []runSetting {
 	ss := []runSetting{
 		{name: "Config.Seed", value: strconv.FormatUint(cfg.Seed, 10)},
 		{name: "Config.BatchSize", value: strconv.Itoa(cfg.BatchSize)},
@@ -108,6 +110,7 @@ func runSettings(obj Objective, cfg Config, data ad.Mat) []runSetting {
 		{name: "Config.EvalEvery", value: strconv.Itoa(cfg.EvalEvery)},
 		{name: "Config.ClipNorm", value: formatFloat(cfg.ClipNorm)},
 		{name: "Config.EMA", value: formatFloat(cfg.EMA), absent: "0"},
+		{name: "Config.Schedule", value: cfg.Schedule.describe(steps), absent: "constant"},
 		{name: "Config.Optimizer", value: describeOptimizer(cfg.Optimizer)},
 		{name: "Objective", value: obj.Name()},
 	}

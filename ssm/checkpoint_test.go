@@ -274,7 +274,7 @@ func TestCheckpointSettings(t *testing.T) {
 	}
 	want := map[string]string{
 		"format": checkpointFormat, "step": "6", "Config.Seed": "5", "Config.BatchSize": "32", "Config.Chunks": "1",
-		"Config.ValFrac": "0.2", "Config.EvalEvery": "3", "Config.ClipNorm": "0", "Config.EMA": "0",
+		"Config.ValFrac": "0.2", "Config.EvalEvery": "3", "Config.ClipNorm": "0", "Config.EMA": "0", "Config.Schedule": "constant",
 		"Config.Optimizer": "*nn.Adam{LR: 0.001, Beta1: 0.9, Beta2: 0.999, Eps: 1e-08, WeightDecay: 0}",
 		"Objective":        "ssm-vr", "Options.Projection": "rademacher", "Options.M": "1",
 		"Model": "energy dim=2 hidden=8 activation=softplus",

@@ -120,7 +120,7 @@ func (r *run) resume() error {
 	if r.cfg.Checkpoint == "" {
 		return nil
 	}
-	r.settings = runSettings(r.obj, r.cfg, r.t.data)
+	r.settings = runSettings(r.obj, r.cfg, r.total, r.t.data)
 	if !r.cfg.Resume {
 		return nil
 	}
@@ -146,7 +146,22 @@ func (r *run) step() error {
 	}
 	k := st.step % r.perEpoch
 	r.t.rows = r.perm[k*r.bs : min((k+1)*r.bs, len(r.perm))]
+	// The schedule sets the optimiser's rate for the step only: between
+	// steps the field holds the base rate, which checkpoints record and
+	// Progress may change.
+	lr, field := math.NaN(), learningRate(r.cfg.Optimizer)
+	var base float64
+	if field != nil {
+		base = *field
+		if r.cfg.Schedule != (Schedule{}) {
+			*field = r.cfg.Schedule.LR(base, st.step, r.total)
+		}
+		lr = *field
+	}
 	loss, err := r.t.trainStep(r.cfg.Seed, uint64(st.step))
+	if field != nil {
+		*field = base
+	}
 	if err != nil {
 		return fmt.Errorf("ssm: step %d: %w", st.step+1, err)
 	}
@@ -155,7 +170,7 @@ func (r *run) step() error {
 		updateEMA(st.ema, r.t.params, r.cfg.EMA)
 	}
 	res.Loss = append(res.Loss, loss)
-	p := Progress{Step: st.step, Steps: r.total, Epoch: epoch, Loss: loss, ValLoss: math.NaN(), BestVal: res.BestVal}
+	p := Progress{Step: st.step, Steps: r.total, Epoch: epoch, Loss: loss, LR: lr, ValLoss: math.NaN(), BestVal: res.BestVal}
 	stop := false
 	if len(res.ValRows) > 0 && (st.step%r.evalEvery == 0 || st.step == r.total) {
 		p.ValLoss, stop = r.validate()

@@ -6,6 +6,7 @@ import (
 
 	"scorematch/ad"
 	"scorematch/ad/repro"
+	"scorematch/ad/rmath"
 	"scorematch/nn"
 )
 
@@ -52,6 +53,13 @@ type Config struct {
 	// best weights keep and what the model holds when Train returns; the
 	// optimiser keeps stepping the raw weights. 0 means off.
 	EMA float64
+	// Schedule sets the optimiser's learning rate at every step: a warm-up
+	// and a decay from the optimiser's LR (see Schedule). The zero value
+	// leaves the LR alone. A schedule other than the zero value needs an
+	// optimiser of package nn (*nn.SGD, *nn.Adam or *nn.RMSProp), whose
+	// LR field it sets for the step and restores after it: the field keeps
+	// the base rate, which the checkpoint records.
+	Schedule Schedule
 	// Progress, when set, is called after every step.
 	Progress func(Progress)
 }
@@ -61,8 +69,144 @@ type Progress struct {
 	Step, Steps int     // steps done, steps planned
 	Epoch       int     // current epoch (from 0)
 	Loss        float64 // training loss of this step's batch
+	LR          float64 // the learning rate of this step (NaN for an optimiser not of package nn)
 	ValLoss     float64 // validation loss, NaN unless evaluated at this step
 	BestVal     float64 // best validation loss so far (NaN without validation)
+}
+
+// A Schedule is a learning-rate schedule: a linear warm-up over the first
+// Warmup steps, then the optimiser's LR held (ConstantLR) or decayed to
+// FinalLR at the last planned step (CosineLR, LinearLR). For step
+// s = 0, 1, …, T−1 of the T planned (Config.Steps, or Config.Epochs times
+// the steps of an epoch), with the optimiser's LR η, W = Warmup and
+// η_f = FinalLR, the rate is
+//
+//	η·(s+1)/W                         for s < W
+//	η                                 ConstantLR
+//	η_f + (η − η_f)·(1 + cos(π·p))/2  CosineLR
+//	η_f + (η − η_f)·(1 − p)           LinearLR
+//
+// where p = (s − W)/(T − 1 − W) goes from 0 at the first step after the
+// warm-up to 1 at the last (p = 1 when T − 1 ≤ W). The warm-up's first
+// step has rate η/W; the score-SDE reference code's η·min(s/W, 1) gives
+// its first step rate 0. A decaying schedule depends on T: a checkpoint
+// records it, and a resume must plan the same number of steps.
+type Schedule struct {
+	Decay   Decay   // the rate after the warm-up (default ConstantLR)
+	Warmup  int     // steps of linear warm-up, ≥ 0 (0: none)
+	FinalLR float64 // the rate at the last planned step, in [0, η] for CosineLR and LinearLR; 0 for ConstantLR
+}
+
+// A Decay is the shape of a Schedule after its warm-up.
+type Decay int
+
+// The decays of a Schedule.
+const (
+	ConstantLR Decay = iota // the optimiser's LR
+	CosineLR                // half a cosine from the LR down to FinalLR
+	LinearLR                // a straight line from the LR down to FinalLR
+)
+
+// decayNames are the decays' names, by value.
+var decayNames = [...]string{ConstantLR: "constant", CosineLR: "cosine", LinearLR: "linear"}
+
+// String returns the decay's name: "constant", "cosine" or "linear".
+func (d Decay) String() string {
+	if d >= 0 && int(d) < len(decayNames) {
+		return decayNames[d]
+	}
+	return fmt.Sprintf("Decay(%d)", int(d))
+}
+
+// DecayNames returns the names of the decays, in the order of their values.
+func DecayNames() []string { return append([]string(nil), decayNames[:]...) }
+
+// ParseDecay returns the decay called name ("constant", "cosine" or
+// "linear").
+func ParseDecay(name string) (Decay, error) {
+	for i, n := range decayNames {
+		if name == n {
+			return Decay(i), nil
+		}
+	}
+	return 0, fmt.Errorf("unknown learning-rate decay %q (want constant, cosine or linear)", name)
+}
+
+// LR returns the learning rate of step s (from 0) of steps planned, for an
+// optimiser whose LR is base (see Schedule). The products are rounded
+// before they are added, so that every architecture gives the same bits.
+func (sc Schedule) LR(base float64, s, steps int) float64 {
+	w := sc.Warmup
+	if s < w {
+		return base * float64(s+1) / float64(w)
+	}
+	if sc.Decay == ConstantLR {
+		return base
+	}
+	p := 1.0
+	if span := steps - 1 - w; span > 0 {
+		p = float64(s-w) / float64(span)
+	}
+	var f float64 // the fraction of base − FinalLR left
+	switch sc.Decay {
+	case CosineLR:
+		f = 0.5 * (1 + rmath.Cos(math.Pi*p))
+	case LinearLR:
+		f = 1 - p
+	}
+	return sc.FinalLR + float64((base-sc.FinalLR)*f)
+}
+
+// describe formats the schedule as a checkpoint records it, with the steps
+// planned when it decays: "constant", "cosine warmup=10 final=0.0001
+// steps=5000".
+func (sc Schedule) describe(steps int) string {
+	if sc.Decay == ConstantLR {
+		if sc.Warmup == 0 {
+			return "constant"
+		}
+		return fmt.Sprintf("constant warmup=%d", sc.Warmup)
+	}
+	return fmt.Sprintf("%v warmup=%d final=%s steps=%d", sc.Decay, sc.Warmup, formatFloat(sc.FinalLR), steps)
+}
+
+// learningRate returns the learning-rate field of an optimiser of package
+// nn, or nil for another.
+func learningRate(o nn.Optimizer) *float64 {
+	switch o := o.(type) {
+	case *nn.SGD:
+		return &o.LR
+	case *nn.Adam:
+		return &o.LR
+	case *nn.RMSProp:
+		return &o.LR
+	}
+	return nil
+}
+
+// checkSchedule validates c.Schedule against c.Optimizer (already valid).
+func (c *Config) checkSchedule() error {
+	sc := c.Schedule
+	if sc == (Schedule{}) {
+		return nil
+	}
+	bad := func(field string, v any, want string) error {
+		return &ConfigError{Type: "Config", Field: "Schedule" + field, Value: v, Want: want}
+	}
+	lr := learningRate(c.Optimizer)
+	switch {
+	case sc.Decay < ConstantLR || sc.Decay > LinearLR:
+		return bad(".Decay", sc.Decay, "ConstantLR, CosineLR or LinearLR")
+	case sc.Warmup < 0:
+		return bad(".Warmup", sc.Warmup, "≥ 0")
+	case sc.Decay == ConstantLR && sc.FinalLR != 0:
+		return bad(".FinalLR", sc.FinalLR, "0 with ConstantLR (a final rate needs CosineLR or LinearLR)")
+	case lr == nil:
+		return bad("", fmt.Sprintf("%T", c.Optimizer), "an optimiser of package nn (*nn.SGD, *nn.Adam or *nn.RMSProp), whose LR it sets")
+	case sc.Decay != ConstantLR && !(sc.FinalLR >= 0 && sc.FinalLR <= *lr):
+		return bad(".FinalLR", sc.FinalLR, fmt.Sprintf("in [0, the optimiser's LR (%v)]", *lr))
+	}
+	return nil
 }
 
 // Result summarises a training run.
@@ -179,7 +323,10 @@ func (c *Config) defaults() error {
 	case !(c.EMA >= 0 && c.EMA < 1):
 		return bad("EMA", c.EMA, "in [0, 1) (0: off)")
 	}
-	return c.Optimizer.Validate()
+	if err := c.Optimizer.Validate(); err != nil {
+		return err
+	}
+	return c.checkSchedule()
 }
 
 // runState is what a checkpoint holds beyond the parameters and optimiser.
