@@ -35,11 +35,13 @@ import (
 //     and reports the others (their mode weights, mean and covariance
 //     errors too);
 //   - its learning curve: the NLL gap on 500 held-out points (RK45 at
-//     1e-4) every CurveEvery steps, of the weights that are measured.
+//     1e-4) every CurveEvery steps, of the raw weights (Train keeps the
+//     moving average to itself until it returns), and at the end of the
+//     weights that are measured.
 //
-// The exponential moving average of the weights and the learning-rate
-// decay are the study's own (ssm.Config has neither): the average is
-// updated, and Adam's LR set, from Config.Progress after every step.
+// The exponential moving average of the weights is ssm.Config.EMA, and
+// the learning-rate decay ssm.Config.Schedule (a cosine to LRFinal at the
+// last step, without warm-up).
 //
 // The full study runs when SCOREMATCH_SDE_STUDY=1 (about 5 minutes per
 // model on a loaded 2-core machine) and writes CSVs (samples, the fresh
@@ -281,28 +283,11 @@ func flowGap(s sde.SDE, src sampler.DivScoreSource, x ad.Mat, truth []float64, t
 	return gap, se, nll, nllSE, trueNLL, st.MeanEvals(), nil
 }
 
-// emaTracker keeps an exponential moving average of a model's parameters
-// in a second model of the same architecture.
-type emaTracker struct {
-	decay    float64
-	src, dst []*ad.Param
-}
-
-func (e *emaTracker) update() {
-	d, c := e.decay, 1-e.decay
-	for i, p := range e.src {
-		q := e.dst[i].Value.Data
-		for j, v := range p.Value.Data {
-			q[j] = float64(d*q[j]) + float64(c*v)
-		}
-	}
-}
-
 // studyModel is a trained case: its data, SDE and score.
 type studyModel struct {
 	dist        sampler.Distribution
 	sde         sde.SDE
-	src         sampler.DivScoreSource // the measured score: the net's (EMA) weights, or the exact score
+	src         sampler.DivScoreSource // the measured score: the net's weights (their average with EMA), or the exact score
 	test, fresh ad.Mat                 // held-out rows, and fresh rows for the MMD test
 	truth       []float64              // true log-density at the test rows
 	trainTime   time.Duration
@@ -340,15 +325,7 @@ func trainStudy(t *testing.T, c studyCase, r studyRecipe, testRows int) *studyMo
 	if err != nil {
 		t.Fatal(err)
 	}
-	eval := m // the weights that are measured: m, or the EMA's
-	var ema *emaTracker
-	if r.EMA > 0 {
-		if eval, err = nn.NewSDENet(cfg, repro.New(seed, repro.Init, 0, 0)); err != nil {
-			t.Fatal(err)
-		}
-		ema = &emaTracker{decay: r.EMA, src: m.Params(), dst: eval.Params()}
-	}
-	sm.src = sampler.FromTimeScore(eval)
+	sm.src = sampler.FromTimeScore(m) // the raw weights while training, the average Train returns after
 	obj, err := ssm.New(c.Objective, m, ssm.Options{M: r.M})
 	if err == nil && r.Likelihood {
 		obj, err = ssm.LikelihoodWeighting(obj)
@@ -358,33 +335,37 @@ func trainStudy(t *testing.T, c studyCase, r studyRecipe, testRows int) *studyMo
 	}
 	opt := nn.NewAdam()
 	opt.LR = r.LR
+	var sched ssm.Schedule
+	if r.LRFinal != r.LR {
+		sched = ssm.Schedule{Decay: ssm.CosineLR, FinalLR: r.LRFinal}
+	}
 	start := time.Now()
 	var curveErr error
+	curvePoint := func(step int, loss float64) {
+		sm.trainTime += time.Since(start)
+		gap, se, _, _, _, _, err := flowGap(s, sm.src, curveX, curveTruth, 1e-4)
+		if err != nil && curveErr == nil {
+			curveErr = err
+		}
+		sm.curveSteps = append(sm.curveSteps, step)
+		sm.curveGaps = append(sm.curveGaps, gap)
+		t.Logf("%v step %d: loss %.4f, NLL gap on %d rows %.4f ± %.4f", c, step, loss, curveX.Rows, gap, se)
+		start = time.Now()
+	}
 	progress := func(p ssm.Progress) {
-		if ema != nil {
-			ema.update()
-		}
-		if r.LRFinal != r.LR { // cosine decay from LR to LRFinal
-			f := float64(p.Step) / float64(p.Steps)
-			opt.LR = r.LRFinal + 0.5*(r.LR-r.LRFinal)*(1+math.Cos(math.Pi*f))
-		}
-		if r.CurveEvery > 0 && (p.Step%r.CurveEvery == 0 || p.Step == p.Steps) {
-			sm.trainTime += time.Since(start)
-			gap, se, _, _, _, _, err := flowGap(s, sm.src, curveX, curveTruth, 1e-4)
-			if err != nil && curveErr == nil {
-				curveErr = err
-			}
-			sm.curveSteps = append(sm.curveSteps, p.Step)
-			sm.curveGaps = append(sm.curveGaps, gap)
-			t.Logf("%v step %d: loss %.4f, NLL gap on %d rows %.4f ± %.4f", c, p.Step, p.Loss, curveX.Rows, gap, se)
-			start = time.Now()
+		if r.CurveEvery > 0 && p.Step%r.CurveEvery == 0 && p.Step < p.Steps {
+			curvePoint(p.Step, p.Loss)
 		}
 	}
-	_, err = ssm.Train(context.Background(), obj, train, ssm.Config{BatchSize: r.Batch, Steps: r.Steps, Seed: seed, Optimizer: opt, Progress: progress})
-	sm.trainTime += time.Since(start)
+	res, err := ssm.Train(context.Background(), obj, train, ssm.Config{BatchSize: r.Batch, Steps: r.Steps, Seed: seed,
+		Optimizer: opt, EMA: r.EMA, Schedule: sched, Progress: progress})
 	if err != nil {
 		t.Fatal(err)
 	}
+	if r.CurveEvery > 0 { // the weights that are measured: the average, with EMA
+		curvePoint(res.Steps, res.Loss[len(res.Loss)-1])
+	}
+	sm.trainTime += time.Since(start)
 	if curveErr != nil {
 		t.Errorf("%v: a learning-curve point failed: %v", c, curveErr)
 	}
