@@ -322,6 +322,13 @@ var settingFlags = map[string]string{
 	"Config.ClipNorm":        "-clip",
 	"Config.CheckpointEvery": "-checkpoint-every",
 	"Config.EMA":             "-ema",
+
+	// Config.Schedule and its fields.
+	"Config.Schedule":         "-lr-schedule",
+	"Config.Schedule.Decay":   "-lr-schedule",
+	"Config.Schedule.Warmup":  "-warmup",
+	"Config.Schedule.FinalLR": "-lr-final",
+
 	"LoadOptions.Kind":       "-kind",
 	"LoadOptions.Activation": "-act",
 	"*.Step":                 "-step",

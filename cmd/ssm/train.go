@@ -29,6 +29,9 @@ type trainFlags struct {
 	out, report, checkpoint                                          string
 	n, m, batch, steps, epochs, patience, evalEvery, chunks          int
 	sigma, lr, momentum, val, clip, ema                              float64
+	lrSchedule                                                       string // "" is constant (the demo's)
+	lrFinal                                                          float64
+	warmup                                                           int
 	seed                                                             uint64
 	standardize, resume                                              bool
 	set                                                              map[string]bool // the flags given
@@ -83,6 +86,10 @@ func parseTrain(e *env, args []string) (*trainFlags, error) {
 	fs.StringVar(&f.sigmas, "sigmas", "1:0.01:10", "annealed noise schedule hi:lo:levels (ncsn objectives)")
 	fs.StringVar(&f.optimizer, "optimizer", "adam", "optimiser: adam, sgd or rmsprop")
 	fs.Float64Var(&f.lr, "lr", 1e-3, "learning rate")
+	fs.StringVar(&f.lrSchedule, "lr-schedule", ssm.ConstantLR.String(), "learning rate after the warm-up: "+strings.Join(ssm.DecayNames(), ", ")+
+		" (cosine and linear decay from -lr to -lr-final at the last step)")
+	fs.Float64Var(&f.lrFinal, "lr-final", 0, "learning rate at the last step, in [0, -lr], for -lr-schedule cosine or linear")
+	fs.IntVar(&f.warmup, "warmup", 0, "steps of linear learning-rate warm-up, from -lr/N to -lr (0: none)")
 	fs.Float64Var(&f.momentum, "momentum", 0, "momentum (sgd, rmsprop)")
 	fs.Float64Var(&f.clip, "clip", 0, "clip the gradient's global norm (0: off)")
 	fs.Float64Var(&f.ema, "ema", 0, "keep an exponential moving average of the weights with this decay in (0, 1), which validation evaluates and the model file holds (0: off; NCSN used 0.999)")
@@ -176,7 +183,11 @@ func (f *trainFlags) check(e *env) error {
 		intIn("-patience", f.patience, 0, maxSteps),
 		intIn("-eval-every", f.evalEvery, 0, maxSteps),
 		positive("-lr", f.lr, "learning rate"),
+		intIn("-warmup", f.warmup, 0, maxSteps),
 	); err != nil {
+		return err
+	}
+	if _, err := f.schedule(); err != nil {
 		return err
 	}
 	switch {
@@ -306,13 +317,34 @@ func (f *trainFlags) prepare(e *env) (*trainRun, error) {
 		}
 	}
 	opt, _ := newOptimizer(f.optimizer, f.lr, f.momentum)
+	sched, _ := f.schedule()
 	r.cfg = ssm.Config{BatchSize: f.batch, Steps: f.steps, Epochs: f.epochs, Seed: f.seed, Chunks: f.chunks,
 		ValFrac: f.val, EvalEvery: f.evalEvery, Patience: f.patience, Optimizer: opt, ClipNorm: f.clip, EMA: f.ema,
-		Checkpoint: e.outPath(f.checkpoint), Resume: f.resume}
+		Schedule: sched, Checkpoint: e.outPath(f.checkpoint), Resume: f.resume}
 	if err := r.cfg.Validate(); err != nil {
 		return nil, asFlagError(err)
 	}
 	return r, nil
+}
+
+// schedule returns the learning-rate schedule of -lr-schedule, -lr-final
+// and -warmup, or an input error naming the flag at fault.
+func (f *trainFlags) schedule() (ssm.Schedule, error) {
+	name := f.lrSchedule
+	if name == "" {
+		name = ssm.ConstantLR.String()
+	}
+	d, err := ssm.ParseDecay(name)
+	if err != nil {
+		return ssm.Schedule{}, badInput("-lr-schedule %q: want one of %s", name, strings.Join(ssm.DecayNames(), ", "))
+	}
+	switch {
+	case d == ssm.ConstantLR && (f.set["lr-final"] || f.lrFinal != 0):
+		return ssm.Schedule{}, badInput("-lr-final: -lr-schedule %s does not decay (use %s or %s)", d, ssm.CosineLR, ssm.LinearLR)
+	case !(f.lrFinal >= 0 && f.lrFinal <= f.lr):
+		return ssm.Schedule{}, badInput("-lr-final %v: want a learning rate in [0, -lr %v]", f.lrFinal, f.lr)
+	}
+	return ssm.Schedule{Decay: d, Warmup: f.warmup, FinalLR: f.lrFinal}, nil
 }
 
 // checkData checks what the data and the flags ask together: enough rows
@@ -517,11 +549,13 @@ func (w *biasWatch) check(s ssm.Progress) {
 	}
 }
 
-// resumeFlags names the flags behind each setting a checkpoint records.
+// resumeFlags names the flags behind each setting a checkpoint records (a
+// decaying schedule records the steps planned too).
 var resumeFlags = map[string]string{
 	"Config.Seed": "-seed", "Config.BatchSize": "-batch", "Config.Chunks": "-chunks",
 	"Config.ValFrac": "-val", "Config.EvalEvery": "-eval-every", "Config.ClipNorm": "-clip", "Config.EMA": "-ema",
-	"Config.Optimizer": "-optimizer/-lr/-momentum", "Objective": "-objective",
+	"Config.Optimizer": "-optimizer/-lr/-momentum", "Config.Schedule": "-lr-schedule/-lr-final/-warmup/-steps/-epochs",
+	"Objective":          "-objective",
 	"Options.Projection": "-projection", "Options.M": "-m", "Options.Sigma": "-sigma",
 	"Options.Sigmas": "-sigmas", "Model": "-model/-act/-kind", "Data": "-data/-n/-standardize",
 	"Weighting": "-weighting",
@@ -598,6 +632,10 @@ func (r *trainRun) reportOf(res *ssm.Result) map[string]any {
 	}
 	if r.f.ema > 0 {
 		rep["ema"] = r.f.ema
+	}
+	rep["lr_schedule"], rep["warmup"] = r.cfg.Schedule.Decay.String(), r.f.warmup
+	if r.cfg.Schedule.Decay != ssm.ConstantLR {
+		rep["lr_final"] = r.f.lrFinal
 	}
 	if r.mean != nil {
 		rep["standardize"] = map[string]any{"mean": r.mean, "std": r.std}
