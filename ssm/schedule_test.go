@@ -3,6 +3,7 @@ package ssm
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"path/filepath"
@@ -261,4 +262,24 @@ func TestScheduleErrors(t *testing.T) {
 	if _, err := ParseDecay("step"); err == nil {
 		t.Error("ParseDecay(step) succeeded")
 	}
+}
+
+// The rates of a 10-step run with a 2-step warm-up and a cosine decay
+// from 0.01 to 0.001.
+func ExampleSchedule() {
+	sc := Schedule{Decay: CosineLR, Warmup: 2, FinalLR: 1e-3}
+	for s := range 10 {
+		fmt.Printf("%.5f\n", sc.LR(1e-2, s, 10))
+	}
+	// Output:
+	// 0.00500
+	// 0.01000
+	// 0.01000
+	// 0.00955
+	// 0.00831
+	// 0.00650
+	// 0.00450
+	// 0.00269
+	// 0.00145
+	// 0.00100
 }
