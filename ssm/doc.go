@@ -47,6 +47,12 @@
 // step, sample) (package repro), so the result is bit-identical for any
 // GOMAXPROCS and after a stop and resume from a checkpoint.
 //
+// Config.Schedule sets the learning rate per step (linear warm-up, then
+// constant, cosine or linear decay to a final rate at the last planned
+// step), and Config.EMA keeps an exponential moving average of the
+// weights, which validation evaluates and Train returns; a checkpoint
+// records both and a resume with other values is refused.
+//
 // # Adding an objective
 //
 // An objective is one file and one table row. The file holds its type,
