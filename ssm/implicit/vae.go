@@ -76,6 +76,7 @@ type VAE struct {
 	score  ad.Mat
 	grads  []ad.Mat
 	params []*ad.Param
+	named  []*ad.Param
 }
 
 // NewVAE returns a VAE built from c, initialised from the streams of
@@ -128,6 +129,33 @@ func (v *VAE) Params() []*ad.Param {
 		v.params = append(slices.Clone(v.Encoder.Params()), v.Decoder.Params()...)
 	}
 	return v.params
+}
+
+// NamedParams returns Params under names unique across the model, as the
+// optimiser and a checkpoint need them: "encoder.0.weight", ... for an
+// implicit encoder, "encoder.mean.0.weight", ..., "encoder.logstd.0.weight",
+// ... for the Gaussian one, and "decoder.0.weight", .... Each shares its
+// value's storage with the parameter of Params it names.
+func (v *VAE) NamedParams() []*ad.Param {
+	if v.named == nil {
+		if g, ok := v.Encoder.(*GaussianEncoder); ok {
+			v.named = alias(v.named, "encoder.mean.", g.Mean.Params())
+			v.named = alias(v.named, "encoder.logstd.", g.LogStd.Params())
+		} else {
+			v.named = alias(v.named, "encoder.", v.Encoder.Params())
+		}
+		v.named = alias(v.named, "decoder.", v.Decoder.Params())
+	}
+	return v.named
+}
+
+// alias appends to dst parameters named prefix+name that share the values
+// of ps.
+func alias(dst []*ad.Param, prefix string, ps []*ad.Param) []*ad.Param {
+	for _, p := range ps {
+		dst = append(dst, &ad.Param{Name: prefix + p.Name, Value: p.Value})
+	}
+	return dst
 }
 
 // Entropy returns the name of the VAE's entropy term: the estimator's, or
@@ -195,7 +223,7 @@ func (v *VAE) record(t *ad.Tape, x, eps ad.Mat, score func(z ad.Mat) ad.Mat) Ter
 		reg = t.Sub(t.Scale(inv, t.Sum(t.HalfSquaredNorm(z))), Surrogate(t, z, t.Const(s)))
 	}
 	recon := t.Scale(-inv, t.Sum(v.Decoder.LogLik(t, z, xn)))
-	logNorm := 0.5 * float64(zd) * rmath.Log(2*math.Pi)
+	logNorm := float64(0.5 * float64(zd) * rmath.Log(2*math.Pi))
 	var sq float64
 	for _, val := range t.HalfSquaredNorm(z).Primal().Data {
 		sq += val
@@ -203,7 +231,7 @@ func (v *VAE) record(t *ad.Tape, x, eps ad.Mat, score func(z ad.Mat) ad.Mat) Ter
 	return Terms{
 		Loss:  t.Add(recon, reg),
 		Recon: recon.Primal().Data[0],
-		Prior: sq*inv + logNorm,
+		Prior: float64(sq*inv) + logNorm,
 		KL:    kl,
 	}
 }
@@ -284,3 +312,6 @@ func gradsOf(t *ad.Tape, ps []*ad.Param, buf *[]ad.Mat) []ad.Mat {
 	}
 	return *buf
 }
+
+// Optimizer returns Opt.
+func (v *VAE) Optimizer() nn.Optimizer { return v.Opt }

@@ -169,6 +169,7 @@ type WAE struct {
 	score  ad.Mat
 	grads  []ad.Mat
 	params []*ad.Param
+	named  []*ad.Param
 }
 
 // NewWAE returns a WAE built from c: the encoder initialised from the
@@ -242,6 +243,17 @@ func (w *WAE) Params() []*ad.Param {
 	return w.params
 }
 
+// NamedParams returns Params under the names "encoder.0.weight", ...,
+// "decoder.0.weight", ..., unique across the model, as the optimiser and a
+// checkpoint need them; each shares its value's storage with the parameter
+// of Params it names.
+func (w *WAE) NamedParams() []*ad.Param {
+	if w.named == nil {
+		w.named = alias(alias(nil, "encoder.", w.Encoder.Params()), "decoder.", w.Decoder.Params())
+	}
+	return w.named
+}
+
 // Entropy returns the estimator's name.
 func (w *WAE) Entropy() string { return w.Score.Name() }
 
@@ -271,7 +283,7 @@ func (w *WAE) record(t *ad.Tape, x ad.Mat, score func(z ad.Mat) ad.Mat) Terms {
 	return Terms{
 		Loss:  t.AddScaled(1, recon, w.Lambda, kl),
 		Recon: recon.Primal().Data[0],
-		Prior: half.Primal().Data[0] + 0.5*zd*rmath.Log(2*math.Pi),
+		Prior: half.Primal().Data[0] + float64(0.5*zd*rmath.Log(2*math.Pi)),
 		KL:    math.NaN(),
 	}
 }
@@ -315,3 +327,6 @@ func (w *WAE) Encode(x ad.Mat) ad.Mat {
 func PriorMMD(codes ad.Mat, perms int, seed uint64) sampler.MMDResult {
 	return sampler.MMDTest(codes, noise(codes.Rows, codes.Cols, seed, PurposePrior, 0), perms, seed)
 }
+
+// Optimizer returns Opt.
+func (w *WAE) Optimizer() nn.Optimizer { return w.Opt }
