@@ -207,8 +207,9 @@ func sameBits(a, b []float64) bool {
 
 // TestFitGOMAXPROCS trains each kind of model for a few steps (with
 // dynamic binarisation of grey data) under GOMAXPROCS 1, 2 and 8 and
-// requires the same bits of every parameter and of the last loss; the
-// kernel estimators split their work into parallel chunks.
+// requires the same bits of every parameter, of the last loss and of the
+// trained decoder's NLL on two rows (AIS runs its chains in parallel
+// chunks); the kernel estimators split their work into parallel chunks.
 func TestFitGOMAXPROCS(t *testing.T) {
 	data := aePixels(7, 300, 16)
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
@@ -231,7 +232,20 @@ func TestFitGOMAXPROCS(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got := append(bits(m.Params()), last.Loss.Primal().Data[0])
+			var dec *BernoulliDecoder
+			switch m := m.(type) {
+			case *VAE:
+				dec = m.Decoder
+			case *WAE:
+				dec = m.Decoder
+			}
+			a := toyAIS
+			a.Temps, a.Chains = 10, 80
+			nll, err := NLL(dec, data.RowRange(0, 2), a)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := append(bits(m.Params()), last.Loss.Primal().Data[0], nll.NLL, nll.StdErr)
 			if ref == nil {
 				ref = got
 			} else if !sameBits(ref, got) {

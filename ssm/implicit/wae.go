@@ -80,6 +80,11 @@ func (c *CodeSSE) Loss() float64 { return c.last }
 // Updates returns the number of optimiser steps taken so far.
 func (c *CodeSSE) Updates() uint64 { return c.updates }
 
+// SetUpdates sets the number of steps taken, for a resumed run whose
+// score net and optimiser state were restored: the projections of the
+// next step are then those of update u of the uninterrupted run.
+func (c *CodeSSE) SetUpdates(u uint64) { c.updates = u }
+
 // Update takes one SSE-VR step on the codes and returns its loss.
 func (c *CodeSSE) Update(codes ad.Mat) float64 {
 	if c.obj == nil {
