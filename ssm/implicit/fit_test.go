@@ -92,13 +92,16 @@ func kernelsToo() bool { return os.Getenv("SCOREMATCH_IMPLICIT_AE") == "1" }
 // TestVAETrainToy trains VAEs on the toy patterns (512 rows, 1500 steps
 // of 32, Adam 3e-3) and measures the test NLL of 32 held-out rows by AIS
 // (32 chains of 100 temperatures per row). The untrained model's NLL is
-// about 16 log 2 ≈ 11.1 nats or worse; the exact NLL of the generating
-// distribution on those rows is 4.32. Trained, both the Gaussian-ELBO VAE
-// and the implicit VAE with sse must come within 0.8 nats of it (and no
-// lower than 0.3 below it, which a biased AIS could give), at least 5 nats
-// below the untrained value, and within 0.3 nats of each other. With
+// 11.97 nats; the exact NLL of the generating distribution on those rows
+// is 4.32. Trained, both the Gaussian-ELBO VAE and the implicit VAE with
+// sse must come within 0.8 nats of it (and no lower than 0.3 below it,
+// which a biased AIS could give), at least 5 nats below the untrained
+// value, and within 0.5 nats of each other. With seed 1 (this test) they
+// are 4.70 and 4.71; with seeds 2, 3, 4 the Gaussian VAE gave 4.70, 4.74,
+// 4.69 and sse 5.10, 5.02, 4.86 (each ± 0.02): at this size sse trails the
+// analytic ELBO by up to 0.4 nats, hence the bound. With
 // SCOREMATCH_IMPLICIT_AE=1 the kernel estimators stein and ssge (K = 20)
-// are trained and held to the same bounds.
+// are trained and held to the same bounds (seed 1: 4.65 and 4.66).
 func TestVAETrainToy(t *testing.T) {
 	train, _ := toyPatterns(2, 512)
 	test, exact := toyPatterns(3, 32)
@@ -132,8 +135,8 @@ func TestVAETrainToy(t *testing.T) {
 		}
 	}
 	for _, name := range names[1:] {
-		if d := nll[name] - nll["gaussian"]; math.Abs(d) > 0.3 {
-			t.Errorf("%s: test NLL %.3f, the Gaussian ELBO's %.3f: want within 0.3", name, nll[name], nll["gaussian"])
+		if d := nll[name] - nll["gaussian"]; math.Abs(d) > 0.5 {
+			t.Errorf("%s: test NLL %.3f, the Gaussian ELBO's %.3f: want within 0.5", name, nll[name], nll["gaussian"])
 		}
 	}
 }
@@ -147,10 +150,12 @@ func meanRecon(w *WAE, x ad.Mat) float64 {
 
 // TestWAETrainToy trains WAEs (λ = 1, 1500 steps of 64) on the toy
 // patterns: the reconstruction error −log p(x|f(x)) of held-out rows must
-// fall from its untrained value (≈ 11) below 3.5 nats, and the codes of
+// fall from its untrained value (12.0) below 3.5 nats, and the codes of
 // 256 training rows must match the prior: MMD² to as many prior draws
-// below 0.005 (untrained ≈ 0.36) and the permutation test not significant
-// at 1%. The decoder's test NLL by AIS is logged. With
+// below 0.01 (untrained 0.36) and the permutation test not significant at
+// 1%. With seed 1 (this test) sse gives 2.44 and MMD² −0.0005 (p 0.51);
+// seeds 2, 3, 4 gave 2.36, 2.29, 2.57 and −0.0001, −0.0003, 0.0086 (p
+// 0.36, 0.46, 0.015). The decoder's test NLL by AIS is logged. With
 // SCOREMATCH_IMPLICIT_AE=1 also stein and ssge on the batch's codes.
 func TestWAETrainToy(t *testing.T) {
 	train, _ := toyPatterns(2, 512)
@@ -178,8 +183,8 @@ func TestWAETrainToy(t *testing.T) {
 		if !(r1 < 3.5 && r0 > r1+5) {
 			t.Errorf("%s: test reconstruction %.3f → %.3f, want below 3.5 and 5 lower", name, r0, r1)
 		}
-		if !(m1.MMD2 < 0.005 && m1.PValue > 0.01 && m0.MMD2 > 0.1) {
-			t.Errorf("%s: MMD² %.4f → %.4f (p %.3f): want below 0.005, not significant at 1%%", name, m0.MMD2, m1.MMD2, m1.PValue)
+		if !(m1.MMD2 < 0.01 && m1.PValue > 0.01 && m0.MMD2 > 0.1) {
+			t.Errorf("%s: MMD² %.4f → %.4f (p %.3f): want below 0.01, not significant at 1%%", name, m0.MMD2, m1.MMD2, m1.PValue)
 		}
 	}
 }
