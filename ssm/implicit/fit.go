@@ -35,7 +35,9 @@ type FitConfig struct {
 	Start int
 	// Batch ≥ 1 is the batch size, at most the number of rows.
 	Batch int
-	// LR > 0, if set, is the optimiser's learning rate (for nn.Adam).
+	// LR > 0, if set, replaces the learning rate of the auto-encoder's
+	// optimiser (an nn.Adam, nn.SGD or nn.RMSProp) for this and later
+	// steps; 0 keeps it.
 	LR float64
 	// Seed seeds the data order and the noise.
 	Seed uint64
