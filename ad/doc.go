@@ -15,6 +15,12 @@
 // (1+orders)·B rows. For a per-sample scalar f one forward pass gives
 // vᵀ∇f and vᵀ∇²f v for the whole batch (Tape.Deriv).
 //
+// Besides the arithmetic, linear and element-wise ops there are column ops
+// (ConcatCols, SliceCols: a plain operand beside a jet has zero Taylor
+// coefficients), StopGradient (the value passes, with zero tangent and no
+// adjoint: JAX's stop_gradient) and BernoulliLogLik (the per-row Bernoulli
+// log-likelihood with logits, exact in both tails).
+//
 // # Second derivatives
 //
 // HVP computes Hessian-vector products with respect to the input forward

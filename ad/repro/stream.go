@@ -10,20 +10,25 @@ type Purpose uint64
 // The purposes. Their values are part of every recorded result: never
 // renumber them; add new ones at the end.
 const (
-	Batch       Purpose = iota // one training sample's randomness at one step (step, sample)
-	Validation                 // one validation sample's randomness (sample)
-	Split                      // the train/validation split
-	Epoch                      // the order of the training rows in an epoch (step = epoch)
-	Chain                      // one sampler chain's moves (sample = chain)
-	AISPilot                   // one AIS pilot chain (sample = chain)
-	AIS                        // one AIS chain (sample = chain)
-	Permutation                // one permutation of a permutation test (sample = permutation)
-	Data                       // draws from a built-in dataset
-	Init                       // a model's initial weights
-	Start                      // the starting points of sampler chains
-	Check                      // random inputs of a derivative check
-	Evaluation                 // random inputs of an evaluation
-	AISReverse                 // one reverse AIS chain (sample = chain)
+	Batch              Purpose = iota // one training sample's randomness at one step (step, sample)
+	Validation                        // one validation sample's randomness (sample)
+	Split                             // the train/validation split
+	Epoch                             // the order of the training rows in an epoch (step = epoch)
+	Chain                             // one sampler chain's moves (sample = chain)
+	AISPilot                          // one AIS pilot chain (sample = chain)
+	AIS                               // one AIS chain (sample = chain)
+	Permutation                       // one permutation of a permutation test (sample = permutation)
+	Data                              // draws from a built-in dataset
+	Init                              // a model's initial weights
+	Start                             // the starting points of sampler chains
+	Check                             // random inputs of a derivative check
+	Evaluation                        // random inputs of an evaluation
+	AISReverse                        // one reverse AIS chain (sample = chain)
+	EncoderNoise                      // an implicit encoder's noise ε in an entropy estimator's draws (step, sample)
+	ScoreNetProjection                // the projections of an entropy estimator's score-net steps (step, sample)
+	LossNoise                         // an auto-encoder's encoder noise in its training loss (step, sample)
+	Binarize                          // dynamic binarisation of a training row (step, sample)
+	Prior                             // draws from a latent prior (step, sample)
 )
 
 // A Stream is a random number generator positioned at the stream of

@@ -40,8 +40,21 @@
 // sampler.AIS estimates log p_θ(x), and for dim z ≤ 2 sampler.GridLogZ
 // computes it by quadrature.
 //
+// # Auto-encoders
+//
+// VAE is the auto-encoder with an implicit encoder (entropy "sse", "stein"
+// or "ssge": each training step first updates the estimator, then (φ, θ) on
+// reconstruction − log prior − the entropy surrogate) or with the explicit
+// Gaussian encoder and its analytic KL ("gaussian", the baseline). WAE has
+// a deterministic encoder and penalises λ·KL(q(z) ‖ N(0, I)) of the
+// aggregate posterior, the KL's gradient through a score estimate on the
+// batch's codes (CodeSSE, CodeKernel). Fit trains either with Adam, and NLL
+// estimates the test negative log-likelihood by AIS over the latent.
+//
 // All networks are MLPs in PyTorch's nn.Sequential layout ("0.weight",
-// "0.bias", ...). Randomness comes from repro streams of the package's own
-// purposes (PurposeNoise, PurposeProjection), so results are bit-identical
-// for any GOMAXPROCS.
+// "0.bias", ...). Randomness comes from repro streams of purposes named in
+// package repro's list (PurposeNoise, PurposeProjection, PurposeELBONoise,
+// PurposeBinarize, PurposeShuffle, PurposePrior), so results are
+// bit-identical for any GOMAXPROCS. Fit runs on the calling goroutine; the
+// kernel estimators and AIS split their work into fixed chunks.
 package implicit

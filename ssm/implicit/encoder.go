@@ -143,16 +143,15 @@ func sizes(in int, hidden []int, out int) []int {
 	return append(append([]int{in}, hidden...), out)
 }
 
-// Purposes of the package's random streams (repro.Purpose values beyond
-// those of package repro, so that they never share a stream with them):
-// sample b of a draw at step s reads the stream (seed, purpose, s, b).
+// Purposes of the package's random streams (named in package repro's
+// list): sample b of a draw at step s reads the stream (seed, purpose, s, b).
 const (
 	// PurposeNoise is the encoder noise ε of the draws an estimator makes
 	// for itself: the score net's training samples and the kernel
 	// estimators' K samples per x.
-	PurposeNoise repro.Purpose = 0x696d706c<<8 + iota
+	PurposeNoise = repro.EncoderNoise
 	// PurposeProjection is the projections of the score net's SSE-VR steps.
-	PurposeProjection
+	PurposeProjection = repro.ScoreNetProjection
 )
 
 // A Drawer draws samples of a Sampler with its own tape and buffers; it is

@@ -178,6 +178,9 @@ func entropyStudy(t *testing.T, dim int, s studySettings) []studyRow {
 // the score net's steps and SCOREMATCH_IMPLICIT_K the kernel estimators'
 // samples per x.
 func TestEntropyGradGaussian(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains score nets for 300 steps per encoder (6 s; minutes under -race or on 386)")
+	}
 	defaults := os.Getenv("SCOREMATCH_IMPLICIT_STUDY") == "" && os.Getenv("SCOREMATCH_IMPLICIT_SSE_STEPS") == "" &&
 		os.Getenv("SCOREMATCH_IMPLICIT_K") == ""
 	s := studySettings{encoders: 2, batch: 4, xdim: 4, k: 100, sseSteps: 300, sseDraws: 8, hidden: []int{64, 64}}

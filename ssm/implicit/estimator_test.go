@@ -184,6 +184,9 @@ func TestNewErrors(t *testing.T) {
 // knows exactly: the same noise is used for all, so they differ by their
 // score errors only.
 func TestEntropyGradImplicit(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains a score net for 400 steps")
+	}
 	enc := testEncoder(t, 3, 4)
 	x := Repeat(randMat(3, 4, 3), 32)
 	eps := randMat(4, x.Rows, 4)

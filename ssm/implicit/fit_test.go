@@ -103,6 +103,9 @@ func kernelsToo() bool { return os.Getenv("SCOREMATCH_IMPLICIT_AE") == "1" }
 // SCOREMATCH_IMPLICIT_AE=1 the kernel estimators stein and ssge (K = 20)
 // are trained and held to the same bounds (seed 1: 4.65 and 4.66).
 func TestVAETrainToy(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains two VAEs for 1500 steps")
+	}
 	train, _ := toyPatterns(2, 512)
 	test, exact := toyPatterns(3, 32)
 	untrained, err := NLL(toyVAE(t, "gaussian").Decoder, test, toyAIS)

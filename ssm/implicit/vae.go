@@ -13,20 +13,20 @@ import (
 )
 
 // Purposes of the auto-encoders' own random streams, beyond the
-// estimators' (PurposeNoise, PurposeProjection): sample b of step s reads
-// the stream (seed, purpose, s, b).
+// estimators' (PurposeNoise, PurposeProjection), named in package repro's
+// list: sample b of step s reads the stream (seed, purpose, s, b).
 const (
 	// PurposeELBONoise is the encoder noise ε of the training loss's
 	// draws z = g_φ(x, ε), one per row of the batch.
-	PurposeELBONoise repro.Purpose = 0x696d706c<<8 + 0x40 + iota
+	PurposeELBONoise = repro.LossNoise
 	// PurposeBinarize is the uniforms of dynamic binarisation, one stream
 	// per row of the batch.
-	PurposeBinarize
+	PurposeBinarize = repro.Binarize
 	// PurposeShuffle is the order of the training rows, one stream per
-	// epoch.
-	PurposeShuffle
+	// epoch: the trainer's (package ssm) purpose.
+	PurposeShuffle = repro.Epoch
 	// PurposePrior is the prior draws that latent codes are compared with.
-	PurposePrior
+	PurposePrior = repro.Prior
 )
 
 // EntropyNames lists the entropy terms an auto-encoder accepts: the score
