@@ -33,11 +33,11 @@
 // never from a shared generator, so the output is bit-identical for any
 // GOMAXPROCS.
 //
-// The reverse-time SDE samplers are PC, a predictor–corrector sampler with
+// The reverse-time SDE sampler is PC, a predictor–corrector sampler with
 // a predictor from Predictors (Euler–Maruyama "em", "reverse-diffusion",
 // "ancestral" or "none") and a corrector from Correctors ("langevin" with
-// the signal-to-noise step rule, or "none"), and its special cases
-// EulerMaruyama, ReverseDiffusion and AncestralSampling. ProbabilityFlow
+// the signal-to-noise step rule, or "none"): reverse-time Euler–Maruyama
+// is PC{Predictor: "em"} with no corrector, and so on. ProbabilityFlow
 // integrates the probability-flow ODE with an ODESolver: RK4 (fixed steps)
 // or RK45 (adaptive Dormand–Prince; each row keeps its own step sizes, so a
 // row's result does not depend on the others).

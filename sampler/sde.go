@@ -107,9 +107,8 @@ func langevinAlpha(s sde.SDE, t, dt float64) float64 {
 //	dx = [a(t)·x − g(t)²·∇log p_t(x)] dt + g(t) dw̄,
 //
 // run from t = T, where x ~ p_T (sde.SamplePrior), down to a small end
-// time ε. The samplers (PC, EulerMaruyama, ReverseDiffusion and
-// AncestralSampling) split [ε, T] into N equal steps of dt = (T − ε)/N at
-// the times tᵢ = T − i·dt, i = 0, ..., N − 1, and at each tᵢ apply the
+// time ε. PC splits [ε, T] into N equal steps of dt = (T − ε)/N at
+// the times tᵢ = T − i·dt, i = 0, ..., N − 1, and at each tᵢ applies the
 // corrector's steps and then one predictor step from tᵢ to tᵢ − dt, as the
 // reference code's pc_sampler does. Every predictor step is affine in x and
 // the score,
@@ -281,9 +280,8 @@ func sdeFinite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
 // on the other rows at all. Run returns a *ConfigError for an invalid
 // setting and an error if a sample ends non-finite. It panics if x does not
 // have s.Dim() columns.
-func (p PC) Run(s TimeScoreSource, x ad.Mat) error { return p.run("PC", s, x) }
-
-func (p PC) run(typ string, s TimeScoreSource, x ad.Mat) error {
+func (p PC) Run(s TimeScoreSource, x ad.Mat) error {
+	const typ = "PC"
 	checkCols(typ+".Run", x, s.Dim())
 	pl, err := p.plan(typ)
 	if err != nil {
@@ -372,56 +370,4 @@ func (p PC) run(typ string, s TimeScoreSource, x ad.Mat) error {
 		})
 	}
 	return checkFinite(typ, x)
-}
-
-// EulerMaruyama samples the reverse-time SDE by the Euler–Maruyama method:
-// PC with the predictor "em" and no corrector.
-type EulerMaruyama struct {
-	// SDE, Steps, Eps, Denoise, Seed and Chunks are as in PC.
-	SDE     sde.SDE
-	Steps   int
-	Eps     float64
-	Denoise bool
-	Seed    uint64
-	Chunks  int
-}
-
-// Run moves the samples x in place; see PC.Run.
-func (e EulerMaruyama) Run(s TimeScoreSource, x ad.Mat) error {
-	return PC{SDE: e.SDE, Predictor: "em", Steps: e.Steps, Eps: e.Eps, Denoise: e.Denoise, Seed: e.Seed, Chunks: e.Chunks}.run("EulerMaruyama", s, x)
-}
-
-// ReverseDiffusion samples by the reverse of the SDE's discretisation:
-// PC with the predictor "reverse-diffusion" and no corrector.
-type ReverseDiffusion struct {
-	// SDE, Steps, Eps, Denoise, Seed and Chunks are as in PC.
-	SDE     sde.SDE
-	Steps   int
-	Eps     float64
-	Denoise bool
-	Seed    uint64
-	Chunks  int
-}
-
-// Run moves the samples x in place; see PC.Run.
-func (r ReverseDiffusion) Run(s TimeScoreSource, x ad.Mat) error {
-	return PC{SDE: r.SDE, Predictor: "reverse-diffusion", Steps: r.Steps, Eps: r.Eps, Denoise: r.Denoise, Seed: r.Seed, Chunks: r.Chunks}.run("ReverseDiffusion", s, x)
-}
-
-// AncestralSampling samples by ancestral sampling (VE and VP only): PC with
-// the predictor "ancestral" and no corrector.
-type AncestralSampling struct {
-	// SDE, Steps, Eps, Denoise, Seed and Chunks are as in PC.
-	SDE     sde.SDE
-	Steps   int
-	Eps     float64
-	Denoise bool
-	Seed    uint64
-	Chunks  int
-}
-
-// Run moves the samples x in place; see PC.Run. It returns a *ConfigError
-// for an SDE without an ancestral step (sub-VP).
-func (a AncestralSampling) Run(s TimeScoreSource, x ad.Mat) error {
-	return PC{SDE: a.SDE, Predictor: "ancestral", Steps: a.Steps, Eps: a.Eps, Denoise: a.Denoise, Seed: a.Seed, Chunks: a.Chunks}.run("AncestralSampling", s, x)
 }
