@@ -197,6 +197,12 @@ func (e *SSE) Name() string { return "sse" }
 // Updates returns the number of optimiser steps taken so far.
 func (e *SSE) Updates() uint64 { return e.updates }
 
+// SetUpdates sets the number of steps taken, for a resumed run whose
+// score net and optimiser state were restored: the draws and projections
+// of the next step are then those of update u of the uninterrupted run,
+// and a u > 0 skips the warm-up.
+func (e *SSE) SetUpdates(u uint64) { e.updates = u }
+
 // Loss returns the SSE-VR loss (mean per sample) of the last step.
 func (e *SSE) Loss() float64 { return e.last }
 
