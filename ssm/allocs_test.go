@@ -33,35 +33,42 @@ func TestStepAllocs(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		cfg := Config{Chunks: 4, Optimizer: nn.NewAdam()}
-		cfg.defaults()
-		tr := newTrainer(obj, ad.MatOf(adtest.RandMat(rng, 40, 6, 1)), cfg)
-		tr.rows = make([]int, 40)
-		for i := range tr.rows {
-			tr.rows[i] = i
+		checkStepAllocs(t, name, obj, ad.MatOf(adtest.RandMat(rng, 40, 6, 1)))
+	}
+}
+
+// checkStepAllocs takes 50 steady-state training steps of obj on data
+// (after 3 that size every buffer: each tape owns its GEMM workspace) and
+// reports any allocation in this module's code. The caller sets
+// runtime.MemProfileRate to 1.
+func checkStepAllocs(t *testing.T, name string, obj Objective, data ad.Mat) {
+	t.Helper()
+	cfg := Config{Chunks: 4, Optimizer: nn.NewAdam()}
+	cfg.defaults()
+	tr := newTrainer(obj, data, cfg)
+	defer tr.pool.Close()
+	tr.rows = make([]int, data.Rows)
+	for i := range tr.rows {
+		tr.rows[i] = i
+	}
+	s := 0
+	step := func() {
+		if _, err := tr.trainStep(1, uint64(s)); err != nil {
+			t.Fatal(err)
 		}
-		s := 0
-		step := func() {
-			if _, err := tr.trainStep(1, uint64(s)); err != nil {
-				t.Fatal(err)
-			}
-			s++
+		s++
+	}
+	for range 3 {
+		step()
+	}
+	before := ourAllocs()
+	for range 50 {
+		step()
+	}
+	for fn, n := range ourAllocs() {
+		if n > before[fn] {
+			t.Errorf("%s: %d allocations in 50 steps at %s", name, n-before[fn], fn)
 		}
-		// One step sizes every buffer (each tape owns its GEMM workspace);
-		// three make sure.
-		for range 3 {
-			step()
-		}
-		before := ourAllocs()
-		for range 50 {
-			step()
-		}
-		for fn, n := range ourAllocs() {
-			if n > before[fn] {
-				t.Errorf("%s: %d allocations in 50 steps at %s", name, n-before[fn], fn)
-			}
-		}
-		tr.pool.Close()
 	}
 }
 

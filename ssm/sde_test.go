@@ -372,33 +372,7 @@ func TestSDEStepAllocs(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		cfg := Config{Chunks: 4, Optimizer: nn.NewAdam()}
-		cfg.defaults()
-		tr := newTrainer(obj, ad.MatOf(adtest.RandMat(rng, 40, 4, 1)), cfg)
-		tr.rows = make([]int, 40)
-		for i := range tr.rows {
-			tr.rows[i] = i
-		}
-		s := 0
-		step := func() {
-			if _, err := tr.trainStep(1, uint64(s)); err != nil {
-				t.Fatal(err)
-			}
-			s++
-		}
-		for range 3 {
-			step()
-		}
-		before := ourAllocs()
-		for range 50 {
-			step()
-		}
-		for fn, n := range ourAllocs() {
-			if n > before[fn] {
-				t.Errorf("%s: %d allocations in 50 steps at %s", name, n-before[fn], fn)
-			}
-		}
-		tr.pool.Close()
+		checkStepAllocs(t, name, obj, ad.MatOf(adtest.RandMat(rng, 40, 4, 1)))
 	}
 }
 
