@@ -124,6 +124,14 @@ func badInputFixtures(t *testing.T, dir string) map[string]string {
 		"-checkpoint", p["cksde.safetensors"], "-out", filepath.Join(dir, "cksdemodel.safetensors")); code != 0 {
 		t.Fatalf("writing the sde checkpoint: %s", stderr)
 	}
+	// An auto-encoder's data, model and checkpoint (ssm vae, ssm wae, eval).
+	p["unit.csv"] = writeUnitCSV(t, dir, "unit.csv", 50, 16)
+	p["ae.safetensors"] = filepath.Join(dir, "ae.safetensors")
+	p["aeck.safetensors"] = filepath.Join(dir, "aeck.safetensors")
+	if code, _, stderr := ssmRun(t, dir, append([]string{"vae"}, aeArgs(p["unit.csv"], "-steps", "2",
+		"-out", p["ae.safetensors"], "-checkpoint", p["aeck.safetensors"])...)...); code != 0 {
+		t.Fatalf("writing the auto-encoder: %s", stderr)
+	}
 	// x, v and ε files for loss.
 	write("x2.csv", rows(5, 2))
 	write("v2.csv", rows(5, 2))
@@ -510,6 +518,49 @@ var badInputCases = []struct {
 	{"gradcheck -data {no.csv}", "no.csv"},
 	{"gradcheck -model {fake.safetensors}", "fake.safetensors"},
 	{"gradcheck -kind score -objective ssm", "-objective"},
+	// vae, wae.
+	{"vae", "-data"},
+	{"vae -data {no.csv}", "no.csv"},
+	{"vae -data banana", "-data"},
+	{"vae -data {good2.csv} -n 10 -test-n 5 -batch 5", "good2.csv"},
+	{"vae -data {unit.csv}", "-n 1000"},
+	{"vae -data {unit.csv} -n 40 -test-n 20 -batch 5", "-test-n 20"},
+	{"vae -data {unit.csv} -z 0", "-z"},
+	{"vae -data {unit.csv} -entropy nope", "-entropy"},
+	{"wae -data {unit.csv} -entropy gaussian", "-entropy"},
+	{"vae -data {unit.csv} -enc 0", "-enc"},
+	{"vae -data {unit.csv} -dec x", "-dec"},
+	{"vae -data {unit.csv} -score-hidden 1000000000", "-score-hidden"},
+	{"vae -data {unit.csv} -steps 0", "-steps"},
+	{"vae -data {unit.csv} -n 40 -batch 0", "-batch"},
+	{"vae -data {unit.csv} -n 40 -batch 41", "-batch"},
+	{"vae -data {unit.csv} -lr 0", "-lr"},
+	{"vae -data {unit.csv} -lr NaN", "-lr"},
+	{"vae -data {unit.csv} -ais-chains 1", "-ais-chains"},
+	{"vae -data {unit.csv} -ais-temps 0", "-ais-temps"},
+	{"vae -data {unit.csv} -test-n 0", "-test-n"},
+	{"vae -data {unit.csv} -every -1", "-every"},
+	{"vae -data {unit.csv} -entropy stein -k 1", "-k"},
+	{"vae -data {unit.csv} -k 10", "-k"},
+	{"wae -data {unit.csv} -entropy stein -k 10", "-k"},
+	{"vae -data {unit.csv} -entropy stein -score-hidden 8", "-score-hidden"},
+	{"vae -data {unit.csv} -lambda 1", "-lambda"},
+	{"wae -data {unit.csv} -lambda 0", "-lambda"},
+	{"wae -data {unit.csv} -lambda Inf", "-lambda"},
+	{"vae -data {unit.csv} -resume", "-resume"},
+	{"vae -data {unit.csv} -out a.txt", "-out"},
+	{"vae -data {unit.csv} -out {missing}/a.safetensors", "-out"},
+	{"vae -data {unit.csv} -report r.csv", "-report"},
+	{"vae -data {unit.csv} -checkpoint c.json", "-checkpoint"},
+	{"vae -data {unit.csv} -out a.safetensors -checkpoint a.safetensors", "-out"},
+	{"vae -data {unit.csv} -n 40 -test-n 4 -z 2 -enc 16 -dec 16 -batch 10 -steps 4 -lr 0.5 -checkpoint {aeck.safetensors} -resume", "-lr 0.5"},
+	{"wae -data {unit.csv} -n 40 -test-n 4 -z 2 -enc 16 -dec 16 -batch 10 -steps 4 -checkpoint {aeck.safetensors} -resume", "-resume"},
+	{"vae -data {unit.csv} -n 40 -test-n 4 -z 2 -enc 16 -dec 16 -batch 10 -steps 2 -checkpoint {aeck.safetensors} -resume", "-steps 2"},
+	{"vae -data {unit.csv} -n 40 -test-n 4 -batch 5 -steps 4 -checkpoint {ck.safetensors} -resume", "ck.safetensors"},
+	{"eval -model {ae.safetensors}", "-data"},
+	{"eval -model {ae.safetensors} -data {unit.csv} -sigma 1", "-sigma"},
+	{"eval -model {ae.safetensors} -data {good3.csv}", "good3.csv"},
+	{"eval -model {ae.safetensors} -data {onerow.csv}", "-data"},
 	// demo.
 	{"demo -steps 0", "-steps 0"},
 	{"demo -steps -1", "-steps"},

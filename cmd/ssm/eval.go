@@ -28,6 +28,9 @@ func runEval(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	if isAutoEncFile(f.modelPath) {
+		return evalAutoEnc(e, f)
+	}
 	job, err := f.prepare(e)
 	if err != nil {
 		return err

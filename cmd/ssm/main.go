@@ -9,6 +9,8 @@
 //	ssm sample     draw samples from a model or a dataset's exact score
 //	ssm eval       held-out objective values, exact SM loss, log-likelihood
 //	               (for a score SDE's model: the probability-flow NLL)
+//	ssm vae        train a VAE with an implicit encoder; its test NLL by AIS
+//	ssm wae        train a Wasserstein auto-encoder; test NLL, codes' MMD²
 //	ssm loss       one objective on given x, v, ε as JSON (PyTorch cross-check)
 //	ssm bench      time per training step of every objective against D
 //	ssm gradcheck  finite-difference check of a model's objective gradients
