@@ -270,12 +270,11 @@ func runAutoEnc(ctx context.Context, e *env, cmd string, args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "test NLL  %.4f ± %.4f nats  (AIS, %d rows, %d chains, %d temperatures; min ESS %.1f)\n",
-		res.NLL, res.StdErr, test.Rows, f.aisChains, f.aisTemps, res.MinESS)
+	fmt.Fprintln(e.stdout, nllLine(res.NLL, res.StdErr, res.MinESS, test.Rows, f.aisChains, f.aisTemps))
 	report := map[string]any{"command": cmd, "data": f.data, "n": f.n, "test_n": f.testN, "z": f.z,
 		"entropy": f.entropy, "enc": f.encHidden, "dec": f.decHidden, "steps": f.steps, "batch": f.batch,
 		"lr": f.lr, "seed": f.seed, "binarize": f.binarize, "ais_chains": f.aisChains, "ais_temps": f.aisTemps,
-		"test_nll": res.NLL, "test_nll_se": res.StdErr, "recon": finiteOrNil(last.Recon), "prior": finiteOrNil(last.Prior)}
+		"test_nll": res.NLL, "test_nll_se": res.StdErr, "test_nll_min_ess": res.MinESS, "recon": finiteOrNil(last.Recon), "prior": finiteOrNil(last.Prior)}
 	if cmd == "wae" {
 		report["lambda"] = f.lambda
 		codes := am.wae.Encode(test)
@@ -309,6 +308,19 @@ func stepLine(s implicit.StepStats) string {
 		line += fmt.Sprintf("  score-loss %.4g", s.ScoreLoss)
 	}
 	return line
+}
+
+// nllLine is the line that reports a test NLL by AIS. As eval does for
+// log Z, it gives the standard error only when every row's weights carry
+// enough effective chains (minAISESS, and minAISFrac of the chains);
+// otherwise it says the estimate is likely too high (AIS's log p̂ is biased
+// low) and how to improve it.
+func nllLine(nll, se, minESS float64, rows, chains, temps int) string {
+	what := fmt.Sprintf("AIS, %d rows, %d chains, %d temperatures; min ESS %.1f", rows, chains, temps, minESS)
+	if minESS >= max(minAISESS, minAISFrac*float64(chains)) {
+		return fmt.Sprintf("test NLL  %.4f ± %.4f nats  (%s)", nll, se, what)
+	}
+	return fmt.Sprintf("test NLL  %.4f nats  (%s: too few effective chains for an error bar; likely too high, raise -ais-temps or -ais-chains)", nll, what)
 }
 
 // nll estimates the test NLL of the model's decoder by AIS.
@@ -627,7 +639,6 @@ func evalAutoEnc(e *env, ev *evalFlags) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "test NLL  %.4f ± %.4f nats  (AIS, %d rows, %d chains, %d temperatures; min ESS %.1f)\n",
-		res.NLL, res.StdErr, test.Rows, f.aisChains, f.aisTemps, res.MinESS)
+	fmt.Fprintln(e.stdout, nllLine(res.NLL, res.StdErr, res.MinESS, test.Rows, f.aisChains, f.aisTemps))
 	return nil
 }

@@ -47,14 +47,36 @@ func aeArgs(data string, extra ...string) []string {
 		"-batch", "10", "-ais-chains", "4", "-ais-temps", "40"}, extra...)
 }
 
-// nllOf parses the test NLL and its standard error from a run's output.
+// nllOf parses the test NLL and its standard error (NaN when the line
+// gives none) from a run's output.
 func nllOf(t *testing.T, out string) (nll, se float64) {
 	t.Helper()
 	var unit string
-	if _, err := fmt.Sscanf(out, "test NLL  %g ± %g %s", &nll, &se, &unit); err != nil {
+	if _, err := fmt.Sscanf(out, "test NLL  %g ± %g %s", &nll, &se, &unit); err == nil {
+		return nll, se
+	}
+	if _, err := fmt.Sscanf(out, "test NLL  %g %s", &nll, &unit); err != nil || unit != "nats" {
 		t.Fatalf("no test NLL in %q: %v", out, err)
 	}
-	return nll, se
+	return nll, math.NaN()
+}
+
+// TestNLLLine checks that the test NLL's ± is printed only when every
+// row's weights carry enough effective chains.
+func TestNLLLine(t *testing.T) {
+	for _, c := range []struct {
+		ess    float64
+		chains int
+		errBar bool
+	}{{16, 16, true}, {10, 16, true}, {9.9, 16, false}, {1.6, 16, false}, {25.6, 256, true}, {25, 256, false}} {
+		line := nllLine(247.05, 0.06, c.ess, 50, c.chains, 200)
+		if got := strings.Contains(line, "± 0.0600"); got != c.errBar {
+			t.Errorf("ESS %v of %d: %q", c.ess, c.chains, line)
+		}
+		if !c.errBar && !strings.Contains(line, "raise -ais-temps") {
+			t.Errorf("ESS %v of %d: %q does not say how to improve it", c.ess, c.chains, line)
+		}
+	}
 }
 
 // TestAutoEncEndToEnd trains each kind of auto-encoder for a few steps on a
@@ -79,7 +101,7 @@ func TestAutoEncEndToEnd(t *testing.T) {
 			t.Fatalf("%s: exit %d: %s", name, code, errs)
 		}
 		nll, se := nllOf(t, out)
-		if math.IsNaN(nll) || nll <= 0 || nll > 40 || !(se >= 0) || se > 5 {
+		if math.IsNaN(nll) || nll <= 0 || nll > 40 || se < 0 || se > 5 {
 			t.Errorf("%s: test NLL %v ± %v, want a finite value in (0, 40]", name, nll, se)
 		}
 		if got := strings.Count(errs, "step "); got != 2 {
