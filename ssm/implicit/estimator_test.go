@@ -208,43 +208,16 @@ func TestEntropyGradImplicit(t *testing.T) {
 	}
 }
 
-// TestSSEResume: an SSE estimator whose net and optimiser state are
-// restored and whose update count is set continues bit for bit; without
-// the count it would repeat update 0's draws.
+// TestSSEResume: a restored SSE estimator whose step count is set
+// continues bit for bit (checkResume).
 func TestSSEResume(t *testing.T) {
 	enc := testEncoder(t, 3, 2)
-	mk := func() *SSE {
+	mk := func() resumable {
 		est, err := New("sse", Config{Sampler: enc, Seed: 5, Hidden: []int{8}, Samples: 4})
 		if err != nil {
 			t.Fatal(err)
 		}
 		return est.(*SSE)
 	}
-	x := randMat(6, 5, 3)
-	a, b := mk(), mk()
-	for range 3 {
-		a.Update(x)
-	}
-	for i, p := range a.Net.Params() {
-		copy(b.Net.Params()[i].Value.Data, p.Value.Data)
-	}
-	if err := b.Opt.SetState(a.Opt.State()); err != nil {
-		t.Fatal(err)
-	}
-	b.SetUpdates(a.Updates())
-	if la, lb := a.Update(x), b.Update(x); la != lb {
-		t.Errorf("step 4: loss %v, resumed %v", la, lb)
-	}
-	for i, p := range a.Net.Params() {
-		if !sameBits(p.Value.Data, b.Net.Params()[i].Value.Data) {
-			t.Errorf("parameter %s differs after the resumed step", p.Name)
-		}
-	}
-	c := mk()
-	for i, p := range a.Net.Params() {
-		copy(c.Net.Params()[i].Value.Data, p.Value.Data)
-	}
-	if la, lc := a.Update(x), c.Update(x); la == lc {
-		t.Errorf("without SetUpdates the draws repeat update 0's: the same loss %v", la)
-	}
+	checkResume(t, mk, randMat(6, 5, 3))
 }
