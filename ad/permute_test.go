@@ -1,0 +1,179 @@
+package ad
+
+import (
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"testing"
+
+	"scorematch/ad/adtest"
+)
+
+// gatherCases are the column gathers, each built from the pre-activations
+// z1, z2 (B×H, H = 5) of TestOps and reduced to a per-sample scalar by a
+// random projection, as TestStructOps does.
+func gatherCases() []opCase {
+	return []opCase{
+		{"permute", func(t *Tape, z1, z2 *Node, p *opParams) *Node {
+			return t.Mul(t.PermuteCols(t.Apply(Tanh, z1), []int{3, 0, 4, 1, 2}), t.Apply(Softplus, z2))
+		}},
+		// NICE's split: even columns then odd ones, coupled additively.
+		{"even-odd", func(t *Tape, z1, z2 *Node, p *opParams) *Node {
+			h := t.PermuteCols(t.Apply(SiLU, z1), []int{0, 2, 4, 1, 3})
+			a, b := t.SliceCols(h, 0, 2), t.SliceCols(h, 2, 5)
+			return t.ConcatCols(a, t.Add(t.Apply(Tanh, t.GatherCols(a, []int{0, 1, 0})), b))
+		}},
+		{"permute-twice", func(t *Tape, z1, z2 *Node, p *opParams) *Node {
+			return t.PermuteCols(t.Apply(Sigmoid, t.PermuteCols(z1, []int{4, 3, 2, 1, 0})), []int{1, 2, 3, 4, 0})
+		}},
+		{"gather-repeats", func(t *Tape, z1, z2 *Node, p *opParams) *Node {
+			return t.Apply(Softplus, t.GatherCols(t.Mul(z1, z2), []int{2, 2, 0, 4, 2, 1, 0}))
+		}},
+		{"gather-subset", func(t *Tape, z1, z2 *Node, p *opParams) *Node {
+			return t.Mul(t.GatherCols(t.Apply(Tanh, z1), []int{4, 1}), t.GatherCols(t.Apply(ELU, z2), []int{0, 3}))
+		}},
+		// A plain operand (built from parameters only) next to a jet.
+		{"gather-plain", func(t *Tape, z1, z2 *Node, p *opParams) *Node {
+			c := t.GatherCols(t.Apply(Sigmoid, t.MatMulT(t.Param(p.wc), t.Param(p.wm))), []int{4, 0, 0, 2, 1})
+			return t.Apply(Tanh, t.AddPrimal(t.Mul(z1, z2), c))
+		}},
+	}
+}
+
+// TestGatherOps checks GatherCols and PermuteCols at every order: input
+// gradient, both Taylor coefficients, the HVP (the dual rule) and the
+// parameter gradient of a second-order loss (reverse over the jet), each
+// against central differences. Each case's result h is reduced to a
+// per-sample scalar by Σⱼ tanh(h_j + j/2), a different curve for every
+// column. (TestPermuteExact checks the values themselves.)
+func TestGatherOps(t *testing.T) {
+	for i, c := range gatherCases() {
+		rng := rand.New(rand.NewPCG(5, uint64(i)))
+		p := newOpParams(rng)
+		x := MatOf(adtest.RandMat(rng, opB, opD, 1))
+		v := MatOf(adtest.RandMat(rng, opB, opD, 1))
+		f := func(tp *Tape, x *Node) *Node {
+			z1 := tp.Linear(x, tp.Param(p.w1), tp.Param(p.b1))
+			z2 := tp.Linear(x, tp.Param(p.w2), tp.Param(p.b2))
+			h := c.build(tp, z1, z2, p)
+			w := NewMat(1, h.Cols())
+			for j := range w.Data {
+				w.Data[j] = 0.5 * float64(j+1)
+			}
+			return tp.SumRows(tp.Apply(Tanh, tp.AddPrimal(h, tp.Const(w))))
+		}
+		t.Run(c.name, func(t *testing.T) { checkFunc(t, f, x, v, p.all()) })
+	}
+}
+
+// TestPermuteExact checks values and structure without differences: every
+// block is gathered, the inverse permutation restores x bit for bit, a
+// plain operand gives a plain node, zero blocks stay known, and the
+// adjoint of a gather that takes a column twice is the sum of both.
+func TestPermuteExact(t *testing.T) {
+	rng := rand.New(rand.NewPCG(6, 0))
+	x := MatOf(adtest.RandMat(rng, 3, 6, 1))
+	v := MatOf(adtest.RandMat(rng, 3, 6, 1))
+	perm := []int{0, 2, 4, 1, 3, 5}
+	inv := make([]int, len(perm))
+	for j, c := range perm {
+		inv[c] = j
+	}
+	tp := NewTape()
+	tp.Reset(2)
+	in := tp.Input(x, false, v)
+	y := tp.PermuteCols(in, perm)
+	if y.Blocks() != 3 || y.Cols() != 6 || y.Rows() != 3 {
+		t.Fatalf("PermuteCols of a 3-block 3×6 jet is %d×%d with %d blocks", y.Rows(), y.Cols(), y.Blocks())
+	}
+	for k := range 3 {
+		for r := range 3 {
+			for j, c := range perm {
+				if got, want := y.Coef(k).At(r, j), in.Coef(k).At(r, c); got != want {
+					t.Fatalf("block %d (%d, %d) = %g, want x's (%d, %d) = %g", k, r, j, got, r, c, want)
+				}
+			}
+		}
+	}
+	if y.zero != in.zero || y.zero == 0 {
+		t.Errorf("zero mask %b, want the input's %b (its second coefficient is zero)", y.zero, in.zero)
+	}
+	back := tp.PermuteCols(y, inv)
+	if !adtest.SameBits(back.Value().Data, in.Value().Data) {
+		t.Errorf("PermuteCols(PermuteCols(x, perm), inverse) differs from x")
+	}
+	if p := tp.GatherCols(tp.Const(x), []int{1, 1}); p.Blocks() != 1 {
+		t.Errorf("a gather of a plain node has %d blocks, want 1", p.Blocks())
+	}
+
+	// Adjoints: Σ over the gathered columns with weights w_j; column 2 is
+	// taken twice, column 0 never.
+	tp.Reset()
+	xin := tp.Input(x, true)
+	cols := []int{2, 5, 2, 1}
+	w := []float64{1.5, -2, 0.25, 3}
+	out := tp.SumRows(tp.MatMulT(tp.GatherCols(xin, cols), tp.Const(MatOf(1, 4, w))))
+	tp.Backward(tp.Sum(out))
+	want := make([]float64, 6)
+	for j, c := range cols {
+		want[c] += w[j]
+	}
+	for r := range 3 {
+		if got := xin.Adj().Row(r); !slices.Equal(got, want) {
+			t.Errorf("adjoint of row %d is %v, want %v", r, got, want)
+		}
+	}
+}
+
+// TestGatherShapes checks that misuse panics with a message naming the op.
+func TestGatherShapes(t *testing.T) {
+	tp := NewTape()
+	tp.Reset(1)
+	jet := tp.Input(NewMat(2, 3), false, NewMat(2, 3))
+	for name, c := range map[string]struct {
+		f    func()
+		want string
+	}{
+		"gather none":        {func() { tp.GatherCols(jet, nil) }, "GatherCols"},
+		"gather negative":    {func() { tp.GatherCols(jet, []int{0, -1}) }, "GatherCols"},
+		"gather past end":    {func() { tp.GatherCols(jet, []int{3}) }, "GatherCols"},
+		"permute short":      {func() { tp.PermuteCols(jet, []int{0, 1}) }, "PermuteCols"},
+		"permute repeat":     {func() { tp.PermuteCols(jet, []int{0, 1, 1}) }, "PermuteCols"},
+		"permute past end":   {func() { tp.PermuteCols(jet, []int{0, 3, 1}) }, "PermuteCols"},
+		"permute negative":   {func() { tp.PermuteCols(jet, []int{0, -1, 1}) }, "PermuteCols"},
+		"permute other tape": {func() { NewTape().PermuteCols(jet, []int{0, 1, 2}) }, "different tapes"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			defer func() {
+				r := recover()
+				if r == nil {
+					t.Fatal("no panic")
+				}
+				if msg, _ := r.(string); !strings.Contains(msg, c.want) {
+					t.Fatalf("panic %v, want one naming %q", r, c.want)
+				}
+			}()
+			c.f()
+		})
+	}
+}
+
+// TestGatherAllocs checks that re-recording gathers on a tape allocates
+// nothing.
+func TestGatherAllocs(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 0))
+	x := MatOf(adtest.RandMat(rng, 4, 6, 1))
+	v := MatOf(adtest.RandMat(rng, 4, 6, 1))
+	perm, even := []int{5, 4, 3, 2, 1, 0}, []int{0, 2, 4}
+	tp := NewTape()
+	run := func() {
+		tp.Reset(2)
+		in := tp.Input(x, true, v)
+		y := tp.Apply(Tanh, tp.GatherCols(tp.PermuteCols(in, perm), even))
+		tp.Backward(tp.Sum(tp.SumRows(tp.Deriv(tp.SumRows(y), 0, 2))))
+	}
+	run()
+	if n := testing.AllocsPerRun(10, run); n != 0 {
+		t.Errorf("%v allocations per re-recorded step, want 0", n)
+	}
+}
