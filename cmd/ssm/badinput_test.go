@@ -147,6 +147,23 @@ var badInputCases = []struct {
 	args string
 	want string // a substring of the message: the flag or the file
 }{
+	// paper.
+	{"paper", "experiment"},
+	{"paper nope", "nope"},
+	{"paper scalability -dims 0", "-dims"},
+	{"paper scalability -dims 4,x", "-dims"},
+	{"paper scalability -dims 100000", "-dims"},
+	{"paper scalability -methods ssm,nope", "-methods"},
+	{"paper scalability -methods ssm,ssm", "-methods"},
+	{"paper scalability -dsm-sigmas 0.1,-1", "-dsm-sigmas"},
+	{"paper scalability -steps 1", "-steps"},
+	{"paper scalability -batch 0", "-batch"},
+	{"paper scalability -lr 0", "-lr"},
+	{"paper scalability -hidden 0", "-hidden"},
+	{"paper scalability -hidden 65536,65536", "-hidden"},
+	{"paper scalability -ais-chains 1", "-ais-chains"},
+	{"paper scalability -out {good2.csv}", "-out"},
+	{"paper scalability -out {adir}/no/such", "-out"},
 	// The command line itself.
 	{"nope", "nope"},
 	{"train -nope", "-nope"},

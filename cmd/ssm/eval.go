@@ -477,22 +477,28 @@ func (j *evalJob) logZ(d sampler.LogDensity) (logZEstimate, error) {
 		v, method, err := gaussianLogZ(g)
 		return logZEstimate{value: v, method: method}, err
 	}
-	x := j.z
+	return estimateLogZ(d, j.z, j.f.grid, j.f.aisTemps, j.f.aisChains, j.f.seed)
+}
+
+// estimateLogZ estimates log Z of a density whose data are the rows of x:
+// for D ≤ 2 by quadrature with grid points per axis over the data's box;
+// otherwise by forward and reverse AIS with chains chains and temps
+// temperatures (0: max(500, 20·D)), the reverse chains starting from HMC
+// runs at the model begun at the data.
+func estimateLogZ(d sampler.LogDensity, x ad.Mat, grid, temps, chains int, seed uint64) (logZEstimate, error) {
 	if x.Cols <= 2 {
 		lo, hi := box(x)
-		logZ, err := sampler.GridLogZ(d, lo, hi, j.f.grid)
-		return logZEstimate{value: logZ, method: fmt.Sprintf("grid quadrature, %d points per axis over the data's box", j.f.grid)}, err
+		logZ, err := sampler.GridLogZ(d, lo, hi, grid)
+		return logZEstimate{value: logZ, method: fmt.Sprintf("grid quadrature, %d points per axis over the data's box", grid)}, err
 	}
 	scale := 0.0
 	for _, v := range x.Data {
 		scale = math.Max(scale, math.Abs(v))
 	}
-	temps := j.f.aisTemps
 	if temps == 0 {
 		temps = max(500, 20*x.Cols)
 	}
-	chains := j.f.aisChains
-	ais := sampler.AIS{BaseScale: math.Max(1, scale/2), Temps: temps, Step: 0.1, Leapfrog: 5, Chains: chains, Seed: j.f.seed}
+	ais := sampler.AIS{BaseScale: math.Max(1, scale/2), Temps: temps, Step: 0.1, Leapfrog: 5, Chains: chains, Seed: seed}
 	fwd, err := ais.Run(d)
 	if err != nil {
 		return logZEstimate{}, asFlagError(err)
@@ -503,7 +509,7 @@ func (j *evalJob) logZ(d sampler.LogDensity) (logZEstimate, error) {
 	for b := range chains {
 		copy(start.Row(b), x.Row(b%x.Rows))
 	}
-	hmc := sampler.HMC{Step: 0.1, Leapfrog: 5, Warmup: aisReverseWarmup, Draws: 1, Seed: j.f.seed}
+	hmc := sampler.HMC{Step: 0.1, Leapfrog: 5, Warmup: aisReverseWarmup, Draws: 1, Seed: seed}
 	if _, _, err := hmc.Run(d, start); err != nil {
 		return logZEstimate{}, err
 	}
