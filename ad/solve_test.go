@@ -93,28 +93,32 @@ func solveCases() []opCase {
 // directions of orders 2, 1, 2, each against central differences.
 func TestSolveOps(t *testing.T) {
 	for i, c := range solveCases() {
-		t.Run(c.name, func(t *testing.T) {
-			rng := rand.New(rand.NewPCG(14, uint64(i)))
-			p := newOpParams(rng)
-			wout := &Param{Name: "wout", Value: NewMat(1, 0)}
-			f := func(tp *Tape, x *Node) *Node {
-				z1 := tp.Linear(x, tp.Param(p.w1), tp.Param(p.b1))
-				z2 := tp.Linear(x, tp.Param(p.w2), tp.Param(p.b2))
-				h := c.build(tp, z1, z2, p)
-				if wout.Value.Cols != h.Cols() {
-					wout.Value = MatOf(adtest.RandMat(rng, 1, h.Cols(), 1))
-				}
-				return tp.MatMulT(h, tp.Param(wout))
-			}
-			x := MatOf(adtest.RandMat(rng, opB, opD, 1))
-			v := MatOf(adtest.RandMat(rng, opB, opD, 1))
-			tp := NewTape()
-			f(tp, tp.Input(x, false)) // sizes wout
-			params := append(p.all(), wout)
-			checkFunc(t, f, x, v, params)
-			checkJetReverse(t, f, x, rng, params)
-		})
+		t.Run(c.name, func(t *testing.T) { checkOpCase(t, c, rand.New(rand.NewPCG(14, uint64(i)))) })
 	}
+}
+
+// checkOpCase runs checkFunc and checkJetReverse on the case's node,
+// reduced to a per-row scalar by a random projection.
+func checkOpCase(t *testing.T, c opCase, rng *rand.Rand) {
+	t.Helper()
+	p := newOpParams(rng)
+	wout := &Param{Name: "wout", Value: NewMat(1, 0)}
+	f := func(tp *Tape, x *Node) *Node {
+		z1 := tp.Linear(x, tp.Param(p.w1), tp.Param(p.b1))
+		z2 := tp.Linear(x, tp.Param(p.w2), tp.Param(p.b2))
+		h := c.build(tp, z1, z2, p)
+		if wout.Value.Cols != h.Cols() {
+			wout.Value = MatOf(adtest.RandMat(rng, 1, h.Cols(), 1))
+		}
+		return tp.MatMulT(h, tp.Param(wout))
+	}
+	x := MatOf(adtest.RandMat(rng, opB, opD, 1))
+	v := MatOf(adtest.RandMat(rng, opB, opD, 1))
+	tp := NewTape()
+	f(tp, tp.Input(x, false)) // sizes wout
+	params := append(p.all(), wout)
+	checkFunc(t, f, x, v, params)
+	checkJetReverse(t, f, x, rng, params)
 }
 
 // checkJetReverse checks the reverse sweep over a jet of directions of
