@@ -60,12 +60,14 @@ const (
 	KindGaussian = "gaussian" // *GaussianEnergy
 	KindNCSN     = "ncsn"     // *NCSN
 	KindSDE      = "sde"      // *SDENet
+	KindNICE     = "nice"     // *NICE
 )
 
 // The models implement their interfaces.
 var (
 	_ Energy    = (*EnergyMLP)(nil)
 	_ Energy    = (*GaussianEnergy)(nil)
+	_ Energy    = (*NICE)(nil)
 	_ Score     = (*ScoreMLP)(nil)
 	_ CondScore = (*NCSN)(nil)
 	_ TimeScore = (*SDENet)(nil)

@@ -23,19 +23,24 @@ const MaxHiddenLayers = 64
 // kinds are the model kinds a file without metadata may be read as
 // (LoadOptions.Kind), in the order messages list them; savedKinds are all
 // the kinds Save records, KindSDE included, which is read only from a
-// file that records its SDE.
+// file that records its SDE. A file without metadata may also be read as
+// KindNICE (the reference's state_dict), which messages about such files
+// do not list since it has no Sequential layout.
 var (
 	kinds      = []string{KindEnergy, KindScore, KindNCSN, KindGaussian}
-	savedKinds = []string{KindEnergy, KindScore, KindNCSN, KindSDE, KindGaussian}
+	savedKinds = []string{KindEnergy, KindScore, KindNCSN, KindSDE, KindGaussian, KindNICE}
 )
 
 // An Architecture is what a weight file records of a model besides its
 // parameters: enough to build the model anew.
 type Architecture struct {
-	Kind       string // KindEnergy, KindScore, KindNCSN, KindSDE or KindGaussian
+	Kind       string // KindEnergy, KindScore, KindNCSN, KindSDE, KindGaussian or KindNICE
 	Dim        int    // the input dimension D
-	Hidden     []int  // the widths of the hidden layers (none for KindGaussian)
+	Hidden     []int  // the widths of the hidden layers (of each coupling net for KindNICE; none for KindGaussian)
 	Activation string // the activation, a key of ad.Activations ("" for KindGaussian)
+
+	// KindNICE only: the number of coupling layers.
+	Couplings int
 
 	// KindSDE only: the SDE as sde.SDE.String formats it, the number E of
 	// Fourier frequencies of the time embedding, and the standard
@@ -47,7 +52,7 @@ type Architecture struct {
 }
 
 // ArchitectureOf returns the architecture of m, and false if m is not an
-// *EnergyMLP, *ScoreMLP, *NCSN, *SDENet or *GaussianEnergy.
+// *EnergyMLP, *ScoreMLP, *NCSN, *SDENet, *GaussianEnergy or *NICE.
 func ArchitectureOf(m Model) (Architecture, bool) {
 	var mlp *MLP
 	var a Architecture
@@ -63,6 +68,8 @@ func ArchitectureOf(m Model) (Architecture, bool) {
 		a.SDE, a.FourierDim, a.FourierScale = m.sde.String(), m.FourierDim(), m.scale
 	case *GaussianEnergy:
 		a.Kind = KindGaussian
+	case *NICE:
+		a.Kind, a.Hidden, a.Activation, a.Couplings = KindNICE, m.Hidden(), m.Activation(), m.Couplings()
 	default:
 		return Architecture{}, false
 	}
@@ -76,7 +83,8 @@ func ArchitectureOf(m Model) (Architecture, bool) {
 // String formats a for messages: "energy dim=2 hidden=32,32
 // activation=softplus", "score dim=2 hidden=none activation=tanh",
 // "sde dim=2 hidden=64,64 activation=softplus sde=ve:0.01:50
-// fourier=16 fourier_scale=16" or "gaussian dim=2".
+// fourier=16 fourier_scale=16", "nice dim=784 hidden=1000,1000
+// activation=softplus couplings=4" or "gaussian dim=2".
 func (a Architecture) String() string {
 	if a.Kind == KindGaussian {
 		return fmt.Sprintf("%s dim=%d", a.Kind, a.Dim)
@@ -88,6 +96,9 @@ func (a Architecture) String() string {
 	s := fmt.Sprintf("%s dim=%d hidden=%s activation=%s", a.Kind, a.Dim, hidden, a.Activation)
 	if a.Kind == KindSDE {
 		s += fmt.Sprintf(" sde=%s fourier=%d fourier_scale=%s", a.SDE, a.FourierDim, formatFloat(a.FourierScale))
+	}
+	if a.Kind == KindNICE {
+		s += fmt.Sprintf(" couplings=%d", a.Couplings)
 	}
 	return s
 }
@@ -104,9 +115,11 @@ func (a Architecture) String() string {
 // rebuild the model. An *SDENet's file also records its SDE (as
 // sde.SDE.String formats it) and its time embedding, as "sde": "ve:0.01:50",
 // "embedding": "fourier", "fourier_dim": "16", "fourier_scale": "16", and
-// holds its frequencies as the tensor fourier.W (shape [E]). m must be an
-// *EnergyMLP, *ScoreMLP, *NCSN, *SDENet or *GaussianEnergy; Save returns an
-// error for other types.
+// holds its frequencies as the tensor fourier.W (shape [E]). A *NICE's
+// file also records "couplings", and holds scale.scales as [1 D], as the
+// reference's PyTorch module does. m must be an *EnergyMLP, *ScoreMLP,
+// *NCSN, *SDENet, *GaussianEnergy or *NICE; Save returns an error for
+// other types.
 func Save(path string, m Model) error {
 	ts, meta, err := modelTensors(m)
 	if err != nil {
@@ -119,7 +132,7 @@ func Save(path string, m Model) error {
 func modelTensors(m Model) ([]Tensor, map[string]string, error) {
 	a, ok := ArchitectureOf(m)
 	if !ok {
-		return nil, nil, fmt.Errorf("cannot save a %T (want *EnergyMLP, *ScoreMLP, *NCSN, *SDENet or *GaussianEnergy)", m)
+		return nil, nil, fmt.Errorf("cannot save a %T (want *EnergyMLP, *ScoreMLP, *NCSN, *SDENet, *GaussianEnergy or *NICE)", m)
 	}
 	meta := map[string]string{"format": formatName, "kind": a.Kind, "dim": strconv.Itoa(a.Dim)}
 	if a.Kind != KindGaussian {
@@ -127,6 +140,9 @@ func modelTensors(m Model) ([]Tensor, map[string]string, error) {
 		meta["activation"] = a.Activation
 	}
 	ps := m.Params()
+	if a.Kind == KindNICE {
+		meta[metaCouplings] = strconv.Itoa(a.Couplings)
+	}
 	if a.Kind == KindSDE {
 		meta[metaSDE] = a.SDE
 		meta[metaEmbedding] = embeddingFourier
@@ -151,9 +167,9 @@ type LoadOptions struct {
 	// ad.Activations). Required for files without metadata, except
 	// Gaussians, which have none; ignored for Gaussians.
 	Activation string
-	// Kind is KindEnergy, KindScore, KindNCSN, KindSDE or KindGaussian.
-	// Required for files without metadata; KindSDE is only read from files
-	// that record their SDE (written by Save).
+	// Kind is KindEnergy, KindScore, KindNCSN, KindSDE, KindGaussian or
+	// KindNICE. Required for files without metadata; KindSDE is only read
+	// from files that record their SDE (written by Save).
 	Kind string
 }
 
@@ -163,7 +179,7 @@ type LoadOptions struct {
 // key of ad.Activations, or an activation whose second derivative vanishes
 // (ReLU) with KindEnergy. "" is valid for both fields. Load calls it before reading the file.
 func (o LoadOptions) Validate() error {
-	if o.Kind != "" && o.Kind != KindSDE && !slices.Contains(kinds, o.Kind) {
+	if o.Kind != "" && o.Kind != KindSDE && o.Kind != KindNICE && !slices.Contains(kinds, o.Kind) {
 		return &ConfigError{Type: "LoadOptions", Field: "Kind", Value: o.Kind, Want: orList(kinds)}
 	}
 	if o.Activation == "" || o.Kind == KindGaussian {
@@ -215,8 +231,9 @@ func (e *OptionMismatchError) Error() string {
 }
 
 // Load reads a model from the safetensors file at path. The result is an
-// *EnergyMLP, *ScoreMLP, *NCSN, *SDENet or *GaussianEnergy whose parameters
-// are exactly the file's values (F32 values converted to float64).
+// *EnergyMLP, *ScoreMLP, *NCSN, *SDENet, *GaussianEnergy or *NICE whose
+// parameters are exactly the file's values (F32 values converted to
+// float64).
 //
 // A file written by Save is rebuilt from its metadata; a nonempty field of
 // opts must then agree with it. Any other file (a PyTorch state_dict saved
@@ -230,7 +247,10 @@ func (e *OptionMismatchError) Error() string {
 // "sigma.weight" (1×H₁); a Gaussian has "L" (D×D, lower-triangular) and
 // "mu" (D). An SDENet is only read from a file that records its SDE and
 // embedding (see Save): one without them, or whose SDE does not parse or
-// validate (package nn/sde), is a *FormatError saying so.
+// validate (package nn/sde), is a *FormatError saying so. A NICE without
+// metadata is the reference's state_dict: "nice<k>.dense<j>.weight" and
+// ".bias" for k = 1, 2, … and j = 1, 2, …, and "scale.scales" ([1 D] or
+// [D]), from which D, the couplings and the hidden widths are read.
 //
 // Nothing is allocated for the model before the architecture, recorded or
 // inferred, has been checked against the tensors: every parameter it has
@@ -303,6 +323,8 @@ func build(file string, ts []Tensor, meta map[string]string, opts LoadOptions) (
 		m = NewGaussianEnergy(a.Dim)
 	case KindSDE:
 		m, err = a.newSDENet()
+	case KindNICE:
+		m, err = newNICE(a.niceConfig())
 	default:
 		m, err = newModel(a.Kind, a.Dim, a.Hidden, a.Activation)
 	}
@@ -375,6 +397,13 @@ func fromMetadata(meta map[string]string, opts LoadOptions) (Architecture, error
 	if a.Kind == KindSDE {
 		return a, a.sdeFromMetadata(meta)
 	}
+	if a.Kind == KindNICE {
+		c, err := strconv.Atoi(meta[metaCouplings])
+		if err != nil || c < 1 || c > MaxNICECouplings {
+			return a, fmt.Errorf("metadata couplings %q is not an integer from 1 to %d", meta[metaCouplings], MaxNICECouplings)
+		}
+		a.Couplings = c
+	}
 	return a, nil
 }
 
@@ -387,6 +416,7 @@ const (
 	metaFourierScale = "fourier_scale"
 	embeddingFourier = "fourier"
 	fourierName      = "fourier.W"
+	metaCouplings    = "couplings"
 )
 
 // sdeFromMetadata reads an SDENet's SDE and time embedding from meta.
@@ -446,6 +476,11 @@ func fromTensors(ts []Tensor, opts LoadOptions) (Architecture, error) {
 		return a, &MissingOptionError{Option: "Kind", Choices: kinds}
 	case KindSDE:
 		return a, fmt.Errorf("the file does not record an SDE: an sde model is read only from a file written by Save, whose metadata records its SDE and time embedding")
+	case KindNICE:
+		if opts.Activation == "" {
+			return a, &MissingOptionError{Option: "Activation", Choices: activationChoices("")}
+		}
+		return a, a.niceFromTensors(ts)
 	case KindGaussian:
 		a.Activation = ""
 		i := slices.IndexFunc(ts, func(t Tensor) bool { return t.Name == "mu" })
@@ -546,6 +581,9 @@ func (a Architecture) check() error {
 	if a.Kind == KindGaussian {
 		return nil
 	}
+	if a.Kind == KindNICE {
+		return a.niceConfig().Validate()
+	}
 	if len(a.Hidden) > MaxHiddenLayers {
 		return fmt.Errorf("%d hidden layers, more than the limit of %d", len(a.Hidden), MaxHiddenLayers)
 	}
@@ -592,6 +630,9 @@ type paramShape struct {
 func (a Architecture) params() []paramShape {
 	if a.Kind == KindGaussian {
 		return []paramShape{{"L", a.Dim, a.Dim}, {"mu", 1, a.Dim}}
+	}
+	if a.Kind == KindNICE {
+		return a.niceParams()
 	}
 	out := a.Dim
 	if a.Kind == KindEnergy {
