@@ -52,6 +52,10 @@ type AIS struct {
 	// from separate streams.
 	Seed   uint64
 	Chunks int
+	// MaxRows bounds the number of chains, pilot and main, that RunFamily
+	// advances together, and with it RunFamily's memory; 0 means 4096. It
+	// does not change any result. Run does not use it.
+	MaxRows int
 }
 
 // An AISResult is the outcome of AIS.Run.
@@ -200,6 +204,8 @@ func (a AIS) plan() (aisPlan, error) {
 		return bad("Chains", a.Chains, "≥ 2")
 	case a.PilotChains < 0:
 		return bad("PilotChains", a.PilotChains, "≥ 0")
+	case a.MaxRows < 0:
+		return bad("MaxRows", a.MaxRows, "≥ 0 (0: 4096)")
 	}
 	p := aisPlan{betas: betas, target: a.TargetAccept, pilot: a.PilotChains}
 	if p.target == 0 {
@@ -296,10 +302,14 @@ func runChains(fs []LogDensityFunc, start ad.Mat, n, chunks int, a AIS, purpose 
 		res.AcceptRate += s
 	}
 	res.AcceptRate /= float64(n)
-	return res, res.summarise()
+	if err := res.summarise(); err != nil {
+		return res, fmt.Errorf("sampler: AIS: %w", err)
+	}
+	return res, nil
 }
 
-// summarise sets LogZ, StdErr and WeightESS from LogWeights.
+// summarise sets LogZ, StdErr and WeightESS from LogWeights. Its errors
+// do not name the sampler; the callers do.
 func (r *AISResult) summarise() error {
 	n := float64(len(r.LogWeights))
 	mx := math.Inf(-1)
@@ -309,13 +319,13 @@ func (r *AISResult) summarise() error {
 		}
 	}
 	if math.IsInf(mx, 0) {
-		return errors.New("sampler: AIS: no finite importance weight")
+		return errors.New("no finite importance weight")
 	}
 	s, s2 := 0.0, 0.0
 	for _, lw := range r.LogWeights {
 		w := rmath.Exp(lw - mx)
 		if math.IsNaN(w) {
-			return errors.New("sampler: AIS: a log-weight is NaN")
+			return errors.New("a log-weight is NaN")
 		}
 		s += w
 		s2 += float64(w * w)
@@ -444,6 +454,20 @@ func (c *aisChunk) addWeight(db float64) {
 // transition makes one HMC transition that leaves π_β invariant and
 // returns the sum of the acceptance probabilities.
 func (c *aisChunk) transition(beta, eps float64) float64 {
+	for b := range c.eps {
+		c.eps[b] = eps
+	}
+	c.step(beta)
+	sum := 0.0
+	for _, p := range c.prob {
+		sum += p
+	}
+	return sum
+}
+
+// step makes one HMC transition that leaves π_β invariant, chain b with
+// the step c.eps[b], and leaves the acceptance probabilities in c.prob.
+func (c *aisChunk) step(beta float64) {
 	// Re-temper the kernel's cached state for β without evaluating.
 	c.beta = beta
 	for b := range c.logw {
@@ -452,18 +476,14 @@ func (c *aisChunk) transition(beta, eps float64) float64 {
 		for i := range sr {
 			sr[i] = -(1-c.beta)*xr[i]/c.s2 + float64(c.beta*tr[i])
 		}
-		c.eps[b] = eps
 	}
 	c.k.step(c.eps, c.prob, c.acc)
-	sum := 0.0
 	for b, ok := range c.acc {
-		sum += c.prob[b]
 		if ok {
 			c.lt[b] = c.lt1[b]
 			copy(c.st.Row(b), c.st1.Row(b))
 		}
 	}
-	return sum
 }
 
 // GridLogZ returns log ∫ p̃ over the box [lo, hi] (one interval per
