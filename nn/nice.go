@@ -280,6 +280,36 @@ func (m *NICE) Sample(rng *rand.Rand, n int) ad.Mat {
 	return m.Inverse(z)
 }
 
+// DefaultLogitClamp is the clamp of LogitPixels in the reference's NICE
+// experiments: intensities are kept in [0.001, 0.999] before the logit.
+const DefaultLogitClamp = 1e-3
+
+// LogitPixels applies the logit transform with which the reference trains
+// NICE on images: each dequantised intensity p (the reference adds
+// (u − ½)/256, u ~ U(0, 1), to pixel/255) is clamped to [clamp, 1 − clamp]
+// and mapped to log p − log(1 − p), written to dst (which may be x). It
+// returns, per row, the log-determinant of the transform at the clamped
+// intensities, Σⱼ −log(pⱼ(1 − pⱼ)): added to a log-density of the logits
+// it gives the log-density of the intensities (exact where no value was
+// clamped). It panics if dst and x differ in shape or clamp is not in
+// (0, ½).
+func LogitPixels(dst, x ad.Mat, clamp float64) []float64 {
+	if !dst.SameShape(x) || !(clamp > 0 && clamp < 0.5) {
+		panic(fmt.Sprintf("nn: LogitPixels: dst %d×%d, x %d×%d, clamp %g", dst.Rows, dst.Cols, x.Rows, x.Cols, clamp))
+	}
+	logdet := make([]float64, x.Rows)
+	for r := range x.Rows {
+		xr, dr := x.Row(r), dst.Row(r)
+		for j, p := range xr {
+			p = min(max(p, clamp), 1-clamp)
+			lp, lq := rmath.Log(p), rmath.Log(1-p)
+			dr[j] = lp - lq
+			logdet[r] -= lp + lq
+		}
+	}
+	return logdet
+}
+
 // The weight-file side of a NICE: its architecture's configuration, its
 // parameters' shapes, and the architecture of a reference state_dict.
 

@@ -582,3 +582,44 @@ func TestNICEAllocs(t *testing.T) {
 		t.Errorf("%v allocations per re-recorded step, want 0", n)
 	}
 }
+
+// TestLogitPixels checks the logit transform's values, its clamp and its
+// log-determinant against central differences of the map, and that it
+// turns a density of logits into one of intensities: the logistic
+// distribution's density of logits is the uniform density on (0, 1).
+func TestLogitPixels(t *testing.T) {
+	x := ad.MatOf(2, 4, []float64{0.5, 0.2, 0.9, 0.0004, 0.03, 0.999, 1.2, 0.7})
+	dst := ad.NewMat(2, 4)
+	ld := LogitPixels(dst, x, DefaultLogitClamp)
+	for r := range 2 {
+		want := 0.0
+		for j, p := range x.Row(r) {
+			q := min(max(p, 1e-3), 1-1e-3)
+			if v := math.Log(q / (1 - q)); math.Abs(dst.At(r, j)-v) > 1e-14 {
+				t.Errorf("logit(%g) = %.17g, want %.17g", p, dst.At(r, j), v)
+			}
+			if p == q { // unclamped: the log of the derivative
+				num := fd.CentralDiff(func(p float64) float64 { return math.Log(p / (1 - p)) }, p, 1e-6*p)
+				want += math.Log(num)
+			} else {
+				want -= math.Log(q * (1 - q))
+			}
+		}
+		if math.Abs(ld[r]-want) > 1e-8 {
+			t.Errorf("row %d: log-determinant %.15g, want %.15g", r, ld[r], want)
+		}
+	}
+	// A logistic density of logits, log σ(l) + log σ(−l) per element, plus
+	// the log-determinant is the uniform density: 0.
+	y := ad.MatOf(1, 3, []float64{0.1, 0.5, 0.8})
+	ld = LogitPixels(y, y, DefaultLogitClamp) // in place
+	sum := ld[0]
+	for _, l := range y.Data {
+		sum += -math.Log1p(math.Exp(-l)) - math.Log1p(math.Exp(l))
+	}
+	if math.Abs(sum) > 1e-14 {
+		t.Errorf("logistic density of the logits + log-det = %g, want 0", sum)
+	}
+	mustPanic(t, "LogitPixels", func() { LogitPixels(ad.NewMat(1, 2), ad.NewMat(1, 3), 1e-3) })
+	mustPanic(t, "LogitPixels", func() { LogitPixels(x, x, 0.5) })
+}
