@@ -160,3 +160,42 @@ func (*bernoulliOp) dual(y *Node) {
 		at[j] += float64(gt[j/c]*g1[j]) + float64(g[j/c]*g2[j]*lt[j])
 	}
 }
+
+// curv: y_r = Σ_j x_rj·l_rj − softplus(l_rj). For the logits J = g′(l)ᵀ =
+// (x − σ(l))ᵀ per row and the own term is diag(g″(l)·ȳ_r), g″ = −σ′(l);
+// for targets that depend on the input J = lᵀ per row, with no own term
+// but the cross term ∂²y/∂l_rj∂x_rj = 1. cp uses S = I and S̃ = the whole
+// own term over the x-dependent operands; approx-bp drops the cross term.
+// σ and σ′ are applied as differentiable functions, so the parameter
+// gradient stays exact.
+func (*bernoulliOp) curv(s *curvSweep, y *Node) {
+	t, l, x := s.t, y.a, y.b
+	g := s.slot(y).g
+	dl, dx := s.dep(l), s.dep(x)
+	if dx {
+		s.linear(y, x, func(v *Node, squared bool) *Node {
+			if squared {
+				return t.ScaleRows(t.Mul(l, l), v)
+			}
+			return t.ScaleRows(l, v)
+		})
+	}
+	if !dl {
+		return
+	}
+	j := t.Sub(x, t.Apply(Sigmoid, l)) // g′(l)
+	s.linear(y, l, func(v *Node, squared bool) *Node {
+		if squared {
+			return t.ScaleRows(t.Mul(j, j), v)
+		}
+		return t.ScaleRows(j, v)
+	})
+	h := t.ScaleRows(t.Scale(-1, t.Apply(derivOf(Sigmoid, 1), l)), g) // g″(l)·ȳ
+	if !s.cp || !dx {
+		s.localDiag(l, h)
+		return
+	}
+	rl, rx := s.draw(l.rows, l.val.Cols), s.draw(x.rows, x.val.Cols)
+	s.addU(l, rl, t.Add(t.Mul(h, rl), t.ScaleRows(rx, g)))
+	s.addU(x, rx, t.ScaleRows(rl, g))
+}

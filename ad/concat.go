@@ -89,6 +89,19 @@ func (*concatOp) backward(y *Node, nb int) {
 // adjoint only.
 func (o *concatOp) dual(y *Node) { o.backward(y, 2) }
 
+// curv: linear, each operand takes its columns of every quantity.
+func (*concatOp) curv(s *curvSweep, y *Node) {
+	ca := y.a.val.Cols
+	for _, in := range [...]struct {
+		x      *Node
+		lo, hi int
+	}{{y.a, 0, ca}, {y.b, ca, y.val.Cols}} {
+		if s.dep(in.x) {
+			s.linear(y, in.x, func(v *Node, _ bool) *Node { return s.t.SliceCols(v, in.lo, in.hi) })
+		}
+	}
+}
+
 // sliceOp is y = x[:, lo:hi], block by block; scalar holds lo.
 type sliceOp struct{}
 
@@ -128,6 +141,22 @@ func (*sliceOp) backward(y *Node, nb int) {
 
 func (o *sliceOp) dual(y *Node) { o.backward(y, 2) }
 
+// curv: linear, every quantity goes back to columns [lo, hi) with zeros
+// elsewhere.
+func (*sliceOp) curv(s *curvSweep, y *Node) {
+	x := y.a
+	lo, hi, c := y.dir, y.dir+y.val.Cols, x.val.Cols
+	s.linear(y, x, func(v *Node, _ bool) *Node {
+		if lo > 0 {
+			v = s.t.ConcatCols(s.zerosNode(v.rows, lo), v)
+		}
+		if hi < c {
+			v = s.t.ConcatCols(v, s.zerosNode(v.rows, c-hi))
+		}
+		return v
+	})
+}
+
 // stopOp passes block 0 through and zeroes the rest; it has no adjoint.
 type stopOp struct{}
 
@@ -154,3 +183,7 @@ func (*stopOp) forward(y *Node) {
 
 func (*stopOp) backward(*Node, int) {}
 func (*stopOp) dual(*Node)          {}
+
+// curv: never called: the sweeps treat a stop-gradient's output as a
+// constant, as the reverse sweeps do.
+func (*stopOp) curv(*curvSweep, *Node) {}

@@ -63,6 +63,21 @@ func (o *addOp) backward(y *Node, nb int) {
 
 func (o *addOp) dual(y *Node) { o.backward(y, 2) }
 
+// curv: linear, J = ca·I and cb·I; an operand used twice is one input
+// with J = (ca+cb)·I, so that approx-bp keeps its square exact.
+func (*addOp) curv(s *curvSweep, y *Node) {
+	if y.a == y.b {
+		s.scaled(y, y.a, y.scalar+y.scalar2)
+		return
+	}
+	if s.dep(y.a) {
+		s.scaled(y, y.a, y.scalar)
+	}
+	if s.dep(y.b) {
+		s.scaled(y, y.b, y.scalar2)
+	}
+}
+
 type mulOp struct{}
 
 var opMul op = &mulOp{}
@@ -151,6 +166,45 @@ func mulDual(y, a, b *Node) {
 	}
 }
 
+// curv: J_a = diag(b), J_b = diag(a). With both operands depending on x
+// the op's own term is the cross term ∂²(gᵀ(a∘b))/∂a∂b = diag(g): cp
+// factors [[0, G], [G, 0]] as S = I, S̃ = itself (u_a += r_a, ũ_a += g∘r_b
+// and the mirror image); approx-bp drops it. y = a∘a is one input with
+// J = diag(2a) and own term diag(2g).
+func (*mulOp) curv(s *curvSweep, y *Node) {
+	t, a, b := s.t, y.a, y.b
+	if a == b {
+		two := t.Scale(2, a)
+		s.linear(y, a, pullMul(t, two))
+		s.localDiag(a, t.Scale(2, s.slot(y).g))
+		return
+	}
+	da, db := s.dep(a), s.dep(b)
+	if da {
+		s.linear(y, a, pullMul(t, b))
+	}
+	if db {
+		s.linear(y, b, pullMul(t, a))
+	}
+	if da && db && s.cp {
+		g := s.slot(y).g
+		ra, rb := s.draw(a.rows, a.val.Cols), s.draw(b.rows, b.val.Cols)
+		s.addU(a, ra, t.Mul(g, rb))
+		s.addU(b, rb, t.Mul(g, ra))
+	}
+}
+
+// pullMul returns the pull-back through J = diag(c): v ↦ c∘v, squared
+// v ↦ (c∘c)∘v.
+func pullMul(t *Tape, c *Node) func(v *Node, squared bool) *Node {
+	return func(v *Node, squared bool) *Node {
+		if squared {
+			return t.Mul(t.Mul(c, c), v)
+		}
+		return t.Mul(c, v)
+	}
+}
+
 func checkBinary(name string, a, b *Node) {
 	sameTape(a.tape, b)
 	if a.rows != b.rows || a.val.Cols != b.val.Cols || a.blocks != b.blocks {
@@ -188,6 +242,9 @@ func (*scaleOp) backward(y *Node, nb int) {
 }
 
 func (o *scaleOp) dual(y *Node) { o.backward(y, 2) }
+
+// curv: linear, J = c·I.
+func (*scaleOp) curv(s *curvSweep, y *Node) { s.scaled(y, y.a, y.scalar) }
 
 // sumOp sums each row (perRow) or everything, block by block.
 type sumOp struct{ perRow bool }
@@ -256,6 +313,18 @@ func (o *sumOp) backward(y *Node, nb int) {
 }
 
 func (o *sumOp) dual(y *Node) { o.backward(y, 2) }
+
+// curv: linear with entries 1: each row's quantity spread over the row
+// (SumRows), or the one value over every element (Sum), squared alike.
+func (o *sumOp) curv(s *curvSweep, y *Node) {
+	x := y.a
+	s.linear(y, x, func(v *Node, _ bool) *Node {
+		if !o.perRow {
+			v = s.t.MatMul(s.ones(x.rows, 1), v)
+		}
+		return s.broadcastCols(v, x.val.Cols)
+	})
+}
 
 // halfSqNormOp is y_b = ½‖x_b‖² per row, block by block.
 type halfSqNormOp struct{}
@@ -372,6 +441,18 @@ func (*halfSqNormOp) dual(y *Node) {
 	}
 }
 
+// curv: J = xᵀ per row, and the op's own term g_b·I per row (diagonal).
+func (*halfSqNormOp) curv(s *curvSweep, y *Node) {
+	t, x := s.t, y.a
+	s.linear(y, x, func(v *Node, squared bool) *Node {
+		if squared {
+			return t.ScaleRows(t.Mul(x, x), v)
+		}
+		return t.ScaleRows(x, v)
+	})
+	s.localDiag(x, s.broadcastCols(s.slot(y).g, x.val.Cols))
+}
+
 // derivOp extracts a directional derivative as a plain node.
 type derivOp struct{}
 
@@ -415,6 +496,15 @@ func (*derivOp) backward(y *Node, _ int) {
 }
 
 func (*derivOp) dual(*Node) { panic("ad: Deriv in a forward-over-reverse sweep") }
+
+// curv: on the plain tapes of the sweeps only Deriv(x, d, 0), a copy, can
+// occur.
+func (*derivOp) curv(s *curvSweep, y *Node) {
+	if y.ord != 0 {
+		panic("ad: Deriv of a Taylor coefficient in a curvature sweep")
+	}
+	s.identity(y, y.a)
+}
 
 // addPrimalOp is y = x + c with c plain, B×F or a 1×F row broadcast to
 // every row, added to block 0.
@@ -461,6 +551,20 @@ func (*addPrimalOp) backward(y *Node, nb int) {
 
 // dual: c is a plain operand, whose gradient reads block 0 only.
 func (o *addPrimalOp) dual(y *Node) { o.backward(y, 2) }
+
+// curv: J = I for x and for a B×F c; a 1×F row c shared by every sample
+// cannot depend on the samples' input.
+func (*addPrimalOp) curv(s *curvSweep, y *Node) {
+	if s.dep(y.a) {
+		s.identity(y, y.a)
+	}
+	if c := y.b; s.dep(c) {
+		if c.rows != y.rows {
+			panic("ad: AddPrimal: a row added to every sample depends on the input of a curvature sweep")
+		}
+		s.identity(y, c)
+	}
+}
 
 // scaleRowsOp is y_b = c_b·x_b for every block, c a plain B×1 column.
 type scaleRowsOp struct{}
@@ -533,5 +637,41 @@ func (*scaleRowsOp) dual(y *Node) {
 				c.adj.Data[r] += float64(g * xr[j])
 			}
 		}
+	}
+}
+
+// curv: y_b = c_b·x_b. J_x = c_b·I per row; J_c = x_bᵀ per row. With both
+// depending on x the op's own term is the cross term ∂²y/∂c_b∂x_bj = g_bj:
+// cp uses S = I, S̃ = itself (u_x += r_x, ũ_x += r_c·g, u_c += r_c,
+// ũ_c += Σ_j g_j r_xj); approx-bp drops it. With c = x (one column) it is
+// Mul's y = x∘x.
+func (*scaleRowsOp) curv(s *curvSweep, y *Node) {
+	t, x, c := s.t, y.a, y.b
+	if x == c {
+		(*mulOp).curv(nil, s, y)
+		return
+	}
+	dx, dc := s.dep(x), s.dep(c)
+	if dx {
+		s.linear(y, x, func(v *Node, squared bool) *Node {
+			if squared {
+				return t.ScaleRows(v, t.Mul(c, c))
+			}
+			return t.ScaleRows(v, c)
+		})
+	}
+	if dc {
+		s.linear(y, c, func(v *Node, squared bool) *Node {
+			if squared {
+				return t.SumRows(t.Mul(v, t.Mul(x, x)))
+			}
+			return t.SumRows(t.Mul(v, x))
+		})
+	}
+	if dx && dc && s.cp {
+		g := s.slot(y).g
+		rx, rc := s.draw(x.rows, x.val.Cols), s.draw(c.rows, 1)
+		s.addU(x, rx, t.ScaleRows(g, rc))
+		s.addU(c, rc, t.SumRows(t.Mul(g, rx)))
 	}
 }

@@ -123,6 +123,22 @@ func (m *matmulT) dual(y *Node) {
 	m.backwardParams(y, 1)
 }
 
+// curv: linear in X, J = W per row: v ↦ v·W, squared v ↦ v·(W∘W). W and
+// the bias are constants of the sweep: they may depend on parameters, not
+// on the input.
+func (*matmulT) curv(s *curvSweep, y *Node) {
+	t, w := s.t, y.b
+	if s.dep(w) || s.dep(y.c) {
+		panic("ad: MatMulT/Linear: the weight or bias depends on the input of a curvature sweep")
+	}
+	s.linear(y, y.a, func(v *Node, squared bool) *Node {
+		if squared {
+			return t.MatMul(v, t.Mul(w, w))
+		}
+		return t.MatMul(v, w)
+	})
+}
+
 // MatMul records Y = X·W for a node X (B×k, plain or jet) and a plain node W (k×n).
 func (t *Tape) MatMul(x, w *Node) *Node {
 	checkMatMul("MatMul", x, w, w.val.Rows)
@@ -155,6 +171,20 @@ func (*matmulN) dual(y *Node) {
 	if w.needGrad {
 		y.tape.gemmTN(k, n, y.rows, x.val.Data, k, y.adj.Data, n, w.adj.Data, n)
 	}
+}
+
+// curv: linear in X, J = Wᵀ per row: v ↦ v·Wᵀ, squared v ↦ v·(W∘W)ᵀ.
+func (*matmulN) curv(s *curvSweep, y *Node) {
+	t, w := s.t, y.b
+	if s.dep(w) {
+		panic("ad: MatMul: the right operand depends on the input of a curvature sweep")
+	}
+	s.linear(y, y.a, func(v *Node, squared bool) *Node {
+		if squared {
+			return t.MatMulT(v, t.Mul(w, w))
+		}
+		return t.MatMulT(v, w)
+	})
 }
 
 func checkMatMul(name string, x, w *Node, inner int) {

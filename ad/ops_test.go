@@ -148,6 +148,20 @@ func opCases() []opCase {
 	return cases
 }
 
+// energy returns the per-sample scalar wout·op(z1, z2) of the case, with
+// z1 and z2 two affine maps of x.
+func (c opCase) energy(p *opParams) Func {
+	return func(t *Tape, x *Node) *Node {
+		z1 := t.Linear(x, t.Param(p.w1), t.Param(p.b1))
+		z2 := t.Linear(x, t.Param(p.w2), t.Param(p.b2))
+		h := c.build(t, z1, z2, p)
+		if h.Cols() == 1 {
+			return t.MatMulT(h, t.Param(p.wout1))
+		}
+		return t.MatMulT(h, t.Param(p.wout))
+	}
+}
+
 // TestOps checks every op through a per-sample scalar f(x) = wout·op(z1, z2):
 // its input gradient, its Taylor coefficients, its Hessian-vector product
 // and the parameter gradient of a second-order loss, each against central
@@ -157,15 +171,7 @@ func TestOps(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(1, uint64(i)))
 			p := newOpParams(rng)
-			f := func(tp *Tape, x *Node) *Node {
-				z1 := tp.Linear(x, tp.Param(p.w1), tp.Param(p.b1))
-				z2 := tp.Linear(x, tp.Param(p.w2), tp.Param(p.b2))
-				h := c.build(tp, z1, z2, p)
-				if h.Cols() == 1 {
-					return tp.MatMulT(h, tp.Param(p.wout1))
-				}
-				return tp.MatMulT(h, tp.Param(p.wout))
-			}
+			f := c.energy(p)
 			x := MatOf(adtest.RandMat(rng, opB, opD, 1))
 			v := MatOf(adtest.RandMat(rng, opB, opD, 1))
 			checkFunc(t, f, x, v, p.all())

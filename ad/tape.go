@@ -47,6 +47,9 @@ type Tape struct {
 	// at the same inputs: node i of this tape may take its block 0 from
 	// node i of primal instead of computing it (see primalOf).
 	primal *Tape
+
+	// curv is the state of the curvature sweeps (see diag.go).
+	curv curvSweep
 }
 
 // NewTape returns an empty tape with no jet directions.

@@ -217,6 +217,35 @@ func (*unaryOp) dual(y *Node) {
 	}
 }
 
+// curv: J = diag(f′(x)) and the op's own term D = diag(f″(x)∘g_y), with
+// f′ and f″ applied as differentiable functions (Derivative). approx-bp:
+// d_x = D + f′(x)²∘d_y. cp: u_x = f′(x)∘u_y + √|D|∘r and
+// ũ_x = f′(x)∘ũ_y + sign(D)√|D|∘r (Martens et al.'s symmetric factors).
+// The ops are recorded in the order of the MLP recursion this replaced, so
+// its results keep their bits.
+func (*unaryOp) curv(s *curvSweep, y *Node) {
+	t, x, sl := s.t, y.a, s.slot(y)
+	g := sl.g
+	fp := t.Apply(derivOf(y.fn, 1), x)
+	dz := t.Mul(t.Apply(derivOf(y.fn, 2), x), g)
+	s.addG(x, t.Mul(fp, g))
+	if !s.cp {
+		if sl.d == nil {
+			s.addD(x, dz)
+		} else {
+			s.addD(x, t.Add(dz, t.Mul(t.Apply(Square, fp), sl.d)))
+		}
+		return
+	}
+	r := s.draw(y.rows, y.val.Cols)
+	su, sut := t.Mul(t.Apply(sqrtAbs, dz), r), t.Mul(t.Apply(signSqrt, dz), r)
+	if sl.u == nil {
+		s.addU(x, su, sut)
+	} else {
+		s.addU(x, t.Add(t.Mul(fp, sl.u), su), t.Add(t.Mul(fp, sl.ut), sut))
+	}
+}
+
 // ReLU is max(x, 0). Its second derivative is zero everywhere it exists, so
 // it suits score nets (which need only first input derivatives) but not
 // energy nets trained by score matching.

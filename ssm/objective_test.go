@@ -161,7 +161,7 @@ func TestNewErrors(t *testing.T) {
 		{"ncsn", s, Options{Sigmas: []float64{1, 0.5}}},
 		{"ncsn", condMLP{s}, Options{Sigmas: []float64{0.5, 1}}},
 		{"ssm", e, Options{M: -1}},
-		{"approx-bp", nn.NewGaussianEnergy(3), Options{}},
+		{"approx-bp", s, Options{}},
 	} {
 		if _, err := New(c.name, c.model, c.opts); err == nil {
 			t.Errorf("New(%q, %T, %+v) succeeded", c.name, c.model, c.opts)
