@@ -75,6 +75,8 @@ type curvSweep struct {
 	draws    int
 	onesBuf  []float64 // all ones; views of it are constants of the sweep
 	zerosBuf []float64 // all zeros
+	arena    []float64 // storage of scratch matrices, reused after Reset
+	used     int       // elements of arena handed out since the last Reset
 }
 
 // ApproxHessianDiag records approximate backpropagation of the Hessian
@@ -288,6 +290,22 @@ func (s *curvSweep) zerosNode(rows, cols int) *Node {
 		s.zerosBuf = make([]float64, n)
 	}
 	return s.t.Const(MatOf(rows, cols, s.zerosBuf[:n]))
+}
+
+// scratch returns a zeroed rows×cols matrix for a rule's constants (a 0/1
+// matrix of a column gather, say): it stays untouched until the tape is
+// reset, so it may back a Const node. Storage is reused after Reset, so a
+// re-recorded sweep allocates nothing.
+func (s *curvSweep) scratch(rows, cols int) Mat {
+	n := rows * cols
+	if s.used+n > len(s.arena) {
+		// A new block; the old one stays with the constants that use it.
+		s.arena, s.used = make([]float64, max(2*len(s.arena), n)), 0
+	}
+	m := MatOf(rows, cols, s.arena[s.used:s.used+n])
+	s.used += n
+	clear(m.Data)
+	return m
 }
 
 // broadcastCols returns the B×1 node v repeated over cols columns.

@@ -65,6 +65,7 @@ func NewTape() *Tape {
 func (t *Tape) Reset(orders ...int) {
 	t.n = 0
 	t.primal = nil
+	t.curv.used = 0 // the sweeps' scratch constants are free again
 	t.orders = append(t.orders[:0], orders...)
 	t.first = t.first[:0]
 	t.blocks = 1
