@@ -1,13 +1,16 @@
 package ssm
 
 import (
+	"context"
 	"encoding/json"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"testing"
 
 	"scorematch/ad"
+	"scorematch/ad/repro"
 	"scorematch/nn"
 )
 
@@ -77,6 +80,74 @@ func TestNICEObjectivesGolden(t *testing.T) {
 					got[j] = v / n
 				}
 				check(t, "gradient of "+p.Name, got, want.Grad[p.Name])
+			}
+		})
+	}
+}
+
+// TestNICETrains trains a NICE flow (D = 2, four couplings, one hidden
+// layer of 16) on 4000 rows of N(0, Σ), Σ = [[4, 1.6], [1.6, 1]], with each
+// energy objective (Adam, lr 0.01, 1500 steps of 256 rows) and measures the
+// fit by the KL divergence from the truth, estimated on 4000 held-out rows
+// as the mean of log p_true − log p_model (exact, since the flow is
+// normalised). The untrained flow is 1.15 nats off; the
+// score-matching objectives and MLE get within 0.01 (measured 0.001 to
+// 0.005, standard errors about 0.001; SSM, the noisiest, 0.005 ± 0.002),
+// and DSM at σ = 0.05 within 0.05 (measured 0.033 ± 0.004: its loss is
+// the noisiest at a small σ).
+func TestNICETrains(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains five flows (4 s)")
+	}
+	rng := repro.New(3, repro.Data, 0, 0)
+	sample := func(n int) ad.Mat {
+		x := ad.NewMat(n, 2)
+		for i := range n {
+			z1, z2 := repro.Normal(rng), repro.Normal(rng)
+			x.Set(i, 0, 2*z1)
+			x.Set(i, 1, 0.8*z1+0.6*z2)
+		}
+		return x
+	}
+	train, test := sample(4000), sample(4000)
+	const c00, c01, c11 = 4, 1.6, 1
+	det := c00*c11 - c01*c01
+	kl := func(m *nn.NICE) (mean, se float64) {
+		var s, sq float64
+		for i, lp := range m.LogDensity(test) {
+			a, b := test.At(i, 0), test.At(i, 1)
+			truth := -math.Log(2*math.Pi) - 0.5*math.Log(det) - 0.5*(a*a*c11-2*a*b*c01+b*b*c00)/det
+			s, sq = s+truth-lp, sq+(truth-lp)*(truth-lp)
+		}
+		n := float64(test.Rows)
+		mean = s / n
+		return mean, math.Sqrt((sq/n - mean*mean) / n)
+	}
+	for _, c := range []struct {
+		objective string
+		within    float64
+	}{{"grad", 0.01}, {"ssm-vr", 0.01}, {"ssm", 0.01}, {"sm", 0.01}, {"dsm", 0.05}} {
+		t.Run(c.objective, func(t *testing.T) {
+			m, err := nn.NewNICE(nn.NICEConfig{Dim: 2, Hidden: []int{16}}, rand.New(rand.NewPCG(1, 2)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d, _ := kl(m); d < 1 {
+				t.Fatalf("the untrained flow is %.3g nats from the truth, want > 1", d)
+			}
+			obj, err := New(c.objective, m, Options{Sigma: 0.05})
+			if err != nil {
+				t.Fatal(err)
+			}
+			opt := nn.NewAdam()
+			opt.LR = 1e-2
+			if _, err := Train(context.Background(), obj, train, Config{BatchSize: 256, Steps: 1500, Seed: 5, Optimizer: opt}); err != nil {
+				t.Fatal(err)
+			}
+			d, se := kl(m)
+			t.Logf("KL(truth ‖ NICE) = %.4f ± %.4f", d, se)
+			if d > c.within {
+				t.Errorf("KL(truth ‖ NICE) = %.4f ± %.4f after training, want ≤ %g", d, se, c.within)
 			}
 		})
 	}
