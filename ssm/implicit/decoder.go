@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 
 	"scorematch/ad"
 	"scorematch/ad/rmath"
@@ -49,49 +50,60 @@ func (d *BernoulliDecoder) LogLik(t *ad.Tape, z, x *ad.Node) *ad.Node {
 // whose normalising constant is the marginal likelihood p_θ(x): AIS over z
 // (sampler.AIS, whose base N(0, s²I) is the prior when s = 1) or, for
 // ZDim ≤ 2, quadrature (sampler.GridLogZ) gives log p_θ(x). The score is
-// ∇_z log p̃ from one reverse sweep. It panics if x has not XDim values.
+// ∇_z log p̃ from one reverse sweep. It is the one member of Joints of x.
+// It panics if x has not XDim values.
 func (d *BernoulliDecoder) Joint(x []float64) sampler.LogDensity {
 	if len(x) != d.XDim() {
 		panic(fmt.Sprintf("implicit: Joint: x has %d values, the decoder %d", len(x), d.XDim()))
 	}
-	return joint{d: d, x: append([]float64(nil), x...)}
+	return sampler.Member(d.Joints(ad.MatOf(1, len(x), slices.Clone(x))), 0)
 }
 
-type joint struct {
-	d *BernoulliDecoder
-	x []float64
-}
-
-func (j joint) Dim() int { return j.d.ZDim() }
-
-func (j joint) NewScoreFunc() sampler.ScoreFunc {
-	f := j.NewLogDensityFunc()
-	var lp []float64
-	return func(dst, z ad.Mat) {
-		if cap(lp) < z.Rows {
-			lp = make([]float64, z.Rows)
-		}
-		f(lp[:z.Rows], dst, z)
+// Joints returns the densities Joint(x_r) of the rows x_r of data (n×XDim,
+// values in [0, 1], n ≥ 1) as one family, member r for row r, whose
+// evaluator takes a batch of points z of several members at once
+// (sampler.AIS.RunFamily estimates all the log p_θ(x_r) that way). A
+// point's values do not depend on the rest of its batch: the decoder's
+// matrix products and the Bernoulli log-likelihood treat rows alone. The
+// family reads data when it evaluates, so data must not change while it is
+// used. It panics if data has not XDim columns or no rows.
+func (d *BernoulliDecoder) Joints(data ad.Mat) sampler.LogDensityFamily {
+	if data.Rows < 1 || data.Cols != d.XDim() {
+		panic(fmt.Sprintf("implicit: Joints: data is %d×%d, want n×%d with n ≥ 1", data.Rows, data.Cols, d.XDim()))
 	}
+	return joints{d: d, data: data}
 }
 
-func (j joint) NewLogDensityFunc() sampler.LogDensityFunc {
+type joints struct {
+	d    *BernoulliDecoder
+	data ad.Mat
+}
+
+func (j joints) Dim() int { return j.d.ZDim() }
+
+func (j joints) Len() int { return j.data.Rows }
+
+func (j joints) NewFamilyFunc() sampler.FamilyFunc {
 	t := ad.NewTape()
 	t.FreezeParams(true)
-	var xs ad.Mat
+	var xs ad.Mat  // the observations of the last batch's points
+	var rows []int // their members
 	logNorm := -0.5 * float64(j.d.ZDim()) * rmath.Log(2*math.Pi)
 	f := func(t *ad.Tape, z *ad.Node) *ad.Node {
 		return t.Sub(j.d.LogLik(t, z, t.Const(xs)), t.HalfSquaredNorm(z))
 	}
-	return func(logp []float64, score, z ad.Mat) {
-		if len(logp) != z.Rows || z.Cols != j.d.ZDim() || len(score.Data) > 0 && !score.SameShape(z) {
-			panic(fmt.Sprintf("implicit: Joint: logp has %d entries, score %d×%d, z %d×%d", len(logp), score.Rows, score.Cols, z.Rows, z.Cols))
+	return func(logp []float64, score, z ad.Mat, member []int) {
+		if len(logp) != z.Rows || len(member) != z.Rows || z.Cols != j.d.ZDim() || len(score.Data) > 0 && !score.SameShape(z) {
+			panic(fmt.Sprintf("implicit: Joints: logp has %d entries, member %d, score %d×%d, z %d×%d", len(logp), len(member), score.Rows, score.Cols, z.Rows, z.Cols))
 		}
-		if xs.Rows != z.Rows {
-			xs = ad.NewMat(z.Rows, len(j.x))
-			for r := range z.Rows {
-				copy(xs.Row(r), j.x)
+		if !slices.Equal(rows, member) {
+			if xs.Rows != z.Rows {
+				xs = ad.NewMat(z.Rows, j.data.Cols)
 			}
+			for b, m := range member {
+				copy(xs.Row(b), j.data.Row(m))
+			}
+			rows = append(rows[:0], member...)
 		}
 		var v ad.Mat
 		if len(score.Data) == 0 {

@@ -2,10 +2,12 @@ package implicit
 
 import (
 	"math"
+	"runtime"
 	"testing"
 
 	"scorematch/ad"
 	"scorematch/ad/repro"
+	"scorematch/ad/rmath"
 	"scorematch/sampler"
 )
 
@@ -122,5 +124,127 @@ func TestJointScore(t *testing.T) {
 	f(got, ad.Mat{}, ad.NewMat(1, 2))
 	if math.Abs(got[0]-want) > 1e-12*math.Abs(want) {
 		t.Errorf("log p̃(0) = %.15g, want %.15g", got[0], want)
+	}
+}
+
+// rowJoint is the one-observation joint density p̃(z) = p_θ(x|z)N(z; 0, I)
+// evaluated on its own, batches of z against copies of x: the reference
+// for Joints.
+type rowJoint struct {
+	d *BernoulliDecoder
+	x []float64
+}
+
+func (j rowJoint) Dim() int { return j.d.ZDim() }
+
+func (j rowJoint) NewScoreFunc() sampler.ScoreFunc { panic("rowJoint: score only with log p̃") }
+
+func (j rowJoint) NewLogDensityFunc() sampler.LogDensityFunc {
+	t := ad.NewTape()
+	t.FreezeParams(true)
+	return func(logp []float64, score, z ad.Mat) {
+		xs := ad.NewMat(z.Rows, len(j.x))
+		for b := range z.Rows {
+			copy(xs.Row(b), j.x)
+		}
+		f := func(t *ad.Tape, z *ad.Node) *ad.Node {
+			return t.Sub(j.d.LogLik(t, z, t.Const(xs)), t.HalfSquaredNorm(z))
+		}
+		v := ad.InputGrad(t, f, z, score)
+		for b, val := range v.Data {
+			logp[b] = val + -0.5*float64(j.d.ZDim())*rmath.Log(2*math.Pi)
+		}
+	}
+}
+
+// aisBits flattens every number of an AIS result.
+func aisBits(r sampler.AISResult) []float64 {
+	out := append([]float64{r.LogZ, r.StdErr, r.WeightESS, r.AcceptRate}, r.LogWeights...)
+	return append(out, r.Steps...)
+}
+
+// TestNLLMatchesPerRowAIS: with the decoder of the tool's Fashion-MNIST
+// runs (z 8 → 256 → 256 → 784 logits, softplus), AIS batched over test
+// rows (AIS.RunFamily on Joints, as NLL runs it) gives every row the bits
+// of AIS.Run on that row alone — every log-weight, step, summary — under
+// GOMAXPROCS 1, 2 and 8, and for groups of 1, 3 and all 5 rows (96 chain
+// rows split into 2 chunks of 48 mix rows 0 and 1 in one evaluation); NLL
+// reports those rows.
+func TestNLLMatchesPerRowAIS(t *testing.T) {
+	dec, err := NewBernoulliDecoder(8, 784, []int{256, 256}, "", repro.New(3, repro.Init, 0, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := aePixels(5, 5, 784)
+	a := sampler.AIS{BaseScale: 1, Temps: 6, Step: 0.1, Leapfrog: 3, Chains: 16, Seed: 40}
+	want := make([][]float64, data.Rows)
+	for r := range data.Rows {
+		b := a
+		b.Seed += uint64(r)
+		out, err := b.Run(rowJoint{dec, data.Row(r)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want[r] = aisBits(out)
+	}
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
+	for _, maxRows := range []int{32, 96, 0} {
+		for _, procs := range []int{1, 2, 8} {
+			runtime.GOMAXPROCS(procs)
+			a.MaxRows = maxRows
+			got, err := a.RunFamily(dec.Joints(data))
+			if err != nil {
+				t.Fatal(err)
+			}
+			nll, err := NLL(dec, data, a)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for r := range data.Rows {
+				if !sameBits(aisBits(got[r]), want[r]) {
+					t.Errorf("MaxRows %d, GOMAXPROCS %d, row %d: RunFamily differs from Run on the row", maxRows, procs, r)
+				}
+				if math.Float64bits(nll.Rows[r]) != math.Float64bits(-want[r][0]) {
+					t.Errorf("MaxRows %d, GOMAXPROCS %d, row %d: NLL's row %v, Run's %v", maxRows, procs, r, nll.Rows[r], -want[r][0])
+				}
+			}
+		}
+	}
+}
+
+// TestNLLStdErrs: the test-set standard error is sd(rows)/√n, computed here
+// from the rows, and the Monte Carlo one √(Σ se²)/n; both differ (the
+// rows' spread is not AIS noise); one row has no test-set error (NaN).
+func TestNLLStdErrs(t *testing.T) {
+	dec, xs := testDecoder(t, 8, 4)
+	data := ad.NewMat(len(xs), 8)
+	for r, x := range xs {
+		copy(data.Row(r), x)
+	}
+	a := sampler.AIS{Temps: 50, Step: 0.2, Leapfrog: 3, Chains: 32, Seed: 1}
+	res, err := NLL(dec, data, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := float64(len(xs))
+	mean, sq := 0.0, 0.0
+	for r := range res.Rows {
+		mean += res.Rows[r] / n
+		sq += res.RowErr[r] * res.RowErr[r]
+	}
+	ss := 0.0
+	for _, v := range res.Rows {
+		ss += (v - mean) * (v - mean)
+	}
+	wantTest, wantMC := math.Sqrt(ss/(n-1)/n), math.Sqrt(sq)/n
+	if math.Abs(res.NLL-mean) > 1e-12*math.Abs(mean) || math.Abs(res.TestStdErr-wantTest) > 1e-12*wantTest || math.Abs(res.StdErr-wantMC) > 1e-12*wantMC {
+		t.Errorf("NLL %v ± %v (AIS) ± %v (test set), want %v ± %v ± %v", res.NLL, res.StdErr, res.TestStdErr, mean, wantMC, wantTest)
+	}
+	if !(res.TestStdErr > 3*res.StdErr) {
+		t.Errorf("test-set standard error %v not well above the AIS one %v: the rows' log p(x) differ by nats", res.TestStdErr, res.StdErr)
+	}
+	one, err := NLL(dec, data.RowRange(0, 1), a)
+	if err != nil || !math.IsNaN(one.TestStdErr) || one.Rows[0] != res.Rows[0] {
+		t.Errorf("one row: test-set standard error %v, row %v (want NaN and %v), error %v", one.TestStdErr, one.Rows[0], res.Rows[0], err)
 	}
 }

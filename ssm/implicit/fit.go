@@ -145,8 +145,15 @@ type NLLResult struct {
 	// NLL is the mean over rows of −log p_θ(x) in nats.
 	NLL float64
 	// StdErr is the Monte Carlo standard error of NLL, √(Σ se_r²)/n from
-	// the rows' AIS standard errors (the test rows are fixed).
+	// the rows' AIS standard errors: the error of NLL as the test NLL of
+	// these rows.
 	StdErr float64
+	// TestStdErr is the standard error of NLL as an estimate of the
+	// expected NLL of a row drawn like the test rows: sd(Rows)/√n, the
+	// sample standard deviation of the rows' estimates over √n (it includes
+	// their AIS noise). It is the error bar for comparing models on
+	// different test sets; NaN for one row.
+	TestStdErr float64
 	// Rows are the rows' −log p_θ(x_r) estimates and their standard errors.
 	Rows, RowErr []float64
 	// MinESS is the smallest importance-weight ESS over the rows.
@@ -155,9 +162,12 @@ type NLLResult struct {
 
 // NLL estimates the mean test negative log-likelihood −log p_θ(x) of the
 // decoder with a standard normal prior over the rows of data by AIS over
-// the latent (a.Run on Joint(x); BaseScale 0 means 1, the prior). Row r
-// runs with the seed a.Seed + r. It returns a's *sampler.ConfigError for
-// an invalid setting, or the first row's error.
+// the latent: a.RunFamily on Joints(data) (BaseScale 0 means 1, the
+// prior), which runs the chains of many rows in the same matrix products
+// and gives row r the result of a.Run on Joint(x_r) with the seed
+// a.Seed + r, bit for bit. It returns a's *sampler.ConfigError (wrapped)
+// for an invalid setting, or the error of the first row whose AIS fails
+// (its member number is the row's).
 func NLL(dec *BernoulliDecoder, data ad.Mat, a sampler.AIS) (NLLResult, error) {
 	if data.Rows == 0 || data.Cols != dec.XDim() {
 		return NLLResult{}, &ConfigError{Type: "NLL", Field: "data", Value: [2]int{data.Rows, data.Cols}, Want: fmt.Sprintf("n×%d with n ≥ 1", dec.XDim())}
@@ -165,15 +175,13 @@ func NLL(dec *BernoulliDecoder, data ad.Mat, a sampler.AIS) (NLLResult, error) {
 	if a.BaseScale == 0 {
 		a.BaseScale = 1
 	}
-	base := a.Seed
+	outs, err := a.RunFamily(dec.Joints(data))
+	if err != nil {
+		return NLLResult{}, fmt.Errorf("implicit: NLL: %w", err)
+	}
 	res := NLLResult{Rows: make([]float64, data.Rows), RowErr: make([]float64, data.Rows), MinESS: math.Inf(1)}
 	var sum, sq float64
-	for r := range data.Rows {
-		a.Seed = base + uint64(r)
-		out, err := a.Run(dec.Joint(data.Row(r)))
-		if err != nil {
-			return NLLResult{}, fmt.Errorf("implicit: NLL: row %d: %w", r, err)
-		}
+	for r, out := range outs {
 		res.Rows[r], res.RowErr[r] = -out.LogZ, out.StdErr
 		sum += -out.LogZ
 		sq += float64(out.StdErr * out.StdErr)
@@ -182,5 +190,10 @@ func NLL(dec *BernoulliDecoder, data ad.Mat, a sampler.AIS) (NLLResult, error) {
 	n := float64(data.Rows)
 	res.NLL = sum / n
 	res.StdErr = math.Sqrt(sq) / n
+	ss := 0.0
+	for _, v := range res.Rows {
+		ss += float64((v - res.NLL) * (v - res.NLL))
+	}
+	res.TestStdErr = math.Sqrt(ss/(n-1)) / math.Sqrt(n)
 	return res, nil
 }
