@@ -1,10 +1,13 @@
 package nn
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"slices"
 	"testing"
 
@@ -536,4 +539,128 @@ func TestDKEFConfigErrors(t *testing.T) {
 		f.Fit(AlphaDenoising, AlphaData{X: ad.NewMat(3, 3), Eps: ad.NewMat(3, 3)})
 	})
 	mustPanic(t, "columns", func() { m.Energy(ad.NewTape(), ad.NewTape().Input(ad.NewMat(2, 2), false)) })
+}
+
+// dkefGolden is testdata/dkef_golden.json, written by dkef_golden.py: a
+// DKEF in PyTorch (float64) with fixed weights, α fitted on a half batch
+// xt by each of the four fits as the reference code fits it, and, at the
+// other half xv, the energy, the score, the HVP along vv and the
+// parameter gradients (through α) of the exact score-matching loss.
+type dkefGolden struct {
+	Dim, Inducing, Features, Kernels int
+	Sigma                            float64
+	Tensors                          map[string][]float64
+	XT, VT, ET, XV, VV               []float64
+	Cases                            []struct {
+		Fit                       string
+		Alpha, Energy, Score, HVP []float64
+		Loss                      float64
+		Grads                     map[string][]float64
+	}
+}
+
+// TestDKEFGolden compares the α of every fit, the energy, score and HVP
+// with it, and the exact-SM loss's parameter gradients through the fit
+// with PyTorch's, to 1e-10 relative (gradients relative to the largest of
+// their tensor).
+func TestDKEFGolden(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join("testdata", "dkef_golden.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var g dkefGolden
+	if err := json.Unmarshal(raw, &g); err != nil {
+		t.Fatal(err)
+	}
+	m := newDKEF(DKEFConfig{Dim: g.Dim, Inducing: g.Inducing, Features: g.Features, Kernels: g.Kernels})
+	params := m.Params()[:len(m.Params())-1]
+	for _, p := range params {
+		v, ok := g.Tensors[p.Name]
+		if !ok || len(v) != len(p.Value.Data) {
+			t.Fatalf("%s: %d values in the golden file, want %d", p.Name, len(v), len(p.Value.Data))
+		}
+		copy(p.Value.Data, v)
+	}
+	nt, nv := len(g.XT)/g.Dim, len(g.XV)/g.Dim
+	data := AlphaData{X: ad.MatOf(nt, g.Dim, g.XT), V: ad.MatOf(nt, g.Dim, g.VT), Eps: ad.MatOf(nt, g.Dim, g.ET), Sigma: g.Sigma}
+	xv, vv := ad.MatOf(nv, g.Dim, g.XV), ad.MatOf(nv, g.Dim, g.VV)
+	kinds := map[string]AlphaFit{"exact": AlphaExact, "sliced": AlphaSliced, "sliced_vr": AlphaSlicedVR, "dsm": AlphaDenoising}
+	if len(g.Cases) != len(kinds) {
+		t.Fatalf("%d cases, want %d", len(g.Cases), len(kinds))
+	}
+	var dirs []ad.Mat
+	var orders []int
+	for j := range g.Dim {
+		e := ad.NewMat(nv, g.Dim)
+		for r := range nv {
+			e.Set(r, j, 1)
+		}
+		dirs, orders = append(dirs, e), append(orders, 2)
+	}
+	for _, c := range g.Cases {
+		t.Run(c.Fit, func(t *testing.T) {
+			worst := 0.0
+			// check compares relative to max(|want|, 1e-3·scale), scale the
+			// largest |want| of the tensor and of floor.
+			check := func(what string, got, want []float64, floor ...float64) {
+				t.Helper()
+				if len(got) != len(want) {
+					t.Fatalf("%s: %d values, PyTorch %d", what, len(got), len(want))
+				}
+				scale := 0.0
+				for _, w := range append(want, floor...) {
+					scale = math.Max(scale, math.Abs(w))
+				}
+				for i, w := range want {
+					e := math.Abs(got[i]-w) / math.Max(math.Abs(w), 1e-3*scale)
+					worst = math.Max(worst, e)
+					if e > 1e-10 {
+						t.Errorf("%s[%d] = %.17g, PyTorch %.17g", what, i, got[i], w)
+					}
+				}
+			}
+			f := NewAlphaFitter(m)
+			alpha := f.Fit(kinds[c.Fit], data)
+			check("alpha", alpha.Data, c.Alpha)
+			copy(m.alpha.Value.Data, alpha.Data)
+			tp := ad.NewTape()
+			grad, hv := ad.NewMat(nv, g.Dim), ad.NewMat(nv, g.Dim)
+			e := ad.InputGrad(tp, m.Energy, xv, grad)
+			check("energy", e.Data, c.Energy)
+			for i := range grad.Data {
+				grad.Data[i] = -grad.Data[i]
+			}
+			check("score", grad.Data, c.Score)
+			ad.HVP(tp, m.Energy, xv, vv, ad.Mat{}, hv)
+			check("HVP", hv.Data, c.HVP)
+
+			so := ad.NewSecondOrder()
+			loss := so.Eval(m.Energy, xv, dirs, orders, func(t *ad.Tape, d *ad.Derivs) *ad.Node {
+				s := d.D2[0]
+				for _, d2 := range d.D2[1:] {
+					s = t.Add(s, d2)
+				}
+				return t.Scale(-1/float64(nv), t.Sum(s))
+			}, func(t *ad.Tape, g *ad.Node) *ad.Node { return t.Scale(0.5/float64(nv), t.Sum(t.Apply(ad.Square, g))) })
+			check("loss", []float64{loss}, []float64{c.Loss})
+			f.Backward(so.Grad(m.alpha))
+			// The last layers' biases shift φ(x) and φ(z) alike, so their
+			// gradients are zero up to rounding: gradients are compared
+			// relative to the largest of all of them.
+			var all []float64
+			for _, w := range c.Grads {
+				all = append(all, w...)
+			}
+			for _, p := range params {
+				got := make([]float64, len(p.Value.Data))
+				for _, src := range []ad.Mat{so.Grad(p), f.Grad(p)} {
+					for i, v := range src.Data {
+						got[i] += v
+					}
+				}
+				check("∂loss/∂"+p.Name, got, c.Grads[p.Name], all...)
+			}
+			t.Logf("%s: largest relative difference from PyTorch %.2g", c.Fit, worst)
+		})
+	}
 }
