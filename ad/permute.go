@@ -2,16 +2,21 @@ package ad
 
 import "fmt"
 
-// Column gathers: y[:, j] = x[:, cols[j]], a linear map that moves values
-// between columns without arithmetic. A permutation of the columns is one
-// (NICE's even/odd split), and so is picking a set of columns in any order,
-// repeats allowed.
+// Column gathers and scatters: linear maps that move values between
+// columns without arithmetic other than the sums of a scatter. A gather
+// y[:, j] = x[:, cols[j]] picks columns in any order, repeats allowed; a
+// permutation of the columns is one (NICE's even/odd split). A scatter
+// y[:, cols[j]] += x[:, j] is its transpose: each op's reverse rule is the
+// other's forward rule.
 
-// gatherOp is y = x[:, cols] block by block; the node's aux row 0 holds
-// cols (as float64, exact for any column index).
-type gatherOp struct{}
+// colMapOp is a gather or, with scatter set, a scatter, block by block;
+// the node's aux row 0 holds cols (as float64, exact for any column index).
+type colMapOp struct{ scatter bool }
 
-var opGather op = &gatherOp{}
+var (
+	opGather  op = &colMapOp{}
+	opScatter op = &colMapOp{scatter: true}
+)
 
 // GatherCols records the B×len(cols) node y with y[:, j] = x[:, cols[j]]
 // in every block: a column of x may be taken several times or not at
@@ -24,12 +29,23 @@ func (t *Tape) GatherCols(x *Node, cols []int) *Node {
 	if len(cols) == 0 {
 		panic("ad: GatherCols: no columns")
 	}
-	for j, c := range cols {
-		if c < 0 || c >= x.val.Cols {
-			panic(fmt.Sprintf("ad: GatherCols: cols[%d] = %d, outside the %d columns of x", j, c, x.val.Cols))
-		}
+	checkCols("GatherCols", cols, x.val.Cols)
+	return t.emit(t.colMapNode(opGather, x, len(cols), cols, 1), x, nil)
+}
+
+// ScatterCols records the B×n node y that is zero but for
+// y[:, cols[j]] += x[:, j] for every column j of x, in every block: the
+// transpose of GatherCols(·, cols), so that Σ yᵀw = Σ xᵀ GatherCols(w,
+// cols). Columns of x sent to one column of y add up, in the order of j.
+// y has x's blocks. cols is copied while recording. It panics unless cols
+// has one index in [0, n) per column of x.
+func (t *Tape) ScatterCols(x *Node, cols []int, n int) *Node {
+	sameTape(t, x)
+	if len(cols) != x.val.Cols {
+		panic(fmt.Sprintf("ad: ScatterCols: %d indices for %d columns", len(cols), x.val.Cols))
 	}
-	return t.emit(t.gatherNode(x, cols, 1), x, nil)
+	checkCols("ScatterCols", cols, n)
+	return t.emit(t.colMapNode(opScatter, x, n, cols, 1), x, nil)
 }
 
 // PermuteCols records x with its columns permuted: y[:, j] = x[:, perm[j]]
@@ -43,23 +59,33 @@ func (t *Tape) PermuteCols(x *Node, perm []int) *Node {
 	if len(perm) != n {
 		panic(fmt.Sprintf("ad: PermuteCols: %d indices for %d columns", len(perm), n))
 	}
+	checkCols("PermuteCols", perm, n)
 	// Row 1 of aux marks the columns seen: a permutation sees each once.
-	y := t.gatherNode(x, perm, 2)
+	y := t.colMapNode(opGather, x, n, perm, 2)
 	seen := y.aux.Row(1)
 	clear(seen)
 	for j, c := range perm {
-		if c < 0 || c >= n || seen[c] != 0 {
-			panic(fmt.Sprintf("ad: PermuteCols: perm[%d] = %d is outside 0..%d or repeats an earlier index", j, c, n-1))
+		if seen[c] != 0 {
+			panic(fmt.Sprintf("ad: PermuteCols: perm[%d] = %d repeats an earlier index", j, c))
 		}
 		seen[c] = 1
 	}
 	return t.emit(y, x, nil)
 }
 
-// gatherNode returns the node of a gather of x, not yet recorded, with
-// auxRows rows of scratch and the (unchecked) indices in row 0.
-func (t *Tape) gatherNode(x *Node, cols []int, auxRows int) *Node {
-	y := t.node(opGather, x.rows, len(cols), x.blocks)
+// checkCols panics unless every index is in [0, n).
+func checkCols(name string, cols []int, n int) {
+	for j, c := range cols {
+		if c < 0 || c >= n {
+			panic(fmt.Sprintf("ad: %s: cols[%d] = %d, outside the %d columns", name, j, c, n))
+		}
+	}
+}
+
+// colMapNode returns the node of a gather or scatter of x with n columns,
+// not yet recorded, with auxRows rows of scratch and the indices in row 0.
+func (t *Tape) colMapNode(o op, x *Node, n int, cols []int, auxRows int) *Node {
+	y := t.node(o, x.rows, n, x.blocks)
 	y.aux.Resize(auxRows, len(cols))
 	for j, c := range cols {
 		y.aux.Data[j] = float64(c)
@@ -67,37 +93,63 @@ func (t *Tape) gatherNode(x *Node, cols []int, auxRows int) *Node {
 	return y
 }
 
-// forward: linear and without arithmetic, so every block alike, and a block
-// of y is zero where x's is.
-func (*gatherOp) forward(y *Node) {
-	x := y.a
-	c, n := x.val.Cols, y.val.Cols
-	cols := y.aux.Data[:n]
-	y.zero = x.zero
-	for r := range y.val.Rows {
-		src, dst := x.val.Data[r*c:(r+1)*c], y.val.Data[r*n:(r+1)*n]
-		for j, k := range cols {
-			dst[j] = src[int(k)]
-		}
+// forward: linear, so every block alike, and a block of y is zero where
+// x's is.
+func (o *colMapOp) forward(y *Node) {
+	y.zero = y.a.zero
+	if o.scatter {
+		clear(y.val.Data)
+		scatterAdd(y.a.val, y.val, y.colIndices(), y.val.Rows)
+	} else {
+		gather(y.a.val, y.val, y.colIndices(), y.val.Rows, false)
 	}
 }
 
-// backward adds ȳ[:, j] into x̄[:, cols[j]] row by row, over the first nb
-// blocks (a column taken twice gets both).
-func (*gatherOp) backward(y *Node, nb int) {
+// backward pulls ȳ back over the first nb blocks, adding into x̄: a
+// gather's adjoint scatters, a scatter's gathers.
+func (o *colMapOp) backward(y *Node, nb int) {
 	x := y.a
 	if !x.needGrad {
 		return
 	}
-	c, n := x.val.Cols, y.val.Cols
-	cols := y.aux.Data[:n]
-	for r := range min(nb, x.blocks) * y.rows {
-		src, dst := y.adj.Data[r*n:(r+1)*n], x.adj.Data[r*c:(r+1)*c]
-		for j, k := range cols {
-			dst[int(k)] += src[j]
-		}
+	rows := min(nb, x.blocks) * y.rows
+	if o.scatter {
+		gather(y.adj, x.adj, y.colIndices(), rows, true)
+	} else {
+		scatterAdd(y.adj, x.adj, y.colIndices(), rows)
 	}
 }
 
 // dual: linear, so the adjoint's tangent (block 1) moves as the adjoint.
-func (o *gatherOp) dual(y *Node) { o.backward(y, 2) }
+func (o *colMapOp) dual(y *Node) { o.backward(y, 2) }
+
+// colIndices returns the column indices of a gather or scatter node.
+func (y *Node) colIndices() []float64 { return y.aux.Row(0) }
+
+// gather sets (or with add, adds to) dst[r, j] the value src[r, cols[j]]
+// for the first rows rows; dst has len(cols) columns.
+func gather(src, dst Mat, cols []float64, rows int, add bool) {
+	cs, cd := src.Cols, dst.Cols
+	for r := range rows {
+		s, d := src.Data[r*cs:(r+1)*cs], dst.Data[r*cd:(r+1)*cd]
+		for j, k := range cols {
+			if add {
+				d[j] += s[int(k)]
+			} else {
+				d[j] = s[int(k)]
+			}
+		}
+	}
+}
+
+// scatterAdd adds src[r, j] to dst[r, cols[j]] for the first rows rows, in
+// the order of j; src has len(cols) columns.
+func scatterAdd(src, dst Mat, cols []float64, rows int) {
+	cs, cd := src.Cols, dst.Cols
+	for r := range rows {
+		s, d := src.Data[r*cs:(r+1)*cs], dst.Data[r*cd:(r+1)*cd]
+		for j, k := range cols {
+			d[int(k)] += s[j]
+		}
+	}
+}

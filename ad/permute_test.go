@@ -32,6 +32,21 @@ func gatherCases() []opCase {
 		{"gather-subset", func(t *Tape, z1, z2 *Node, p *opParams) *Node {
 			return t.Mul(t.GatherCols(t.Apply(Tanh, z1), []int{4, 1}), t.GatherCols(t.Apply(ELU, z2), []int{0, 3}))
 		}},
+		{"scatter", func(t *Tape, z1, z2 *Node, p *opParams) *Node {
+			return t.Mul(t.ScatterCols(t.Apply(Tanh, z1), []int{6, 0, 2, 3, 1}, 7), t.Apply(Softplus, t.GatherCols(z2, []int{0, 1, 2, 3, 4, 0, 1})))
+		}},
+		// Columns sent to one place add up; column 1 of the result is zero.
+		{"scatter-sums", func(t *Tape, z1, z2 *Node, p *opParams) *Node {
+			return t.Apply(SiLU, t.ScatterCols(t.Mul(z1, z2), []int{0, 2, 0, 2, 2}, 3))
+		}},
+		// The scatter's operand has another consumer: adjoints add up.
+		{"scatter-fanout", func(t *Tape, z1, z2 *Node, p *opParams) *Node {
+			h := t.Apply(Tanh, z1)
+			return t.Mul(t.ScatterCols(h, []int{1, 2, 3, 4, 0}, 5), h)
+		}},
+		{"gather-scatter", func(t *Tape, z1, z2 *Node, p *opParams) *Node {
+			return t.ScatterCols(t.Apply(Tanh, t.GatherCols(z1, []int{4, 4, 0})), []int{1, 0, 1}, 2)
+		}},
 		// A plain operand (built from parameters only) next to a jet.
 		{"gather-plain", func(t *Tape, z1, z2 *Node, p *opParams) *Node {
 			c := t.GatherCols(t.Apply(Sigmoid, t.MatMulT(t.Param(p.wc), t.Param(p.wm))), []int{4, 0, 0, 2, 1})
@@ -40,7 +55,7 @@ func gatherCases() []opCase {
 	}
 }
 
-// TestGatherOps checks GatherCols and PermuteCols at every order: input
+// TestGatherOps checks GatherCols, ScatterCols and PermuteCols at every order: input
 // gradient, both Taylor coefficients, the HVP (the dual rule) and the
 // parameter gradient of a second-order loss (reverse over the jet), each
 // against central differences. Each case's result h is reduced to a
@@ -125,6 +140,39 @@ func TestPermuteExact(t *testing.T) {
 	}
 }
 
+// TestScatterExact checks ScatterCols without differences: it is the
+// transpose of GatherCols (⟨scatter(x), w⟩ = ⟨x, gather(w)⟩ bit for bit
+// with integer values), columns sent to one place add in order, the others
+// are zero, and its adjoint gathers.
+func TestScatterExact(t *testing.T) {
+	x := MatOf(2, 4, []float64{1, 2, 3, 4, 5, 6, 7, 8})
+	cols := []int{3, 0, 3, 1}
+	tp := NewTape()
+	tp.Reset()
+	xin := tp.Input(x, true)
+	y := tp.ScatterCols(xin, cols, 5)
+	want := []float64{2, 4, 0, 1 + 3, 0, 6, 8, 0, 5 + 7, 0}
+	if !slices.Equal(y.Value().Data, want) {
+		t.Fatalf("ScatterCols = %v, want %v", y.Value().Data, want)
+	}
+	w := MatOf(2, 5, []float64{1, -2, 3, 5, 7, -1, 2, 4, -3, 6})
+	tp.Backward(tp.Sum(tp.Mul(y, tp.Const(w))))
+	g := tp.GatherCols(tp.Const(w), cols).Value().Data
+	if !slices.Equal(xin.Adj().Data, g) {
+		t.Errorf("adjoint of ScatterCols %v, want GatherCols of the seed %v", xin.Adj().Data, g)
+	}
+	var lhs, rhs float64
+	for i, v := range y.Value().Data {
+		lhs += v * w.Data[i]
+	}
+	for i, v := range x.Data {
+		rhs += v * g[i]
+	}
+	if lhs != rhs {
+		t.Errorf("⟨scatter(x), w⟩ = %g, ⟨x, gather(w)⟩ = %g", lhs, rhs)
+	}
+}
+
 // TestGatherShapes checks that misuse panics with a message naming the op.
 func TestGatherShapes(t *testing.T) {
 	tp := NewTape()
@@ -141,6 +189,9 @@ func TestGatherShapes(t *testing.T) {
 		"permute repeat":     {func() { tp.PermuteCols(jet, []int{0, 1, 1}) }, "PermuteCols"},
 		"permute past end":   {func() { tp.PermuteCols(jet, []int{0, 3, 1}) }, "PermuteCols"},
 		"permute negative":   {func() { tp.PermuteCols(jet, []int{0, -1, 1}) }, "PermuteCols"},
+		"scatter short":      {func() { tp.ScatterCols(jet, []int{0, 1}, 3) }, "ScatterCols"},
+		"scatter past end":   {func() { tp.ScatterCols(jet, []int{0, 1, 3}, 3) }, "ScatterCols"},
+		"scatter negative":   {func() { tp.ScatterCols(jet, []int{0, -1, 1}, 3) }, "ScatterCols"},
 		"permute other tape": {func() { NewTape().PermuteCols(jet, []int{0, 1, 2}) }, "different tapes"},
 	} {
 		t.Run(name, func(t *testing.T) {
@@ -158,8 +209,8 @@ func TestGatherShapes(t *testing.T) {
 	}
 }
 
-// TestGatherAllocs checks that re-recording gathers on a tape allocates
-// nothing.
+// TestGatherAllocs checks that re-recording gathers and scatters on a tape
+// allocates nothing.
 func TestGatherAllocs(t *testing.T) {
 	rng := rand.New(rand.NewPCG(7, 0))
 	x := MatOf(adtest.RandMat(rng, 4, 6, 1))
@@ -169,7 +220,7 @@ func TestGatherAllocs(t *testing.T) {
 	run := func() {
 		tp.Reset(2)
 		in := tp.Input(x, true, v)
-		y := tp.Apply(Tanh, tp.GatherCols(tp.PermuteCols(in, perm), even))
+		y := tp.Apply(Tanh, tp.ScatterCols(tp.GatherCols(tp.PermuteCols(in, perm), even), even, 6))
 		tp.Backward(tp.Sum(tp.SumRows(tp.Deriv(tp.SumRows(y), 0, 2))))
 	}
 	run()
