@@ -1,6 +1,7 @@
 package ad
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -343,4 +344,21 @@ func TestSolveAllocs(t *testing.T) {
 			t.Errorf("%s: %v allocations per repeated pass, want 0", name, a)
 		}
 	}
+}
+
+// Solve a 2×2 system AX = B and differentiate Σ X with respect to A and
+// B: B̄ = A⁻ᵀ1 and Ā = −B̄Xᵀ.
+func ExampleTape_Solve() {
+	t := NewTape()
+	a := t.Var(MatOf(2, 2, []float64{2, 1, 1, 3}))
+	b := t.Var(MatOf(2, 1, []float64{3, 5}))
+	x := t.Solve(a, b)
+	t.Backward(t.Sum(x))
+	fmt.Printf("X = %.4f\n", x.Value().Data)
+	fmt.Printf("B̄ = %.4f\n", b.Adj().Data)
+	fmt.Printf("Ā = %.4f\n", a.Adj().Data)
+	// Output:
+	// X = [0.8000 1.4000]
+	// B̄ = [0.4000 0.2000]
+	// Ā = [-0.3200 -0.5600 -0.1600 -0.2800]
 }

@@ -537,3 +537,58 @@ func (f *AlphaFitter) Backward(alphaGrad ad.Mat) { f.t.BackwardFrom(f.alpha, alp
 // Backward, or an empty Mat when the fit does not read p (see
 // ad.Tape.Grad).
 func (f *AlphaFitter) Grad(p *ad.Param) ad.Mat { return f.t.Grad(p) }
+
+// An AlphaSystem is the G and b of α fits summed over many half batches,
+// without gradients: the reference fits α for validation on 1000 training
+// rows, and for its second stage on the whole training set, in batches of
+// 100 with fresh projections and noise, this way.
+type AlphaSystem struct {
+	// G and B are the sums over the rows added of the per-row terms of G
+	// (M×M) and b (M×1): N times the means a single fit uses.
+	G, B ad.Mat
+	// N is the number of rows added.
+	N int
+}
+
+// Reset empties s for a model of M inducing points.
+func (s *AlphaSystem) Reset(m int) {
+	s.G.Resize(m, m)
+	s.B.Resize(m, 1)
+	clear(s.G.Data)
+	clear(s.B.Data)
+	s.N = 0
+}
+
+// Accumulate fits kind on the half batch d (as Fit, whose results it
+// overwrites) and adds its rows' G and b to s, which must have been Reset
+// for the model.
+func (f *AlphaFitter) Accumulate(s *AlphaSystem, kind AlphaFit, d AlphaData) {
+	f.Fit(kind, d)
+	mm := f.m.cfg.Inducing
+	if s.G.Rows != mm || s.B.Rows != mm {
+		panic(fmt.Sprintf("nn: AlphaFitter.Accumulate: the system is for %d inducing points, the model has %d", s.G.Rows, mm))
+	}
+	n := float64(d.X.Rows)
+	for i, v := range f.g.Value().Data {
+		s.G.Data[i] += float64(n * v)
+	}
+	for i, v := range f.b.Value().Data {
+		s.B.Data[i] += float64(n * v)
+	}
+	s.N += d.X.Rows
+}
+
+// AlphaFromSystem records on t the α of an accumulated system,
+// α = −(G/N + λI)⁻¹ b/N with λ = 10^{log_lambd}, and returns it as an M×1
+// plain node. G and b are constants (s must not change until t is reset),
+// so a reverse sweep from α reaches log_lambd only: the reference's second
+// stage, which tunes λ alone.
+func (m *DKEF) AlphaFromSystem(t *ad.Tape, s *AlphaSystem) *ad.Node {
+	mm := m.cfg.Inducing
+	if s.G.Rows != mm || s.G.Cols != mm || s.B.Rows != mm || s.B.Cols != 1 || s.N < 1 {
+		panic(fmt.Sprintf("nn: DKEF.AlphaFromSystem: G is %d×%d, b %d×%d over %d rows, the model has %d inducing points",
+			s.G.Rows, s.G.Cols, s.B.Rows, s.B.Cols, s.N, mm))
+	}
+	inv := 1 / float64(s.N)
+	return m.solveAlpha(t, t.Scale(inv, t.Const(s.G)), t.Scale(inv, t.Const(s.B)))
+}

@@ -664,3 +664,85 @@ func TestDKEFGolden(t *testing.T) {
 		})
 	}
 }
+
+// TestAlphaSystem checks that accumulating two half batches gives the
+// system of the fit on both at once (the same α to rounding), and that
+// the α of the system differentiates in log_lambd only, with the
+// derivative of central differences.
+func TestAlphaSystem(t *testing.T) {
+	for i, c := range alphaFits {
+		t.Run(c.name, func(t *testing.T) {
+			m := smallDKEF(t, 9)
+			rng := rand.New(rand.NewPCG(9, uint64(i)))
+			a, b := fitData(rng, 4, 3), fitData(rng, 6, 3)
+			both := AlphaData{Sigma: a.Sigma}
+			for _, p := range []struct{ dst, x, y *ad.Mat }{{&both.X, &a.X, &b.X}, {&both.V, &a.V, &b.V}, {&both.Eps, &a.Eps, &b.Eps}} {
+				*p.dst = ad.MatOf(10, 3, append(slices.Clone(p.x.Data), p.y.Data...))
+			}
+			f := NewAlphaFitter(m)
+			want := slices.Clone(f.Fit(c.kind, both).Data)
+			var s AlphaSystem
+			s.Reset(6)
+			f.Accumulate(&s, c.kind, a)
+			f.Accumulate(&s, c.kind, b)
+			if s.N != 10 {
+				t.Errorf("N = %d, want 10", s.N)
+			}
+			tp := ad.NewTape()
+			alpha := m.AlphaFromSystem(tp, &s)
+			dkefClose(t, "α of the accumulated system", alpha.Value().Data, want, 1e-12)
+
+			seed := ad.MatOf(6, 1, []float64{0.3, -1, 2, 0.7, -0.2, 1.1})
+			tp.BackwardFrom(alpha, seed)
+			got := tp.Grad(m.logLambda).Data
+			for _, p := range m.Params() {
+				if g := tp.Grad(p); p != m.logLambda && len(g.Data) > 0 {
+					t.Errorf("%s has a gradient through the system's α", p.Name)
+				}
+			}
+			num := make([]float64, 1)
+			fd.NumGrad(func() float64 {
+				tp := ad.NewTape()
+				return dkefDot(m.AlphaFromSystem(tp, &s).Value().Data, seed.Data)
+			}, m.logLambda.Value.Data, num, fd.DefaultStep)
+			dkefClose(t, "∂(seedᵀα)/∂log λ", got, num, 1e-8)
+		})
+	}
+}
+
+// Fit a DKEF's α in closed form on one half batch by sliced score
+// matching, evaluate the energy with it on the other half, and carry a
+// loss's gradient with respect to α back to the feature nets.
+func ExampleAlphaFitter() {
+	rng := repro.New(1, repro.Init, 0, 0)
+	const d, m = 2, 8
+	z := ad.NewMat(m, d) // inducing points: here on a small grid
+	for i := range m {
+		z.Set(i, 0, float64(i%4)-1.5)
+		z.Set(i, 1, float64(i/4)-0.5)
+	}
+	model, err := NewDKEF(DKEFConfig{Dim: d, Inducing: m, Features: 5}, z, rng)
+	if err != nil {
+		panic(err)
+	}
+	fit, loss := ad.NewMat(16, d), ad.NewMat(4, d)
+	for i := range fit.Data {
+		fit.Data[i] = repro.Normal(rng)
+	}
+	v := ad.NewMat(16, d)
+	for i := range v.Data {
+		v.Data[i] = float64(2*rng.IntN(2) - 1)
+	}
+	f := NewAlphaFitter(model)
+	alpha := f.Fit(AlphaSliced, AlphaData{X: fit, V: v})
+	copy(model.Alpha().Value.Data, alpha.Data)
+
+	// A loss of the other half: here the mean energy.
+	t := ad.NewTape()
+	e := t.Sum(model.Energy(t, t.Input(loss, false)))
+	t.Backward(e)
+	f.Backward(t.Grad(model.Alpha())) // through α to the other parameters
+	fmt.Println(len(alpha.Data), f.Grad(model.LogLambda()).Data[0] != 0)
+	// Output:
+	// 8 true
+}
