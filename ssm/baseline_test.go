@@ -281,3 +281,127 @@ func TestBaselineStepAllocs(t *testing.T) {
 		checkStepAllocs(t, name, obj, ad.MatOf(adtest.RandMat(rng, 40, 6, 1)))
 	}
 }
+
+// TestBaselineCPUnbiased checks curvature propagation on non-MLP energies
+// of package nn (DKEF; NICE joins once its column gather has a curvature
+// rule): the mean of d̂ = u∘ũ over 10⁴ Rademacher probes per sample is
+// within 4 standard errors (estimated from the probes) of the exact
+// Hessian diagonal from Hessian-vector products, for every element; the
+// expectation over unit probes equals it to 1e-10; and both baselines'
+// parameter gradients match central differences.
+func TestBaselineCPUnbiased(t *testing.T) {
+	const probes = 10000
+	rng := rand.New(rand.NewPCG(23, 1))
+	dkef, err := nn.NewDKEF(nn.DKEFConfig{Dim: 3, Inducing: 6, Features: 4}, ad.MatOf(adtest.RandMat(rng, 6, 3, 1)), rng)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range dkef.Alpha().Value.Data {
+		dkef.Alpha().Value.Data[i] = rng.NormFloat64()
+	}
+	for _, e := range []nn.Energy{dkef} {
+		t.Run(fmt.Sprintf("%T", e), func(t *testing.T) {
+			d := e.Dim()
+			x := ad.MatOf(adtest.RandMat(rng, 2, d, 1))
+			exact := ad.NewMat(2, d)
+			v, hv := ad.NewMat(2, d), ad.NewMat(2, d)
+			for i := range d {
+				clear(v.Data)
+				v.Set(0, i, 1)
+				v.Set(1, i, 1)
+				ad.HVP(ad.NewTape(), e.Energy, x, v, ad.Mat{}, hv)
+				exact.Set(0, i, hv.At(0, i))
+				exact.Set(1, i, hv.At(1, i))
+			}
+			xr := ad.NewMat(probes*2, d)
+			for p := range probes {
+				copy(xr.Data[p*2*d:], x.Data)
+			}
+			tp := ad.NewTape()
+			tp.FreezeParams(true)
+			in := tp.Input(xr, false)
+			_, u, ut := tp.CurvatureProp(e.Energy(tp, in), in, func(_, rows, cols int) ad.Mat {
+				r := ad.NewMat(rows, cols)
+				for j := range r.Data {
+					r.Data[j] = float64(2*int(rng.Uint64()&1) - 1)
+				}
+				return r
+			})
+			n := 2 * d
+			sum, sq := make([]float64, n), make([]float64, n)
+			for j, a := range u.Value().Data {
+				p := a * ut.Value().Data[j]
+				sum[j%n] += p
+				sq[j%n] += p * p
+			}
+			worst, relSE := 0.0, 0.0
+			for j := range n {
+				mean := sum[j] / probes
+				se := math.Sqrt((sq[j]/probes - mean*mean) / (probes - 1))
+				z := math.Abs(mean-exact.Data[j]) / se
+				worst, relSE = max(worst, z), max(relSE, se/math.Abs(exact.Data[j]))
+				if z > 4 {
+					t.Errorf("element %d: mean %.6g ± %.2g (SE), exact %.6g: %.1f standard errors", j, mean, se, exact.Data[j], z)
+				}
+			}
+			t.Logf("largest deviation %.2f standard errors; largest standard error %.2g of the exact value", worst, relSE)
+
+			// Exactly: u and ũ are linear in the probes, so E[u∘ũ] is the
+			// sum of u∘ũ over unit probes, one column of one draw at a time
+			// (on every row at once: the rows are independent).
+			var widths []int
+			draw, col := -1, -1
+			unit := func(k, rows, cols int) ad.Mat {
+				if draw < 0 {
+					widths = append(widths, cols)
+				}
+				r := ad.NewMat(rows, cols)
+				for i := 0; k == draw && i < rows; i++ {
+					r.Set(i, col, 1)
+				}
+				return r
+			}
+			sweep := func() (u, ut *ad.Node) {
+				tp.Reset()
+				in := tp.Input(x, false)
+				_, u, ut = tp.CurvatureProp(e.Energy(tp, in), in, unit)
+				return u, ut
+			}
+			sweep()
+			expect := make([]float64, n)
+			for draw = range widths {
+				for col = range widths[draw] {
+					u, ut := sweep()
+					for j, a := range u.Value().Data {
+						expect[j] += a * ut.Value().Data[j]
+					}
+				}
+			}
+			if e, at := fd.RelErr(expect, exact.Data, 1e-3); e > 1e-10 {
+				t.Errorf("E[u∘ũ] over unit probes: relative error %.3g at %d (%.15g vs %.15g)", e, at, expect[at], exact.Data[at])
+			}
+
+			for _, name := range []string{"approx-bp", "cp"} {
+				obj, err := New(name, e, Options{M: 2})
+				if err != nil {
+					t.Fatal(err)
+				}
+				b := drawBatch(obj, ad.MatOf(adtest.RandMat(rng, 4, d, 1)), 5)
+				w := obj.NewWorker()
+				w.Eval(b, true)
+				var got, want []float64
+				for _, g := range w.Grads() {
+					got = append(got, g.Data...)
+				}
+				for _, p := range e.Params() {
+					g := make([]float64, len(p.Value.Data))
+					fd.NumGrad(func() float64 { return w.Eval(b, false) }, p.Value.Data, g, 3e-6)
+					want = append(want, g...)
+				}
+				if e, at := fd.RelErr(got, want, 1e-3); e > 1e-6 {
+					t.Errorf("%s: parameter gradient relative error %.3g at %d (%.12g vs %.12g)", name, e, at, got[at], want[at])
+				}
+			}
+		})
+	}
+}
