@@ -93,6 +93,21 @@ func (t *Tape) colMapNode(o op, x *Node, n int, cols []int, auxRows int) *Node {
 	return y
 }
 
+// colMapT records the transpose of the gather or scatter y applied to v
+// (shaped like y): a gather's transpose scatters by its indices, a
+// scatter's gathers. The result is shaped like y's operand.
+func (t *Tape) colMapT(y, v *Node) *Node {
+	o := opScatter
+	if y.op == opScatter {
+		o = opGather
+	}
+	idx := y.colIndices()
+	z := t.node(o, v.rows, y.a.val.Cols, v.blocks)
+	z.aux.Resize(1, len(idx))
+	copy(z.aux.Data, idx)
+	return t.emit(z, v, nil)
+}
+
 // forward: linear, so every block alike, and a block of y is zero where
 // x's is.
 func (o *colMapOp) forward(y *Node) {
@@ -122,6 +137,13 @@ func (o *colMapOp) backward(y *Node, nb int) {
 
 // dual: linear, so the adjoint's tangent (block 1) moves as the adjoint.
 func (o *colMapOp) dual(y *Node) { o.backward(y, 2) }
+
+// curv: linear with a 0/1 Jacobian J (one 1 per row of a gather's, per
+// column of a scatter's), so J∘J = J and every quantity of y goes back by
+// the transposed map, recorded as the other op; no second-order term.
+func (*colMapOp) curv(s *curvSweep, y *Node) {
+	s.linear(y, y.a, func(v *Node, _ bool) *Node { return s.t.colMapT(y, v) })
+}
 
 // colIndices returns the column indices of a gather or scatter node.
 func (y *Node) colIndices() []float64 { return y.aux.Row(0) }
