@@ -46,6 +46,22 @@
 // is where the time goes. Route 1 would re-record the backward pass as ops
 // and then sweep it again: about twice the GEMM work for the same loss.
 //
+// # Hessian diagonals: approximate backprop and curvature propagation
+//
+// Two baselines of the sliced score matching paper replace tr ∇²E in
+// exact score matching by an estimate of the Hessian's diagonal propagated
+// from E back to the input. Tape.ApproxHessianDiag (Becker & LeCun's
+// approximate backprop, as Kingma & LeCun use it) and Tape.CurvatureProp
+// (Martens, Sutskever & Swersky) are sweeps over a plain tape that record
+// their recursions as new ops: the exact gradient g of E with respect to
+// every node, and either the diagonal estimate d (off-diagonal terms
+// dropped at every op) or two random vectors u, ũ with E[u∘ũ] = diag ∇²E
+// on any graph (a fresh noise draw wherever an op has a second-order term).
+// Each op carries its curvature rule next to its other rules; a sweep
+// that reaches an op without one panics with its name. Because the result
+// is ordinary tape nodes, one reverse sweep gives the exact parameter
+// gradient of the baseline's own loss.
+//
 // # Cost model
 //
 // Per linear layer of size B×in×out, count one unit as one B×in×out GEMM.

@@ -104,8 +104,8 @@ var registry = []Spec{
 	{"ncsn-sse-vr", CondScoreModel, ReadsM | ReadsSigmas, true, false, "annealed SSE-VR over a σ schedule", newNCSNSSEVR},
 	{"sde-dsm", TimeScoreModel, 0, true, false, "continuous-time denoising score matching of a score SDE: ½‖s(t)h(x_t,t) + z‖², t ~ U(1e-5, 1)", newSDEDSM},
 	{"sde-sse-vr", TimeScoreModel, ReadsM, true, false, "SSE-VR of a score SDE at x_t, t ~ U(1e-5, 1): s(t)²(½‖h‖² + vᵀ(∇h)v)", newSDESSEVR},
-	{"approx-bp", EnergyModel, 0, false, true, "exact SM with the Hessian diagonal by approximate backprop (MLP; biased, and unbounded below beyond one hidden layer)", newApproxBP},
-	{"cp", EnergyModel, ReadsM, false, true, "exact SM with the Hessian diagonal by curvature propagation (MLP)", newCurvatureProp},
+	{"approx-bp", EnergyModel, 0, false, true, "exact SM with the Hessian diagonal by approximate backprop (any energy; biased, and for an MLP unbounded below beyond one hidden layer)", newApproxBP},
+	{"cp", EnergyModel, ReadsM, false, true, "exact SM with the Hessian diagonal by curvature propagation (any energy; unbiased, high variance)", newCurvatureProp},
 	{"grad", EnergyModel, 0, false, false, "the mean energy: a plain gradient step, for cost comparisons", newMeanEnergy},
 }
 

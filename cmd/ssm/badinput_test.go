@@ -219,7 +219,6 @@ var badInputCases = []struct {
 	{"train -objective ncsn", "-objective"},
 	{"train -model ncsn:8 -objective ssm", "-objective"},
 	{"train -model gaussian -objective sse", "-objective"},
-	{"train -model gaussian -objective cp", "-objective"},
 	// train: objective and its options.
 	{"train -objective nope", "-objective"},
 	{"train -objective SSM", "-objective"},
