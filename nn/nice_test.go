@@ -376,6 +376,7 @@ type niceGolden struct {
 	Energy         []float64
 	Score, HVP     [][]float64
 	Latent         [][]float64
+	ApproxDiag     [][]float64 `json:"approx_diag"`
 	Objectives     map[string]struct {
 		Loss  float64
 		Terms [][]float64
@@ -406,9 +407,11 @@ func rowsMat(rows [][]float64) ad.Mat {
 
 func flatRows(rows [][]float64) []float64 { return rowsMat(rows).Data }
 
-// TestNICEGolden reproduces PyTorch's energy, score, HVP along v and
-// latent point of a small NICE (D = 6, four couplings, two hidden layers
-// of 8) to 1e-10, with the weights under their state_dict names. The
+// TestNICEGolden reproduces PyTorch's energy, score, HVP along v, latent
+// point and approximate-backprop Hessian diagonal (by the reference's
+// hand-written layer rules) of a small NICE (D = 6, four couplings, two
+// hidden layers of 8) to 1e-10, with the weights under their state_dict
+// names. The
 // objectives' values are checked by ssm's TestNICEObjectivesGolden.
 func TestNICEGolden(t *testing.T) {
 	g := readNICEGolden(t)
@@ -446,6 +449,12 @@ func TestNICEGolden(t *testing.T) {
 	check("score", score, flatRows(g.Score))
 	check("HVP", hv.Data, flatRows(g.HVP))
 	check("latent", m.Forward(x).Data, flatRows(g.Latent))
+	// Approximate backprop over the tape (ad.Tape.ApproxHessianDiag) gives
+	// what the reference's hand-written NICE rules give.
+	tp := ad.NewTape()
+	in := tp.Input(x, false)
+	_, d := tp.ApproxHessianDiag(m.Energy(tp, in), in)
+	check("approximate backprop's diagonal", d.Value().Data, flatRows(g.ApproxDiag))
 	if e := maxAbsDiff(m.Inverse(rowsMat(g.Latent)).Data, x.Data); e > 1e-12 {
 		t.Errorf("Inverse of PyTorch's latent points is off x by %.3g", e)
 	}

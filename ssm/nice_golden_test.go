@@ -16,8 +16,10 @@ import (
 
 // TestNICEObjectivesGolden trains nothing: it evaluates every objective
 // that applies to an energy (exact SM, SSM and SSM-VR with the golden
-// Gaussian projection v, DSM with the golden noise ε at σ = 0.3, and MLE
-// as the mean energy, objective "grad") on PyTorch's small NICE flow of
+// Gaussian projection v, DSM with the golden noise ε at σ = 0.3, MLE as
+// the mean energy, objective "grad", and approx-bp, whose diagonal PyTorch
+// computes by the reference's hand-written NICE rules) on PyTorch's small
+// NICE flow of
 // ../nn/testdata/nice_golden.json (D = 6, four couplings, two hidden
 // layers of 8; see nice_golden.py), and checks the loss, the per-sample
 // terms and the gradient of every parameter against autograd's, to 1e-10.
@@ -61,8 +63,8 @@ func TestNICEObjectivesGolden(t *testing.T) {
 		return out
 	}
 	batch := &Batch{X: rows(g.X), V: []ad.Mat{rows(g.V)}, Eps: rows(g.Eps)}
-	if len(g.Objectives) != 5 {
-		t.Fatalf("nice_golden.json has %d objectives, want 5", len(g.Objectives))
+	if len(g.Objectives) != 6 {
+		t.Fatalf("nice_golden.json has %d objectives, want 6", len(g.Objectives))
 	}
 	for name, want := range g.Objectives {
 		t.Run(name, func(t *testing.T) {

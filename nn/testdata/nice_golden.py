@@ -38,6 +38,9 @@ respect to every parameter:
     sm       [0.5 |s|^2,   tr(ds/dx)]
     dsm      0.5 |sigma eps + sigma^2 s(x + sigma eps)|^2   (sigma = 0.3)
     grad     E(x)                                            (MLE: the mean energy)
+    approx-bp [0.5 |dE/dx|^2, -sum(d)]   d: approximate backprop's diag of
+             d^2 E/dx^2 by the reference's layer rules (see approx_bp),
+             also written alone as approx_diag
 """
 import json
 import math
@@ -108,6 +111,9 @@ def terms(name, ts, x, v, eps):
     """Per-sample terms of objective name, B x 2 (B x 1 for dsm and grad)."""
     if name == "grad":
         return energy(ts, x)[:, None]
+    if name == "approx-bp":
+        g, d = approx_bp(ts, x)
+        return torch.stack([0.5 * (g ** 2).sum(1), -d.sum(1)], dim=1)
     if name == "dsm":
         xt = (x + SIGMA * eps).detach().requires_grad_(True)
         s = score(ts, xt)
@@ -124,6 +130,60 @@ def terms(name, ts, x, v, eps):
     second = (jv * v).sum(1)
     first = 0.5 * (s * v).sum(1) ** 2 if name == "ssm" else 0.5 * (s ** 2).sum(1)
     return torch.stack([first, second], dim=1)
+
+
+def approx_bp(ts, x):
+    """Approximate backprop of the Hessian diagonal (Kingma & LeCun 2010)
+    layer by layer, by the rules of the reference's hand-written NICE
+    (models/nice_approxbp.py, grads_backward): each layer maps (g, h), the
+    gradient and the approximate Hessian diagonal of log p with respect to
+    its output, to those with respect to its input, keeping diagonals only:
+
+        linear y = x W^T:        g <- g W,  h <- h (W*W)
+        softplus y = sp(z):      g <- g sig(z),  h <- g sig'(z) + h sig(z)^2
+        scaling y = x exp(s):    g <- g exp(s),  h <- h exp(2s)
+        coupling b' = b + m(a):  (g_a, h_a) += m's pull-back of (g_b', h_b')
+
+    starting from g = -z, h = -1 at the latent point z. Returns grad E and
+    the approximate diag of the Hessian of E (the negatives)."""
+    a, b = x[:, 0::2], x[:, 1::2]
+    ins = []  # the input of each coupling net
+    for k in range(1, COUPLINGS + 1):
+        ins.append(a if k % 2 == 1 else b)
+        if k % 2 == 1:
+            b = b + coupling_net(ts, k, a)
+        else:
+            a = a + coupling_net(ts, k, b)
+    es = torch.exp(ts["scale.scales"])
+    z = torch.cat([a, b], dim=1) * es
+    g, h = -z * es, -torch.ones_like(z) * es * es
+    half = DIM // 2
+    ga, gb, ha, hb = g[:, :half], g[:, half:], h[:, :half], h[:, half:]
+    n = len(HIDDEN) + 1
+    for k in range(COUPLINGS, 0, -1):
+        go, ho = (gb, hb) if k % 2 == 1 else (ga, ha)
+        pre = []  # pre-activations of the net at its input
+        u = ins[k - 1]
+        for j in range(1, n + 1):
+            name = "nice%d.dense%d." % (k, j)
+            u = u @ ts[name + "weight"].T + ts[name + "bias"]
+            if j < n:
+                pre.append(u)
+                u = softplus(u)
+        for j in range(n, 0, -1):
+            w = ts["nice%d.dense%d.weight" % (k, j)]
+            go, ho = go @ w, ho @ (w * w)
+            if j > 1:
+                sg = torch.sigmoid(pre[j - 2])
+                go, ho = go * sg, go * sg * (1 - sg) + ho * sg * sg
+        if k % 2 == 1:
+            ga, ha = ga + go, ha + ho
+        else:
+            gb, hb = gb + go, hb + ho
+    gx, hx = torch.empty_like(x), torch.empty_like(x)
+    gx[:, 0::2], gx[:, 1::2] = ga, gb
+    hx[:, 0::2], hx[:, 1::2] = ha, hb
+    return -gx, -hx
 
 
 def flat(t):
@@ -143,7 +203,7 @@ def main():
     (hv,) = torch.autograd.grad((g * v).sum(), xr)
 
     objectives = {}
-    for name in ["ssm", "ssm-vr", "sm", "dsm", "grad"]:
+    for name in ["ssm", "ssm-vr", "sm", "dsm", "grad", "approx-bp"]:
         for p in ts.values():
             p.grad = None
             p.requires_grad_(True)
@@ -173,6 +233,7 @@ def main():
         "score": (-g).detach().tolist(),
         "hvp": hv.tolist(),
         "latent": latent(ts, x).tolist(),
+        "approx_diag": approx_bp(ts, x)[1].tolist(),
         "objectives": objectives,
     }, sys.stdout, indent=1)
     sys.stdout.write("\n")
