@@ -357,51 +357,86 @@ type AlphaData struct {
 	Sigma float64
 }
 
-// An AlphaFitter fits a DKEF's α in closed form on its own tape,
-// differentiably: Fit records the fit half as a jet (D unit directions of
-// order 2 for AlphaExact, the projection v of order 2 for AlphaSliced, v
-// and D unit directions of order 1 for AlphaSlicedVR, D unit directions
-// of order 1 at x̃ for AlphaDenoising), builds G and b from the Taylor
-// coefficients of KernelSum, and solves α = −(G + λI)⁻¹b with ad's Solve.
-// Backward then carries a loss's gradient with respect to α back to the
-// model's other parameters. Its tape and buffers are reused, so repeated
-// fits of one shape allocate nothing. It is not safe for concurrent use.
+// An AlphaFitter fits a DKEF's α in closed form, differentiably. Fit
+// splits the half batch into chunks of rows, each recorded on its own tape
+// as a jet (D unit directions of order 2 for AlphaExact, the projection v
+// of order 2 for AlphaSliced, v and D unit directions of order 1 for
+// AlphaSlicedVR, D unit directions of order 1 at x̃ for AlphaDenoising),
+// where each chunk sums its rows' terms of G and b from the Taylor
+// coefficients of KernelSum; the chunks run on goroutines and their sums
+// are added in chunk order, so the result does not depend on GOMAXPROCS.
+// A last tape solves α = −(G + λI)⁻¹b with ad's Solve. Backward then
+// carries a loss's gradient with respect to α back through the solve and
+// every chunk to the model's other parameters. Tapes and buffers are
+// reused: repeated single-chunk fits of one shape allocate nothing. An
+// AlphaFitter is not safe for concurrent use.
 //
 // The cost of AlphaExact, AlphaSlicedVR and AlphaDenoising grows linearly
-// with D (D jet directions through the M kernel columns); AlphaSliced's
-// does not.
+// with D (D jet directions through the M kernel columns), and so does the
+// memory of their tapes; AlphaSliced's does not.
 type AlphaFitter struct {
+	// Chunks is the number of chunks of rows a fit is split into; 0 means
+	// repro.DefaultChunks of the half batch's rows (one per 64 rows). The
+	// chunk count, not GOMAXPROCS, fixes the order of the sums.
+	Chunks int
+
 	m      *DKEF
-	t      *ad.Tape
-	dirs   []ad.Mat
-	orders []int
+	solve  *ad.Tape // the last tape: the system's sums as leaves, and α
+	chunks []*alphaChunk
+	used   int // chunks of the last fit
+	kind   AlphaFit
+	dim    int
+	first  int    // the jet direction of e₁
+	orders []int  // the jet layout
+	v      ad.Mat // the projections (AlphaSliced, AlphaSlicedVR)
 	basis  ad.Mat // D unit-direction matrices N×D, stacked
 	cols   ad.Mat // D×N: row d is the right-hand column of direction d
 	xt     ad.Mat // the fit's input (x̃ for AlphaDenoising)
 	ones   ad.Mat // N×1
+	sumG   ad.Mat // Σ over rows of G's terms, M×M
+	sumB   ad.Mat // Σ over rows of b's terms, M×1
+	seed   ad.Mat // [Ḡ, b̄], M×(M+1): the chunks' seeds
+	grads  []ad.Mat
+	has    []bool // grads[i] holds a gradient
+	gv, bv *ad.Node
 	g, b   *ad.Node
 	alpha  *ad.Node
+	// recordFn and backFn are f.record and f.backChunk, made once so
+	// that passing them allocates nothing.
+	recordFn, backFn func(c, lo, hi int)
 }
 
-// NewAlphaFitter returns a fitter for m with a fresh tape.
-func NewAlphaFitter(m *DKEF) *AlphaFitter { return &AlphaFitter{m: m, t: ad.NewTape()} }
+// alphaChunk is one chunk's tape, its jet directions and its sums [G, b].
+type alphaChunk struct {
+	t    *ad.Tape
+	dirs []ad.Mat
+	sums *ad.Node
+}
 
-// Tape returns the fitter's tape, on which the last Fit is recorded.
-func (f *AlphaFitter) Tape() *ad.Tape { return f.t }
+// NewAlphaFitter returns a fitter for m with fresh tapes.
+func NewAlphaFitter(m *DKEF) *AlphaFitter {
+	f := &AlphaFitter{m: m, solve: ad.NewTape()}
+	f.recordFn, f.backFn = f.record, f.backChunk
+	return f
+}
 
-// System returns the last fit's G (M×M) and b (M×1) as nodes of the tape:
+// Tape returns the tape of the last fit's solve, on which System and Node
+// live.
+func (f *AlphaFitter) Tape() *ad.Tape { return f.solve }
+
+// System returns the last fit's G (M×M) and b (M×1) as nodes of Tape:
 // the quadratic ½αᵀGα + bᵀα that the fit minimised with ½λ‖α‖² added.
 func (f *AlphaFitter) System() (g, b *ad.Node) { return f.g, f.b }
 
-// Node returns the last fit's α as an M×1 plain node of the tape.
+// Node returns the last fit's α as an M×1 plain node of Tape.
 func (f *AlphaFitter) Node() *ad.Node { return f.alpha }
 
 // Fit records the fit of kind on the half batch d and returns α (M×1,
-// shared with the tape until the next Fit). A singular G + λI gives NaN
+// shared with the fitter until the next Fit). A singular G + λI gives NaN
 // (see ad.Tape.Solve). It panics if d's matrices are not shaped as kind
 // needs or Sigma is not positive for AlphaDenoising.
 func (f *AlphaFitter) Fit(kind AlphaFit, d AlphaData) ad.Mat {
-	m, t := f.m, f.t
+	m := f.m
 	n, dim := d.X.Rows, m.cfg.Dim
 	if d.X.Cols != dim || n < 1 {
 		panic(fmt.Sprintf("nn: AlphaFitter: X is %d×%d, want N×%d with N ≥ 1", d.X.Rows, d.X.Cols, dim))
@@ -412,16 +447,15 @@ func (f *AlphaFitter) Fit(kind AlphaFit, d AlphaData) ad.Mat {
 		}
 	}
 	f.prepare(n, dim)
-	f.xt.Resize(n, dim)
 	copy(f.xt.Data, d.X.Data)
-	f.dirs, f.orders = f.dirs[:0], f.orders[:0]
+	f.kind, f.dim, f.first, f.v = kind, dim, 0, d.V
+	f.orders = f.orders[:0]
 	gScale, bScale := 1/float64(n), 1/float64(n)
-	first := 0 // the jet direction of e₁
 	switch kind {
 	case AlphaSliced, AlphaSlicedVR:
 		need("V", d.V)
-		f.dirs, f.orders = append(f.dirs, d.V), append(f.orders, 2)
-		first = 1
+		f.orders = append(f.orders, 2)
+		f.first = 1
 	case AlphaDenoising:
 		need("Eps", d.Eps)
 		if !(d.Sigma > 0) {
@@ -441,8 +475,7 @@ func (f *AlphaFitter) Fit(kind AlphaFit, d AlphaData) ad.Mat {
 		if kind == AlphaExact {
 			order = 2
 		}
-		for j := range dim {
-			f.dirs = append(f.dirs, f.basis.RowRange(j*n, (j+1)*n))
+		for range dim {
 			f.orders = append(f.orders, order)
 		}
 	}
@@ -468,8 +501,61 @@ func (f *AlphaFitter) Fit(kind AlphaFit, d AlphaData) ad.Mat {
 		}
 	}
 
+	f.used = f.Chunks
+	if f.used == 0 {
+		f.used = repro.DefaultChunks(n)
+	}
+	f.used = min(f.used, n)
+	for len(f.chunks) < f.used {
+		f.chunks = append(f.chunks, &alphaChunk{t: ad.NewTape()})
+	}
+	f.run(n, f.recordFn)
+	mm := m.cfg.Inducing
+	clear(f.sumG.Data)
+	clear(f.sumB.Data)
+	for _, c := range f.chunks[:f.used] {
+		s := c.sums.Value().Data
+		for i := range mm {
+			row := s[i*(mm+1) : (i+1)*(mm+1)]
+			addTo(f.sumG.Data[i*mm:(i+1)*mm], row[:mm])
+			f.sumB.Data[i] += row[mm]
+		}
+	}
+	t := f.solve
+	t.Reset()
+	f.gv, f.bv = t.Var(f.sumG), t.Var(f.sumB)
+	f.g, f.b = t.Scale(gScale, f.gv), t.Scale(bScale, f.bv)
+	f.alpha = m.solveAlpha(t, f.g, f.b)
+	return f.alpha.Value()
+}
+
+// run calls fn for every chunk of n rows: on goroutines with repro.Run, or
+// directly for a single chunk (which allocates nothing).
+func (f *AlphaFitter) run(n int, fn func(c, lo, hi int)) {
+	if f.used == 1 {
+		fn(0, 0, n)
+		return
+	}
+	repro.Run(n, f.used, fn)
+}
+
+// record records chunk c, rows [lo, hi) of the fit, on the chunk's tape
+// and leaves [Σ G's terms, Σ b's terms] of its rows in its sums.
+func (f *AlphaFitter) record(c, lo, hi int) {
+	ch, n, dim := f.chunks[c], f.xt.Rows, f.dim
+	nc := hi - lo
+	ch.dirs = ch.dirs[:0]
+	if f.first == 1 {
+		ch.dirs = append(ch.dirs, f.v.RowRange(lo, hi))
+	}
+	if f.kind != AlphaSliced {
+		for j := range dim {
+			ch.dirs = append(ch.dirs, f.basis.RowRange(j*n+lo, j*n+hi))
+		}
+	}
+	t := ch.t
 	t.Reset(f.orders...)
-	k := m.KernelSum(t, t.Input(f.xt, false, f.dirs...))
+	k := f.m.KernelSum(t, t.Input(f.xt.RowRange(lo, hi), false, ch.dirs...))
 	var g, b *ad.Node
 	add := func(acc, x *ad.Node) *ad.Node {
 		if acc == nil {
@@ -477,47 +563,60 @@ func (f *AlphaFitter) Fit(kind AlphaFit, d AlphaData) ad.Mat {
 		}
 		return t.Add(acc, x)
 	}
-	col := func(j int) *ad.Node { return t.Const(ad.MatOf(n, 1, f.cols.Data[j*n:(j+1)*n])) }
-	if kind == AlphaSliced {
+	col := func(j int) *ad.Node { return t.Const(ad.MatOf(nc, 1, f.cols.Data[j*n+lo:j*n+hi])) }
+	if f.kind == AlphaSliced {
 		k1 := t.Transpose(t.Deriv(k, 0, 1))
 		g = t.MatMul(k1, t.Transpose(k1))
 		b = t.MatMul(k1, col(0))
 	} else {
 		for j := range dim {
-			k1 := t.Transpose(t.Deriv(k, first+j, 1))
+			k1 := t.Transpose(t.Deriv(k, f.first+j, 1))
 			g = add(g, t.MatMul(k1, t.Transpose(k1)))
 			b = add(b, t.MatMul(k1, col(j)))
 		}
 	}
 	// The second-derivative term: Σ_d ∂²_dd f, or vᵀ(∇²f)v.
-	switch kind {
+	ones := t.Const(f.ones.RowRange(0, nc))
+	switch f.kind {
 	case AlphaExact:
 		var s2 *ad.Node
 		for j := range dim {
 			s2 = add(s2, t.Deriv(k, j, 2))
 		}
-		b = t.Add(b, t.MatMul(t.Transpose(s2), t.Const(f.ones)))
+		b = t.Add(b, t.MatMul(t.Transpose(s2), ones))
 	case AlphaSliced, AlphaSlicedVR:
-		b = t.Add(b, t.MatMul(t.Transpose(t.Deriv(k, 0, 2)), t.Const(f.ones)))
+		b = t.Add(b, t.MatMul(t.Transpose(t.Deriv(k, 0, 2)), ones))
 	}
-	f.g, f.b = t.Scale(gScale, g), t.Scale(bScale, b)
-	f.alpha = m.solveAlpha(t, f.g, f.b)
-	return f.alpha.Value()
+	ch.sums = t.ConcatCols(g, b)
 }
 
 // prepare sizes the fitter's buffers for N rows of D columns.
 func (f *AlphaFitter) prepare(n, dim int) {
-	if f.basis.Rows == dim*n && f.basis.Cols == dim {
-		return
-	}
-	f.basis = ad.NewMat(dim*n, dim)
-	for j := range dim {
-		for i := range n {
-			f.basis.Set(j*n+i, j, 1)
+	f.xt.Resize(n, dim)
+	if f.basis.Rows != dim*n || f.basis.Cols != dim {
+		f.basis = ad.NewMat(dim*n, dim)
+		for j := range dim {
+			for i := range n {
+				f.basis.Set(j*n+i, j, 1)
+			}
 		}
+		f.cols = ad.NewMat(dim, n)
+		f.ones = filled(n, 1, 1)
 	}
-	f.cols = ad.NewMat(dim, n)
-	f.ones = filled(n, 1, 1)
+	if mm := f.m.cfg.Inducing; f.sumG.Rows != mm {
+		f.sumG, f.sumB, f.seed = ad.NewMat(mm, mm), ad.NewMat(mm, 1), ad.NewMat(mm, mm+1)
+		for _, p := range f.m.params {
+			f.grads = append(f.grads, ad.NewMat(p.Value.Rows, p.Value.Cols))
+		}
+		f.has = make([]bool, len(f.grads))
+	}
+}
+
+// addTo adds src to dst element-wise.
+func addTo(dst, src []float64) {
+	for i, v := range src {
+		dst[i] += v
+	}
 }
 
 // solveAlpha records α = Solve(G + λI, −b), λ = 10^{log_lambd}.
@@ -527,16 +626,53 @@ func (m *DKEF) solveAlpha(t *ad.Tape, g, b *ad.Node) *ad.Node {
 	return t.Solve(t.Add(g, lamI), t.Scale(-1, b))
 }
 
-// Backward runs the reverse sweep of the last fit from α with the seed
-// alphaGrad (M×1), the gradient of a loss with respect to α: afterwards
-// Grad holds that loss's gradient through α with respect to every
-// parameter the fit read (all but α itself).
-func (f *AlphaFitter) Backward(alphaGrad ad.Mat) { f.t.BackwardFrom(f.alpha, alphaGrad) }
+// Backward runs the reverse sweeps of the last fit from α with the seed
+// alphaGrad (M×1), the gradient of a loss with respect to α: through the
+// solve to the sums G and b and log_lambd, then through every chunk.
+// Afterwards Grad holds that loss's gradient through α with respect to
+// every parameter the fit read (all but α itself).
+func (f *AlphaFitter) Backward(alphaGrad ad.Mat) {
+	f.solve.BackwardFrom(f.alpha, alphaGrad)
+	mm := f.m.cfg.Inducing
+	ga, ba := f.gv.Adj(), f.bv.Adj()
+	for i := range mm {
+		row := f.seed.Data[i*(mm+1) : (i+1)*(mm+1)]
+		copy(row[:mm], ga.Data[i*mm:(i+1)*mm])
+		row[mm] = ba.Data[i]
+	}
+	f.run(f.xt.Rows, f.backFn)
+	for i, p := range f.m.params {
+		g := f.grads[i]
+		clear(g.Data)
+		f.has[i] = false
+		for c := 0; c <= f.used; c++ { // the chunks in order, then the solve
+			t := f.solve
+			if c < f.used {
+				t = f.chunks[c].t
+			}
+			if src := t.Grad(p); len(src.Data) > 0 {
+				addTo(g.Data, src.Data)
+				f.has[i] = true
+			}
+		}
+	}
+}
+
+// backChunk runs chunk c's reverse sweep from its sums with the seed [Ḡ, b̄].
+func (f *AlphaFitter) backChunk(c, _, _ int) { ch := f.chunks[c]; ch.t.BackwardFrom(ch.sums, f.seed) }
 
 // Grad returns the gradient with respect to p accumulated by the last
-// Backward, or an empty Mat when the fit does not read p (see
-// ad.Tape.Grad).
-func (f *AlphaFitter) Grad(p *ad.Param) ad.Mat { return f.t.Grad(p) }
+// Backward (summed over the chunks in chunk order), or an empty Mat when
+// the fit does not read p. It is the fitter's storage, valid until the
+// next Backward.
+func (f *AlphaFitter) Grad(p *ad.Param) ad.Mat {
+	for i, q := range f.m.params {
+		if q == p && f.has[i] {
+			return f.grads[i]
+		}
+	}
+	return ad.Mat{}
+}
 
 // An AlphaSystem is the G and b of α fits summed over many half batches,
 // without gradients: the reference fits α for validation on 1000 training
