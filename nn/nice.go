@@ -318,6 +318,16 @@ func (a Architecture) niceConfig() NICEConfig {
 	return NICEConfig{Dim: a.Dim, Couplings: a.Couplings, Hidden: a.Hidden, Activation: a.Activation}
 }
 
+// niceCheck reports why a NICE architecture is not one NewNICE accepts,
+// naming the setting as a file records it.
+func (a Architecture) niceCheck() error {
+	err := a.niceConfig().Validate()
+	if ce, ok := err.(*ConfigError); ok {
+		return fmt.Errorf("%s is %v, want %s", strings.ToLower(ce.Field), ce.Value, ce.Want)
+	}
+	return err
+}
+
 // niceParams lists the parameters of a checked NICE architecture in Params
 // order.
 func (a Architecture) niceParams() []paramShape {

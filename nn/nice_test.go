@@ -3,12 +3,14 @@ package nn
 import (
 	"encoding/json"
 	"errors"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 
 	"scorematch/ad"
@@ -516,6 +518,24 @@ func TestNICESaveLoad(t *testing.T) {
 	}
 	if _, err := Load(path, LoadOptions{Kind: KindEnergy}); err == nil {
 		t.Error("Load with Kind energy: no error")
+	}
+	// Bad metadata: a *FormatError saying what is wrong.
+	for key, c := range map[string]struct{ value, want string }{
+		"dim":       {"5", "dim is 5, want an even number"},
+		"couplings": {"0", `metadata couplings "0" is not an integer from 1 to 64`},
+		"hidden":    {"", "hidden is [], want 1 to 64 hidden layers"},
+	} {
+		bad := maps.Clone(meta)
+		bad[key] = c.value
+		p := filepath.Join(dir, "meta.safetensors")
+		if err := WriteSafetensors(p, ts, bad); err != nil {
+			t.Fatal(err)
+		}
+		_, err := Load(p, LoadOptions{})
+		var fe *FormatError
+		if !errors.As(err, &fe) || !strings.Contains(err.Error(), c.want) || strings.Count(err.Error(), "nn: ") != 1 {
+			t.Errorf("metadata %s = %q: %v, want a *FormatError containing %q", key, c.value, err, c.want)
+		}
 	}
 
 	// The reference's state_dict, without our metadata.

@@ -582,7 +582,7 @@ func (a Architecture) check() error {
 		return nil
 	}
 	if a.Kind == KindNICE {
-		return a.niceConfig().Validate()
+		return a.niceCheck()
 	}
 	if len(a.Hidden) > MaxHiddenLayers {
 		return fmt.Errorf("%d hidden layers, more than the limit of %d", len(a.Hidden), MaxHiddenLayers)
