@@ -341,3 +341,25 @@ func TestGatherApproxBPExact(t *testing.T) {
 	_, d := tp.ApproxHessianDiag(f(tp, in), in)
 	assertClose(t, "approx-bp diagonal", d.Value().Data, hessDiag(f, x).Data, 1e-12)
 }
+
+// ExampleTape_GatherCols splits the columns of x into its even and odd
+// ones, as a NICE flow does, puts them back with ScatterCols, and shows
+// that the gradient of a gather is the scatter of the seed.
+func ExampleTape_GatherCols() {
+	t := NewTape()
+	x := t.Input(MatOf(1, 4, []float64{10, 11, 12, 13}), true)
+	even, odd := []int{0, 2}, []int{1, 3}
+	a, b := t.GatherCols(x, even), t.GatherCols(x, odd)
+	back := t.Add(t.ScatterCols(a, even, 4), t.ScatterCols(b, odd, 4))
+	fmt.Println("even", a.Value().Data, "odd", b.Value().Data, "back", back.Value().Data)
+	fmt.Println("permuted", t.PermuteCols(x, []int{0, 2, 1, 3}).Value().Data)
+
+	// E = 1·a₀ + 2·a₁ + 3·b₀ + 4·b₁ over the halves: ∇ₓE = (1, 3, 2, 4).
+	w := t.Const(MatOf(1, 4, []float64{1, 2, 3, 4}))
+	t.Backward(t.Sum(t.MatMulT(t.ConcatCols(a, b), w)))
+	fmt.Println("gradient", x.Adj().Data)
+	// Output:
+	// even [10 12] odd [11 13] back [10 11 12 13]
+	// permuted [10 12 11 13]
+	// gradient [1 3 2 4]
+}
