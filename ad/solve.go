@@ -242,6 +242,30 @@ func (o *solveOp) dual(y *Node) {
 	}
 }
 
+// curv: linear in B, J = A⁻¹ acting on every column: v ↦ A⁻ᵀv (a solve
+// with Aᵀ), squared v ↦ (A⁻¹∘A⁻¹)ᵀv with A⁻¹ = Solve(A, I); no
+// second-order term. A is a constant of the sweep: it may depend on
+// parameters, not on the input. The rows of X couple the rows of B, so
+// the sweep's quantities are those of Σ_b E_b over all entries of x.
+func (*solveOp) curv(s *curvSweep, y *Node) {
+	t, a := s.t, y.a
+	if s.dep(a) {
+		panic("ad: Solve: the matrix A depends on the input of a curvature sweep")
+	}
+	s.linear(y, y.b, func(v *Node, squared bool) *Node {
+		if !squared {
+			return t.Solve(t.Transpose(a), v)
+		}
+		n := a.rows
+		eye := s.scratch(n, n)
+		for i := range n {
+			eye.Data[i*n+i] = 1
+		}
+		inv := t.Solve(a, t.Const(eye))
+		return t.MatMul(t.Transpose(t.Mul(inv, inv)), v)
+	})
+}
+
 // luFactor overwrites the n×n matrix lu with its LU factorisation with
 // partial pivoting, PA = LU (L unit lower triangular below the diagonal, U
 // on and above it), and sets piv[j] to the row interchanged with row j at

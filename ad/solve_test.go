@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"scorematch/ad/adtest"
@@ -361,4 +362,156 @@ func ExampleTape_Solve() {
 	// X = [0.8000 1.4000]
 	// B̄ = [0.4000 0.2000]
 	// Ā = [-0.3200 -0.5600 -0.1600 -0.2800]
+}
+
+// solveCurvGraphs are energies through Solve and Transpose for the
+// curvature sweeps: X = A⁻¹B couples the rows, so the sweeps' quantities
+// are those of Σ_b E_b over every entry of x.
+func solveCurvGraphs(p *opParams) []struct {
+	name string
+	f    Func
+} {
+	z1 := func(t *Tape, x *Node) *Node { return t.Linear(x, t.Param(p.w1), t.Param(p.b1)) }
+	out := func(t *Tape, h *Node) *Node { return t.MatMulT(h, t.Param(p.wout)) }
+	return []struct {
+		name string
+		f    Func
+	}{
+		{"solve", func(t *Tape, x *Node) *Node {
+			return out(t, t.Apply(Softplus, t.Solve(plainA(t, p, true), t.Apply(Tanh, z1(t, x)))))
+		}},
+		{"transpose", func(t *Tape, x *Node) *Node {
+			g := t.MatMul(t.Transpose(t.Apply(Tanh, z1(t, x))), plainA(t, p, false))
+			return out(t, t.Transpose(t.Apply(Softplus, g)))
+		}},
+	}
+}
+
+// entryHessDiag returns the diagonal of the Hessian of Σ_b f_b over every
+// entry of x, by a Hessian-vector product with each unit matrix.
+func entryHessDiag(f Func, x Mat) Mat {
+	tp := NewTape()
+	out, v, hv := NewMat(x.Rows, x.Cols), NewMat(x.Rows, x.Cols), NewMat(x.Rows, x.Cols)
+	for i := range x.Data {
+		clear(v.Data)
+		v.Data[i] = 1
+		HVP(tp, f, x, v, Mat{}, hv)
+		out.Data[i] = hv.Data[i]
+	}
+	return out
+}
+
+// entryCPExpectation returns curvature propagation's E[u∘ũ] exactly, as
+// the sum of u∘ũ over the unit matrices of every draw, one entry at a time
+// (rows are not independent here).
+func entryCPExpectation(f Func, x Mat) Mat {
+	tp := NewTape()
+	run := func(noise func(k, rows, cols int) Mat) (u, ut *Node) {
+		tp.Reset()
+		in := tp.Input(x, false)
+		_, u, ut = tp.CurvatureProp(f(tp, in), in, noise)
+		return u, ut
+	}
+	var sizes [][2]int
+	run(func(_, rows, cols int) Mat { sizes = append(sizes, [2]int{rows, cols}); return NewMat(rows, cols) })
+	mean := NewMat(x.Rows, x.Cols)
+	for k, sz := range sizes {
+		for e := range sz[0] * sz[1] {
+			u, ut := run(func(k2, rows, cols int) Mat {
+				m := NewMat(rows, cols)
+				if k2 == k {
+					m.Data[e] = 1
+				}
+				return m
+			})
+			for i := range mean.Data {
+				mean.Data[i] += u.val.Data[i] * ut.val.Data[i]
+			}
+		}
+	}
+	return mean
+}
+
+// TestSolveCurvature checks the curvature rules of Solve and Transpose:
+// curvature propagation's exact expectation equals the Hessian diagonal
+// and its g the gradient; approximate backprop is exact through a solve
+// with a diagonal A (whose energy has a diagonal Hessian); and the
+// parameter gradients through both sweeps (A depends on parameters) match
+// central differences.
+func TestSolveCurvature(t *testing.T) {
+	rng := rand.New(rand.NewPCG(17, 1))
+	p := newOpParams(rng)
+	x := MatOf(adtest.RandMat(rng, opB, opD, 1))
+	for _, c := range solveCurvGraphs(p) {
+		t.Run(c.name, func(t *testing.T) {
+			assertClose(t, "E[u∘ũ]", entryCPExpectation(c.f, x).Data, entryHessDiag(c.f, x).Data, 1e-10)
+			tp := NewTape()
+			tp.Reset()
+			in := tp.Input(x, false)
+			g, _, _ := tp.CurvatureProp(c.f(tp, in), in, func(_, rows, cols int) Mat { return NewMat(rows, cols) })
+			grad := NewMat(x.Rows, x.Cols)
+			InputGrad(NewTape(), c.f, x, grad)
+			assertClose(t, "gradient", g.val.Data, grad.Data, 1e-12)
+
+			var cs [3]Mat
+			for j := range cs {
+				cs[j] = MatOf(adtest.RandMat(rng, opB, opD, 1))
+			}
+			var noise []Mat
+			draw := func(k, rows, cols int) Mat {
+				for len(noise) <= k {
+					noise = append(noise, MatOf(adtest.RandMat(rng, rows, cols, 1)))
+				}
+				return noise[k]
+			}
+			for _, cp := range []bool{false, true} {
+				loss := func() *Node {
+					tp.Reset()
+					in := tp.Input(x, false)
+					e := c.f(tp, in)
+					var terms []*Node
+					if cp {
+						g, u, ut := tp.CurvatureProp(e, in, draw)
+						terms = []*Node{g, u, ut}
+					} else {
+						g, d := tp.ApproxHessianDiag(e, in)
+						terms = []*Node{g, d}
+					}
+					l := tp.Sum(tp.Mul(terms[0], tp.Const(cs[0])))
+					for j, n := range terms[1:] {
+						l = tp.Add(l, tp.Sum(tp.Mul(n, tp.Const(cs[j+1]))))
+					}
+					return l
+				}
+				tp.Backward(loss())
+				got := flatGrad(p.all(), tp.Grad)
+				// A small step: cp's √|h| factors of Apply's second-order
+				// term bend sharply where h is small (as in diag_test.go).
+				var want []float64
+				for _, q := range p.all() {
+					g := make([]float64, len(q.Value.Data))
+					fd.NumGrad(func() float64 { return loss().val.Data[0] }, q.Value.Data, g, 3e-6)
+					want = append(want, g...)
+				}
+				assertClose(t, fmt.Sprintf("parameter gradient (cp %v)", cp), got, want, 1e-6)
+			}
+		})
+	}
+	// A diagonal A: E = Σ softplus(A⁻¹x) has a diagonal Hessian, and
+	// approximate backprop is exact.
+	diag := MatOf(opB, opB, []float64{2, 0, 0, 0, -0.5, 0, 0, 0, 1.3})
+	f := func(t *Tape, x *Node) *Node { return t.SumRows(t.Apply(Softplus, t.Solve(t.Const(diag), x))) }
+	tp := NewTape()
+	in := tp.Input(x, false)
+	_, d := tp.ApproxHessianDiag(f(tp, in), in)
+	assertClose(t, "approx-bp through a diagonal solve", d.val.Data, entryHessDiag(f, x).Data, 1e-12)
+
+	defer func() {
+		if r := recover(); r == nil || !strings.Contains(fmt.Sprint(r), "Solve") {
+			t.Errorf("an input-dependent A: panic %v, want one naming Solve", r)
+		}
+	}()
+	tp.Reset()
+	in = tp.Input(MatOf(2, 2, []float64{2, 1, 1, 3}), false)
+	tp.ApproxHessianDiag(tp.SumRows(tp.Solve(in, tp.Const(MatOf(2, 1, []float64{1, 1})))), in)
 }

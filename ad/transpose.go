@@ -38,6 +38,12 @@ func (*transposeOp) backward(y *Node, nb int) {
 
 func (o *transposeOp) dual(y *Node) { o.backward(y, 2) }
 
+// curv: linear with a 0/1 Jacobian (J∘J = J): every quantity of y goes
+// back transposed; no second-order term.
+func (*transposeOp) curv(s *curvSweep, y *Node) {
+	s.linear(y, y.a, func(v *Node, _ bool) *Node { return s.t.Transpose(v) })
+}
+
 // transposeAdd sets (or, with add, increments) the c×r matrix dst by the
 // transpose of the r×c matrix src.
 func transposeAdd(dst, src []float64, r, c int, add bool) {
