@@ -270,11 +270,11 @@ func runAutoEnc(ctx context.Context, e *env, cmd string, args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintln(e.stdout, nllLine(res.NLL, res.StdErr, res.MinESS, test.Rows, f.aisChains, f.aisTemps))
+	fmt.Fprintln(e.stdout, nllLine(res, f.aisChains, f.aisTemps))
 	report := map[string]any{"command": cmd, "data": f.data, "n": f.n, "test_n": f.testN, "z": f.z,
 		"entropy": f.entropy, "enc": f.encHidden, "dec": f.decHidden, "steps": f.steps, "batch": f.batch,
 		"lr": f.lr, "seed": f.seed, "binarize": f.binarize, "ais_chains": f.aisChains, "ais_temps": f.aisTemps,
-		"test_nll": res.NLL, "test_nll_se": res.StdErr, "test_nll_min_ess": res.MinESS, "recon": finiteOrNil(last.Recon), "prior": finiteOrNil(last.Prior)}
+		"test_nll": res.NLL, "test_nll_se": res.StdErr, "test_nll_test_se": finiteOrNil(res.TestStdErr), "test_nll_min_ess": res.MinESS, "recon": finiteOrNil(last.Recon), "prior": finiteOrNil(last.Prior)}
 	if cmd == "wae" {
 		report["lambda"] = f.lambda
 		codes := am.wae.Encode(test)
@@ -310,17 +310,23 @@ func stepLine(s implicit.StepStats) string {
 	return line
 }
 
-// nllLine is the line that reports a test NLL by AIS. As eval does for
-// log Z, it gives the standard error only when every row's weights carry
-// enough effective chains (minAISESS, and minAISFrac of the chains);
-// otherwise it says the estimate is likely too high (AIS's log p̂ is biased
-// low) and how to improve it.
-func nllLine(nll, se, minESS float64, rows, chains, temps int) string {
-	what := fmt.Sprintf("AIS, %d rows, %d chains, %d temperatures; min ESS %.1f", rows, chains, temps, minESS)
-	if minESS >= max(minAISESS, minAISFrac*float64(chains)) {
-		return fmt.Sprintf("test NLL  %.4f ± %.4f nats  (%s)", nll, se, what)
+// nllLine is the line that reports a test NLL by AIS with two error bars:
+// the test-set standard error, sd of the rows' NLLs over √rows (what a
+// results table needs, from two rows on), and the AIS Monte Carlo error.
+// As eval does for log Z, it gives the AIS error only when every row's
+// weights carry enough effective chains (minAISESS, and minAISFrac of the
+// chains); otherwise it says the estimate is likely too high (AIS's log p̂
+// is biased low) and how to improve it.
+func nllLine(r implicit.NLLResult, chains, temps int) string {
+	rows := len(r.Rows)
+	what := fmt.Sprintf("AIS, %d rows, %d chains, %d temperatures; min ESS %.1f", rows, chains, temps, r.MinESS)
+	if rows >= 2 {
+		what = fmt.Sprintf("test-set standard error %.4f; %s", r.TestStdErr, what)
 	}
-	return fmt.Sprintf("test NLL  %.4f nats  (%s: too few effective chains for an error bar; likely too high, raise -ais-temps or -ais-chains)", nll, what)
+	if r.MinESS >= max(minAISESS, minAISFrac*float64(chains)) {
+		return fmt.Sprintf("test NLL  %.4f ± %.4f nats by AIS  (%s)", r.NLL, r.StdErr, what)
+	}
+	return fmt.Sprintf("test NLL  %.4f nats  (%s: too few effective chains for an AIS error bar; likely too high, raise -ais-temps or -ais-chains)", r.NLL, what)
 }
 
 // nll estimates the test NLL of the model's decoder by AIS.
@@ -639,6 +645,6 @@ func evalAutoEnc(e *env, ev *evalFlags) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintln(e.stdout, nllLine(res.NLL, res.StdErr, res.MinESS, test.Rows, f.aisChains, f.aisTemps))
+	fmt.Fprintln(e.stdout, nllLine(res, f.aisChains, f.aisTemps))
 	return nil
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"math"
 	"os"
@@ -12,6 +13,7 @@ import (
 	"testing"
 
 	"scorematch/ad/repro"
+	"scorematch/ssm/implicit"
 )
 
 // writeUnitCSV writes rows×cols values in [0, 1] (blocky "images": each row
@@ -61,20 +63,28 @@ func nllOf(t *testing.T, out string) (nll, se float64) {
 	return nll, math.NaN()
 }
 
-// TestNLLLine checks that the test NLL's ± is printed only when every
-// row's weights carry enough effective chains.
+// TestNLLLine checks that the test NLL's AIS ± is printed only when every
+// row's weights carry enough effective chains, and the test-set standard
+// error whenever there are two rows or more.
 func TestNLLLine(t *testing.T) {
 	for _, c := range []struct {
-		ess    float64
-		chains int
-		errBar bool
-	}{{16, 16, true}, {10, 16, true}, {9.9, 16, false}, {1.6, 16, false}, {25.6, 256, true}, {25, 256, false}} {
-		line := nllLine(247.05, 0.06, c.ess, 50, c.chains, 200)
-		if got := strings.Contains(line, "± 0.0600"); got != c.errBar {
+		ess          float64
+		rows, chains int
+		errBar       bool
+	}{{16, 50, 16, true}, {10, 50, 16, true}, {9.9, 50, 16, false}, {1.6, 50, 16, false}, {25.6, 50, 256, true}, {25, 50, 256, false}, {16, 1, 16, true}} {
+		r := implicit.NLLResult{NLL: 247.05, StdErr: 0.06, TestStdErr: 3.21, Rows: make([]float64, c.rows), MinESS: c.ess}
+		if c.rows == 1 {
+			r.TestStdErr = math.NaN()
+		}
+		line := nllLine(r, c.chains, 200)
+		if got := strings.HasPrefix(line, "test NLL  247.0500 ± 0.0600 nats by AIS  ("); got != c.errBar {
 			t.Errorf("ESS %v of %d: %q", c.ess, c.chains, line)
 		}
 		if !c.errBar && !strings.Contains(line, "raise -ais-temps") {
 			t.Errorf("ESS %v of %d: %q does not say how to improve it", c.ess, c.chains, line)
+		}
+		if got := strings.Contains(line, "test-set standard error 3.2100; "); got != (c.rows >= 2) || strings.Contains(line, "NaN") {
+			t.Errorf("%d rows: %q", c.rows, line)
 		}
 	}
 }
@@ -113,6 +123,15 @@ func TestAutoEncEndToEnd(t *testing.T) {
 		rep, err := os.ReadFile(report)
 		if err != nil || !strings.Contains(string(rep), strconv.FormatFloat(nll, 'g', 4, 64)[:4]) {
 			t.Errorf("%s: report %s (%v) lacks the NLL %v", name, rep, err, nll)
+		}
+		var fields map[string]any
+		if err := json.Unmarshal(rep, &fields); err != nil {
+			t.Fatalf("%s: report: %v", name, err)
+		}
+		var testSE float64 // as printed, to 4 decimals
+		repSE, _ := fields["test_nll_test_se"].(float64)
+		if _, err := fmt.Sscanf(out[strings.Index(out, "test-set standard error"):], "test-set standard error %g;", &testSE); err != nil || !(math.Abs(repSE-testSE) <= 5e-5) || !(testSE > 0) {
+			t.Errorf("%s: test-set standard error %v printed (%v), %v in the report", name, testSE, err, repSE)
 		}
 		code, evalOut, errs := ssmRun(t, dir, "eval", "-model", model, "-data", data)
 		if code != 0 {
