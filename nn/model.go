@@ -20,6 +20,15 @@ type Energy interface {
 	Energy(t *ad.Tape, x *ad.Node) *ad.Node
 }
 
+// A Normalized is an energy model whose energy is exactly −log p(x) of a
+// normalised density p, as a flow's is: its mean energy over data is the
+// negative log-likelihood, which maximum likelihood minimises, and
+// LogDensity evaluates log p at the rows of x without a tape.
+type Normalized interface {
+	Energy
+	LogDensity(x ad.Mat) []float64
+}
+
 // A Score is a score network h: R^D → R^D. Score records h on t for the B×D
 // input node x (plain or jet) and returns a B×D node whose row b depends on
 // row b of x only. It panics if x does not have Dim columns.

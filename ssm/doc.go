@@ -18,6 +18,7 @@
 //	sde-sse-vr   s(t)²(½‖h‖² + vᵀ(∇h)v) at x_t: SSE-VR of a score SDE
 //	approx-bp    exact SM with the Hessian diagonal by approximate backprop
 //	cp           exact SM with the Hessian diagonal by curvature propagation
+//	mle          −log p(x), the mean energy of a normalised model (a flow): maximum likelihood
 //	grad         the mean energy: a plain gradient step, for cost comparisons
 //
 // Projections are Rademacher, Gaussian or uniform on the sphere of radius

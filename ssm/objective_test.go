@@ -93,6 +93,7 @@ func objectiveCases(t *testing.T) []struct {
 		{"ncsn", ncsn("tanh"), Options{Sigmas: sig}},
 		{"ncsn-sse-vr", ncsn("softplus"), Options{Sigmas: sig, M: 2}},
 		{"grad", energy("elu"), Options{}},
+		{"mle", testNICEModel(t, d, rng), Options{}},
 		{"sde-dsm", testSDENet(t, rng, sde.VE{SigmaMin: 0.01, SigmaMax: 5}, "tanh"), Options{}},
 		{"sde-dsm", testSDENet(t, rng, sde.VP{BetaMin: 0.1, BetaMax: 20}, "softplus"), Options{}},
 		{"sde-sse-vr", testSDENet(t, rng, sde.VE{SigmaMin: 0.01, SigmaMax: 5}, "softplus"), Options{M: 2}},
@@ -167,4 +168,22 @@ func TestNewErrors(t *testing.T) {
 			t.Errorf("New(%q, %T, %+v) succeeded", c.name, c.model, c.opts)
 		}
 	}
+}
+
+// testNICEModel returns a small NICE flow of dimension d (even), with
+// random scales so that every parameter matters.
+func testNICEModel(t *testing.T, d int, rng *rand.Rand) *nn.NICE {
+	t.Helper()
+	m, err := nn.NewNICE(nn.NICEConfig{Dim: d, Couplings: 2, Hidden: []int{5}}, rng)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range m.Params() {
+		if p.Name == "scale.scales" {
+			for i := range p.Value.Data {
+				p.Value.Data[i] = 0.3 * rng.NormFloat64()
+			}
+		}
+	}
+	return m
 }

@@ -38,10 +38,11 @@ type ModelKind uint8
 
 // The model kinds.
 const (
-	EnergyModel    ModelKind = 1 << iota // nn.Energy: E(x), score −∇ₓE
-	ScoreModel                           // nn.Score: a score net h(x)
-	CondScoreModel                       // nn.CondScore: a noise-conditional score net h(x, σ)
-	TimeScoreModel                       // nn.TimeScore: a time-conditional score net h(x, t) of a score SDE
+	EnergyModel     ModelKind = 1 << iota // nn.Energy: E(x), score −∇ₓE
+	ScoreModel                            // nn.Score: a score net h(x)
+	CondScoreModel                        // nn.CondScore: a noise-conditional score net h(x, σ)
+	TimeScoreModel                        // nn.TimeScore: a time-conditional score net h(x, t) of a score SDE
+	NormalizedModel                       // nn.Normalized: an energy that is exactly −log p(x), such as a flow
 )
 
 // KindOf returns the kinds m implements.
@@ -59,13 +60,16 @@ func KindOf(m nn.Model) ModelKind {
 	if _, ok := m.(nn.TimeScore); ok {
 		k |= TimeScoreModel
 	}
+	if _, ok := m.(nn.Normalized); ok {
+		k |= NormalizedModel
+	}
 	return k
 }
 
 // String names the kinds in a set: "an energy or score model".
 func (k ModelKind) String() string {
 	var names []string
-	for i, n := range []string{"energy", "score", "noise-conditional score", "time-conditional score"} {
+	for i, n := range []string{"energy", "score", "noise-conditional score", "time-conditional score", "normalised energy"} {
 		if k&(1<<i) != 0 {
 			names = append(names, n)
 		}
@@ -106,6 +110,7 @@ var registry = []Spec{
 	{"sde-sse-vr", TimeScoreModel, ReadsM, true, false, "SSE-VR of a score SDE at x_t, t ~ U(1e-5, 1): s(t)²(½‖h‖² + vᵀ(∇h)v)", newSDESSEVR},
 	{"approx-bp", EnergyModel, 0, false, true, "exact SM with the Hessian diagonal by approximate backprop (any energy; biased, and for an MLP unbounded below beyond one hidden layer)", newApproxBP},
 	{"cp", EnergyModel, ReadsM, false, true, "exact SM with the Hessian diagonal by curvature propagation (any energy; unbiased, high variance)", newCurvatureProp},
+	{"mle", NormalizedModel, 0, true, false, "maximum likelihood: the mean energy −log p(x) of a normalised model (a flow)", newMeanEnergy},
 	{"grad", EnergyModel, 0, false, false, "the mean energy: a plain gradient step, for cost comparisons", newMeanEnergy},
 }
 

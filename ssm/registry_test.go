@@ -60,9 +60,10 @@ func TestRegistryModels(t *testing.T) {
 		t.Fatal(err)
 	}
 	sdenet := testSDENet(t, rng, sde.VP{BetaMin: 0.1, BetaMax: 20}, "softplus")
+	nice := testNICEModel(t, 4, rng)
 	full := Options{Sigma: 0.1, Sigmas: []float64{1, 0.1}}
 	for _, s := range Specs() {
-		for _, m := range []nn.Model{energy, score, ncsn, sdenet} {
+		for _, m := range []nn.Model{energy, score, ncsn, sdenet, nice} {
 			_, err := New(s.Name, m, full)
 			if want := KindOf(m)&s.Models != 0; (err == nil) != want {
 				t.Errorf("New(%q, %T): error %v, want success %v", s.Name, m, err, want)
@@ -80,6 +81,8 @@ func TestRegistryModels(t *testing.T) {
 			m = ncsn
 		case s.Models&TimeScoreModel != 0:
 			m = sdenet
+		case s.Models&NormalizedModel != 0:
+			m = nice
 		case s.Models&EnergyModel == 0:
 			m = score
 		}
@@ -108,6 +111,7 @@ func TestModelKindString(t *testing.T) {
 		{EnergyModel | ScoreModel, "an energy or score model"},
 		{CondScoreModel, "a noise-conditional score model"},
 		{TimeScoreModel, "a time-conditional score model"},
+		{NormalizedModel, "a normalised energy model"},
 		{0, "no model"},
 	} {
 		if got := c.k.String(); got != c.want {
