@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"scorematch/ad"
@@ -26,9 +27,13 @@ type experiment struct {
 	run       func(ctx context.Context, e *env, args []string) error
 }
 
-// experiments is the registry of ssm paper.
-var experiments = []experiment{
-	{"scalability", "time per iteration and quality of fit against the dimension D, on N(0, I_D) data", runScalability},
+// experiments is the registry of ssm paper, in name order; each
+// experiment's file adds its row with registerExperiment.
+var experiments []experiment
+
+func registerExperiment(x experiment) {
+	i, _ := slices.BinarySearchFunc(experiments, x.name, func(a experiment, name string) int { return strings.Compare(a.name, name) })
+	experiments = slices.Insert(experiments, i, x)
 }
 
 func runPaper(ctx context.Context, e *env, args []string) error {

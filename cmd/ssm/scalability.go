@@ -33,6 +33,10 @@ import (
 // The reference trains a deep kernel exponential family here; this study
 // trains an energy MLP (-hidden), which every method supports today.
 
+func init() {
+	registerExperiment(experiment{"scalability", "time per iteration and quality of fit against the dimension D, on N(0, I_D) data", runScalability})
+}
+
 // Bounds of the study's flags.
 const (
 	maxStudyDim   = 4096
