@@ -16,8 +16,11 @@
 // vᵀ∇f and vᵀ∇²f v for the whole batch (Tape.Deriv).
 //
 // Besides the arithmetic, linear and element-wise ops there are column ops
-// (ConcatCols, SliceCols: a plain operand beside a jet has zero Taylor
-// coefficients), StopGradient (the value passes, with zero tangent and no
+// (ConcatCols, SliceCols, GatherCols, its transpose ScatterCols, and
+// PermuteCols: a plain operand beside a jet has zero Taylor coefficients),
+// matrix ops (Transpose, and Solve, the solution of a linear system by LU
+// with partial pivoting, differentiated as a solution and never through
+// iterations), StopGradient (the value passes, with zero tangent and no
 // adjoint: JAX's stop_gradient) and BernoulliLogLik (the per-row Bernoulli
 // log-likelihood with logits, exact in both tails).
 //

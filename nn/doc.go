@@ -27,6 +27,18 @@
 // by a learnt map of a Gaussian Fourier embedding of the time, with the
 // SDE recorded in its weight file.
 //
+// NICE is the additive-coupling flow of Dinh, Krueger & Bengio as the
+// sliced score matching paper's reference code builds it (even/odd column
+// split, MLP coupling functions, a diagonal scaling, a standard Gaussian
+// prior): its energy is exactly −log p(x), so it is a Normalized model
+// that maximum likelihood can train beside every score-matching objective,
+// with Inverse and Sample for drawing from it and LogitPixels for the
+// reference's preprocessing of images. DKEF is the deep kernel exponential
+// family log p̃(x) = q₀(x) + Σⱼ wⱼ Σₘ αₘ kⱼ(x, zₘ) with Gaussian kernels on
+// learnt features and trainable inducing points; AlphaFitter fits α in
+// closed form (a linear solve on the tape, differentiated through) on one
+// half of a batch for the objective's quadratic in α.
+//
 // Energy nets must have a nonzero second derivative: score-matching
 // objectives contain ∇ₓ²E, so an energy built from ReLU (piecewise linear)
 // has a zero Hessian and its parameters get no signal from that term.
