@@ -156,5 +156,5 @@ func ExampleLoad() {
 	fmt.Println(err)
 	// Output:
 	// 5 [8 8] 1 softplus
-	// nn: ../testdata/golden/energy.safetensors: the file does not record its architecture; set LoadOptions.Kind (energy, score, ncsn or gaussian)
+	// nn: ../testdata/golden/energy.safetensors: the file does not record its architecture; set LoadOptions.Kind (energy, score, ncsn, gaussian or nice)
 }

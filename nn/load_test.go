@@ -97,14 +97,14 @@ func TestLoadOptionErrors(t *testing.T) {
 		msg  string
 	}{
 		{"unknown kind", saved, LoadOptions{Kind: "flow"},
-			&ConfigError{Type: "LoadOptions", Field: "Kind", Value: "flow", Want: "energy, score, ncsn or gaussian"}, ""},
+			&ConfigError{Type: "LoadOptions", Field: "Kind", Value: "flow", Want: "energy, score, ncsn, gaussian or nice"}, ""},
 		{"unknown activation", pt, LoadOptions{Kind: KindEnergy, Activation: "gelu"},
 			&ConfigError{Type: "LoadOptions", Field: "Activation", Value: "gelu", Want: "elu, exp, log, relu, sigmoid, silu, softplus, square or tanh"}, ""},
 		{"relu energy", pt, LoadOptions{Kind: KindEnergy, Activation: "relu"},
 			&ConfigError{Type: "LoadOptions", Field: "Activation", Value: "relu", Want: "an activation with a nonzero second derivative for an energy net: " + orList(energyActs)}, ""},
 		{"no kind", pt, LoadOptions{Activation: "tanh"},
 			&MissingOptionError{File: "m.safetensors", Option: "Kind", Choices: kinds},
-			"nn: m.safetensors: the file does not record its architecture; set LoadOptions.Kind (energy, score, ncsn or gaussian)"},
+			"nn: m.safetensors: the file does not record its architecture; set LoadOptions.Kind (energy, score, ncsn, gaussian or nice)"},
 		{"no activation for an energy net", pt, LoadOptions{Kind: KindEnergy},
 			&MissingOptionError{File: "m.safetensors", Option: "Activation", Choices: energyActs},
 			"nn: m.safetensors: the file does not record its activation; set LoadOptions.Activation (elu, exp, log, sigmoid, silu, softplus, square or tanh)"},

@@ -23,11 +23,10 @@ const MaxHiddenLayers = 64
 // kinds are the model kinds a file without metadata may be read as
 // (LoadOptions.Kind), in the order messages list them; savedKinds are all
 // the kinds Save records, KindSDE included, which is read only from a
-// file that records its SDE. A file without metadata may also be read as
-// KindNICE (the reference's state_dict), which messages about such files
-// do not list since it has no Sequential layout.
+// file that records its SDE. KindNICE without metadata is the reference
+// code's state_dict.
 var (
-	kinds      = []string{KindEnergy, KindScore, KindNCSN, KindGaussian}
+	kinds      = []string{KindEnergy, KindScore, KindNCSN, KindGaussian, KindNICE}
 	savedKinds = []string{KindEnergy, KindScore, KindNCSN, KindSDE, KindGaussian, KindNICE}
 )
 
@@ -179,7 +178,7 @@ type LoadOptions struct {
 // key of ad.Activations, or an activation whose second derivative vanishes
 // (ReLU) with KindEnergy. "" is valid for both fields. Load calls it before reading the file.
 func (o LoadOptions) Validate() error {
-	if o.Kind != "" && o.Kind != KindSDE && o.Kind != KindNICE && !slices.Contains(kinds, o.Kind) {
+	if o.Kind != "" && o.Kind != KindSDE && !slices.Contains(kinds, o.Kind) {
 		return &ConfigError{Type: "LoadOptions", Field: "Kind", Value: o.Kind, Want: orList(kinds)}
 	}
 	if o.Activation == "" || o.Kind == KindGaussian {
