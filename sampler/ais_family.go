@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"slices"
 
 	"scorematch/ad"
@@ -86,10 +87,12 @@ const defaultMaxRows = 4096
 //
 // What changes is the work's shape. The members are taken in groups of
 // ⌊MaxRows/(pilot chains + Chains)⌋ (at least one). A group's pilot and
-// main chains advance through the temperatures together: at each, one
-// evaluation per leapfrog step covers all of them, split into
-// repro.DefaultChunks contiguous chunks on their own goroutines, after
-// which each member's pilot sets that member's next step. The main chains
+// main chains advance through the temperatures together, in
+// repro.DefaultChunks sub-batches of contiguous chains (64 chains each,
+// mixing members) that GOMAXPROCS workers share out, each worker with one
+// evaluator for all its sub-batches (the split does not change any
+// result). After each temperature, each member's pilot sets that
+// member's next step. The main chains
 // use a step only once the pilot has fixed it, so they never adapt and the
 // weights stay unbiased, as in Run.
 //
@@ -147,20 +150,31 @@ func (g *aisGroup) run(lo, hi int, res []AISResult) error {
 			rngs[r] = repro.New(a.Seed+uint64(m), repro.AIS, 0, uint64(j-p.pilot))
 		}
 	}
-	chunks := repro.DefaultChunks(rows)
-	for len(g.fs) < chunks {
+	subs := repro.DefaultChunks(rows)
+	workers := min(runtime.GOMAXPROCS(0), subs)
+	for len(g.fs) < workers {
 		g.fs = append(g.fs, g.newF())
 	}
-	chs := make([]*aisChunk, chunks)
-	repro.Run(rows, chunks, func(c, clo, chi int) {
-		f, mem := g.fs[c], members[clo:chi]
+	// Sub-batch c of the chains is an aisChunk, always advanced by the same
+	// worker with that worker's evaluator (which stays in cache).
+	each := func(fn func(c, clo, chi, w int)) {
+		repro.Run(subs, workers, func(w, lo, hi int) {
+			for c := lo; c < hi; c++ {
+				clo, chi := repro.Chunk(rows, subs, c)
+				fn(c, clo, chi, w)
+			}
+		})
+	}
+	chs := make([]*aisChunk, subs)
+	each(func(c, clo, chi, w int) {
+		f, mem := g.fs[w], members[clo:chi]
 		eval := func(logp []float64, score, x ad.Mat) { f(logp, score, x, mem) }
 		chs[c] = newAISChunk(eval, g.dim, a, rngs[clo:chi], ad.Mat{})
 	})
 	// Starting points: a member's pilot chains first, as Run checks them.
 	lt := make([]float64, 0, rows)
-	for c := range chunks {
-		lt = append(lt, chs[c].lt...)
+	for _, ch := range chs {
+		lt = append(lt, ch.lt...)
 	}
 	for r, v := range lt {
 		if math.IsNaN(v) || math.IsInf(v, 0) {
@@ -184,7 +198,7 @@ func (g *aisGroup) run(lo, hi int, res []AISResult) error {
 				steps[i][k-1] = rmath.Exp(logEps[i])
 			}
 		}
-		repro.Run(rows, chunks, func(c, clo, chi int) {
+		each(func(c, clo, chi, _ int) {
 			ch := chs[c]
 			ch.addWeight(p.betas[k] - p.betas[k-1])
 			if k == K {
@@ -226,8 +240,8 @@ func (g *aisGroup) run(lo, hi int, res []AISResult) error {
 	}
 
 	logw := make([]float64, 0, rows)
-	for c := range chunks {
-		logw = append(logw, chs[c].logw...)
+	for _, ch := range chs {
+		logw = append(logw, ch.logw...)
 	}
 	for i := range hi - lo {
 		r := AISResult{LogWeights: append([]float64(nil), logw[i*per+p.pilot:(i+1)*per]...), Steps: steps[i]}
