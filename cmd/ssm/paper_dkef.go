@@ -158,9 +158,9 @@ func parsePaperDKEF(e *env, args []string) (*paperDKEF, error) {
 	fs.StringVar(&s.data, "data", "breast-cancer", "data: breast-cancer or wine (the module's testdata/uci), or a CSV `file` in their format (a header line, then features and a label per row)")
 	fs.IntVar(&s.inducing, "inducing", 200, "inducing points M at most (M = min(this, training rows); the reference: 200)")
 	fs.IntVar(&s.half, "half", 100, "rows per half batch (α fit and loss; at most half the training rows)")
-	fs.IntVar(&s.steps, "steps", 60, "first-stage steps at most per method (early stopping usually ends sooner)")
+	fs.IntVar(&s.steps, "steps", 100, "first-stage steps at most per method (early stopping usually ends sooner)")
 	fs.IntVar(&s.evalEvery, "eval-every", 5, "steps between validation evaluations")
-	fs.IntVar(&s.patience, "patience", 4, "validation evaluations without improvement before stopping")
+	fs.IntVar(&s.patience, "patience", 6, "validation evaluations without improvement before stopping")
 	fs.IntVar(&s.lambdaSteps, "lambda-steps", 100, "second-stage steps (λ alone; the reference: 1000)")
 	fs.IntVar(&s.fitRows, "fit-rows", 1000, "training rows of the validation α fit at most (the reference: 1000)")
 	fs.IntVar(&s.isSamples, "is-samples", 10000, "importance samples for log Z (the reference: 10⁶)")
@@ -734,13 +734,14 @@ func (s *paperDKEF) table(data *dkefData, cells []dkefCell, gauss dkefCell) stri
 	}
 	fmt.Fprintf(&b, "| %s | %.4g | %.4g (exact) | — | — | — |\n\n", gauss.Method, gauss.TestSM, gauss.TestLogLik)
 	fmt.Fprintf(&b, "Exact SM loss ½‖s‖² + tr ∇s on the test rows: lower is better. log Z by importance sampling from q₀ = N(0, 4I) with %d samples; "+
-		"⚠: weight ESS below %d, log Z untrustworthy (an importance-sampling log Z is biased low, so such a log-likelihood is likely too high). "+
+		"⚠: weight ESS below %d, log Z untrustworthy (an importance-sampling log Z is biased low, so such a log-likelihood is likely too high); "+
+		"a high ESS is necessary, not sufficient: it cannot see mass that the proposal's samples never reach, such as a model peaked near the data in D = %d. "+
 		"ms per step: first-stage steps without validation. Steps: first-stage steps taken (at most %d; validation every %d, patience %d), "+
 		"the best step's weights kept. Every method starts from the same model and seed. "+
 		"Deviations from the reference: M = min(200, training rows); approx-bp and cp fit α with SSM-VR's quadratic "+
 		"(the reference's fits omit b's Fᵀ∇q₀ term); validation every %d steps on fixed rows and randomness; second stage %d steps (the reference: 1000); "+
 		"DSM's σ by a Parzen window on the validation rows from {%s}.\n",
-		s.isSamples, dkefMinISESS, s.steps, s.evalEvery, s.patience, s.evalEvery, s.lambdaSteps, joinFloats(s.sigmas))
+		s.isSamples, dkefMinISESS, data.cols, s.steps, s.evalEvery, s.patience, s.evalEvery, s.lambdaSteps, joinFloats(s.sigmas))
 	return b.String()
 }
 
