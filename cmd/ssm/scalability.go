@@ -135,15 +135,8 @@ func parseScalability(e *env, args []string) (*scalability, error) {
 	if s.dims, err = parseInts("-dims", *dims, 1, maxStudyDim); err != nil {
 		return nil, err
 	}
-	for _, m := range strings.Split(*methods, ",") {
-		m = strings.TrimSpace(m)
-		if !slices.Contains(studyMethods, m) {
-			return nil, badInput("-methods: %q is not one of %s", m, strings.Join(studyMethods, ", "))
-		}
-		if slices.Contains(s.methods, m) {
-			return nil, badInput("-methods: %q given twice", m)
-		}
-		s.methods = append(s.methods, m)
+	if s.methods, err = parseMethodList(*methods, studyMethods); err != nil {
+		return nil, err
 	}
 	for _, f := range strings.Split(*sigmas, ",") {
 		v, err := strconv.ParseFloat(strings.TrimSpace(f), 64)
