@@ -54,6 +54,13 @@
 // weights, which validation evaluates and Train returns; a checkpoint
 // records both and a resume with other values is refused.
 //
+// TrainDKEF trains a deep kernel exponential family (nn.DKEF) as the
+// sliced score matching paper does: at every step α is fitted in closed
+// form on one half batch for the objective's quadratic in α, the
+// objective's loss is taken on the other half, and the gradient flows
+// through the fit; early stopping on validation, then a stage that fits λ
+// alone.
+//
 // # Adding an objective
 //
 // An objective is one file and one table row. The file holds its type,
