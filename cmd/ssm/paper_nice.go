@@ -56,6 +56,11 @@ const (
 	niceCurveRows  = 250 // test rows of the log-likelihood curve
 	niceSMBlock    = 10  // rows per pass of the held-out exact SM loss
 	niceImageScale = 2   // pixels per image pixel in samples.png
+
+	// At most these training and validation rows choose DSM's σ (the
+	// Parzen window's distances take 8 bytes per pair).
+	niceParzenTrain = 10000
+	niceParzenVal   = 1000
 )
 
 // The default data: Debian's dataset-fashion-mnist.
@@ -327,10 +332,11 @@ func (s *niceStudy) run(ctx context.Context, e *env, data *niceData) ([]niceCell
 	}
 	sigma := 0.0
 	if slices.Contains(s.methods, "dsm") {
-		sigma = parzenSigma(data.train, data.val, s.sigmas)
+		train, val := data.train.RowRange(0, min(data.train.Rows, niceParzenTrain)), data.val.RowRange(0, min(data.val.Rows, niceParzenVal))
+		sigma = parzenSigma(train, val, s.sigmas)
 		log.Info("paper nice", "dsm_sigma", sigma, "grid", fmt.Sprint(s.sigmas))
 	}
-	clock := &niceClock{start: time.Now(), study: s, dim: data.dim, perStep: map[string]float64{}}
+	clock := &niceClock{study: s, dim: data.dim, perStep: map[string]float64{}}
 	var cells []niceCell
 	for i, m := range s.methods {
 		if ctx.Err() != nil {
@@ -355,39 +361,45 @@ func (s *niceStudy) run(ctx context.Context, e *env, data *niceData) ([]niceCell
 }
 
 // niceClock predicts the time left: each method's remaining steps at its
-// measured time per step; a method not yet timed at the mean of those
-// timed (for exact SM scaled by its batch and D/16 directions per row).
+// measured time per step, a method not yet timed at the mean of those
+// timed in units of a sliced step of the common batch (a step of exact SM
+// is smBatch/batch·D/2 units: per row it cost about D/2 sliced steps at
+// D = 784), plus the mean final evaluation per method left.
 type niceClock struct {
-	start   time.Time
 	study   *niceStudy
 	dim     int
 	done    int                // methods finished
-	perStep map[string]float64 // seconds per step (evaluations included)
+	perStep map[string]float64 // seconds per step (curve evaluations included)
+	evalSec float64            // seconds of the final evaluations so far
 }
 
 // eta returns the seconds left while method m has step steps done.
 func (c *niceClock) eta(m string, step int) float64 {
+	// unit is a step's cost in sliced steps of the common batch.
+	unit := func(name string) float64 {
+		if name != "sm" {
+			return 1
+		}
+		return float64(c.study.smBatch) / float64(c.study.batch) * float64(c.dim) / 2
+	}
 	var sum float64
-	for _, v := range c.perStep {
-		sum += v
+	for name, v := range c.perStep {
+		sum += v / unit(name)
 	}
 	left := 0.0
 	for _, name := range c.study.methods[c.done:] {
-		steps, batch := c.study.budget(name)
+		steps, _ := c.study.budget(name)
 		if name == m {
 			steps -= step
 		}
 		per, ok := c.perStep[name]
-		if !ok {
-			if len(c.perStep) == 0 {
-				return math.NaN()
-			}
-			per = sum / float64(len(c.perStep))
-			if name == "sm" {
-				per *= float64(batch) / float64(c.study.batch) * float64(c.dim) / 16
-			}
+		if !ok && len(c.perStep) > 0 {
+			per = sum / float64(len(c.perStep)) * unit(name)
 		}
 		left += per * float64(steps)
+	}
+	if c.done > 0 {
+		left += c.evalSec / float64(c.done) * float64(len(c.study.methods)-c.done)
 	}
 	return left
 }
@@ -454,7 +466,9 @@ func (s *niceStudy) cell(ctx context.Context, m string, sigma float64, data *nic
 	if last >= 2 {
 		c.MsPerStep = float64(end.Sub(first)-evalBefore) / float64(last-1) / 1e6
 	}
+	tEval := time.Now()
 	s.evaluate(&c, model, data)
+	clock.evalSec += time.Since(tEval).Seconds()
 	if err := nn.Save(filepath.Join(s.dir, c.Weights), model); err != nil {
 		return c, err
 	}
@@ -634,7 +648,8 @@ func (s *niceStudy) table(data *niceData, cells []niceCell) string {
 			if len(s.sigmas) > 1 && (c.Sigma == slices.Min(s.sigmas) || c.Sigma == slices.Max(s.sigmas)) {
 				edge = " It is at the grid's edge: widen -dsm-sigmas."
 			}
-			fmt.Fprintf(&b, "- DSM's σ = %g (logit space), the best of %v by a Parzen window of the training rows on the validation rows.%s\n", c.Sigma, s.sigmas, edge)
+			fmt.Fprintf(&b, "- DSM's σ = %g (logit space), the best of %v by a Parzen window of the first %d training rows on the first %d validation rows.%s\n",
+				c.Sigma, s.sigmas, min(s.n, niceParzenTrain), min(s.valN, niceParzenVal), edge)
 		}
 	}
 	if s.samples > 0 {

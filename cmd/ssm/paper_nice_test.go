@@ -5,11 +5,13 @@ import (
 	"compress/gzip"
 	"encoding/binary"
 	"encoding/json"
+	"fmt"
 	"image/png"
 	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -303,5 +305,41 @@ func TestPaperNICEDiverged(t *testing.T) {
 	}
 	if len(rec.Cells) != 2 || rec.Cells[0].Diverged == "" || !strings.Contains(out, "| mle † |") {
 		t.Errorf("mle at lr 10⁶ not reported as diverged: %+v\n%s", rec.Cells, out)
+	}
+}
+
+// TestPaperNICEGOMAXPROCS checks that the results do not depend on the
+// number of cores: a tiny run at GOMAXPROCS 1 and 4 gives the same bits
+// in every measure and curve point (timings aside).
+func TestPaperNICEGOMAXPROCS(t *testing.T) {
+	dir := t.TempDir()
+	trainPath, _ := writeIDX(t, dir, "train.gz", 150, 4, 4, shapes(1))
+	cells := func(procs int) []niceCell {
+		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
+		out := fmt.Sprintf("o%d", procs)
+		code, _, errs := ssmRun(t, dir, "paper", "nice", "-train", trainPath, "-test", trainPath, "-n", "100", "-val-n", "20",
+			"-test-n", "130", "-hidden", "8", "-steps", "30", "-batch", "70", "-sm-steps", "2", "-sm-rows", "25", "-eval-every", "10",
+			"-samples", "0", "-out", out)
+		if code != 0 {
+			t.Fatalf("exit %d: %s", code, errs)
+		}
+		raw, err := os.ReadFile(filepath.Join(dir, out, "nice.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var rec struct{ Cells []niceCell }
+		if err := json.Unmarshal(raw, &rec); err != nil {
+			t.Fatal(err)
+		}
+		for i := range rec.Cells {
+			rec.Cells[i].MsPerStep, rec.Cells[i].Seconds = 0, 0
+		}
+		return rec.Cells
+	}
+	one, four := cells(1), cells(4)
+	a, _ := json.Marshal(one)
+	b, _ := json.Marshal(four)
+	if !bytes.Equal(a, b) {
+		t.Errorf("GOMAXPROCS 1 and 4 differ:\n%s\n%s", a, b)
 	}
 }
