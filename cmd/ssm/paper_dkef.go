@@ -45,8 +45,8 @@ import (
 // min(1000, (N − test)/10) before them; then N(0, 0.05²) noise added to
 // every row once.
 //
-// The built-in names are resolved against the module's testdata/uci,
-// found by walking up from the working directory to go.mod: the files
+// The built-in names are resolved against testdata/uci, found by walking
+// up from the working directory (as in the module's checkout): the files
 // stay where their source and licence are recorded (Go's embed cannot
 // reach the module's top-level testdata from this package, and a copy
 // would be a second, unrecorded one), at the price that the names work
@@ -224,10 +224,10 @@ func parseMethodList(list string, known []string) ([]string, error) {
 	return out, nil
 }
 
-// dkefDataPath resolves -data: a built-in name to the module's
-// testdata/uci file, found by walking up from the working directory to
-// go.mod; anything else is a file path (relative to the command's
-// directory).
+// dkefDataPath resolves -data: a built-in name to testdata/uci/<file>,
+// found by walking up from the command's directory (in a checkout of the
+// module, from anywhere inside it); anything else is a file path
+// (relative to the command's directory).
 func dkefDataPath(e *env, data string) (string, error) {
 	file, builtin := dkefDataSets[data]
 	if !builtin {
@@ -237,17 +237,18 @@ func dkefDataPath(e *env, data string) (string, error) {
 		}
 		return path, nil
 	}
-	dir, err := os.Getwd()
+	dir, err := filepath.Abs(e.outPath("."))
 	if err != nil {
 		return "", badInput("-data %s: %v", data, err)
 	}
 	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return filepath.Join(dir, "testdata", "uci", file), nil
+		path := filepath.Join(dir, "testdata", "uci", file)
+		if st, err := os.Stat(path); err == nil && st.Mode().IsRegular() {
+			return path, nil
 		}
 		parent := filepath.Dir(dir)
 		if parent == dir {
-			return "", badInput("-data %s: the built-in sets are read from the module's testdata/uci, and no go.mod is at or above the working directory: run inside the checkout, or give the CSV's path", data)
+			return "", badInput("-data %s: the built-in sets are read from testdata/uci/%s of the module's checkout, and none is at or above the working directory: run inside the checkout, or give the CSV's path", data, file)
 		}
 		dir = parent
 	}
