@@ -168,6 +168,10 @@ func TestImportanceLogZ(t *testing.T) {
 // table's rows.
 func TestPaperDKEF(t *testing.T) {
 	dir := t.TempDir()
+	// The built-in name is found by walking up from the command's folder.
+	if err := os.Symlink(mustAbs(t, filepath.Join("..", "..", "testdata")), filepath.Join(dir, "testdata")); err != nil {
+		t.Fatal(err)
+	}
 	code, out, errs := ssmRun(t, dir, "paper", "dkef", "-data", "wine", "-methods", "ssm-vr,dsm,cp", "-steps", "4", "-eval-every", "2",
 		"-patience", "100", "-lambda-steps", "2", "-inducing", "40", "-half", "30", "-fit-rows", "60", "-is-samples", "500", "-out", "run")
 	if code != 0 {
