@@ -248,3 +248,23 @@ func TestNLLStdErrs(t *testing.T) {
 		t.Errorf("one row: test-set standard error %v, row %v (want NaN and %v), error %v", one.TestStdErr, one.Rows[0], res.Rows[0], err)
 	}
 }
+
+// BenchmarkNLL times the test NLL by AIS of 8 rows (16 chains, 20
+// temperatures, 5 leapfrog steps) for the decoder of the tool's
+// Fashion-MNIST runs, and reports the time per evaluation of one chain's
+// joint density and score.
+func BenchmarkNLL(b *testing.B) {
+	dec, err := NewBernoulliDecoder(8, 784, []int{256, 256}, "", repro.New(3, repro.Init, 0, 0))
+	if err != nil {
+		b.Fatal(err)
+	}
+	data := aePixels(5, 8, 784)
+	a := sampler.AIS{Temps: 20, Step: 0.1, Leapfrog: 5, Chains: 16, Seed: 1}
+	for b.Loop() {
+		if _, err := NLL(dec, data, a); err != nil {
+			b.Fatal(err)
+		}
+	}
+	evals := data.Rows * 2 * a.Chains * ((a.Temps-1)*a.Leapfrog + 1)
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*evals), "ns/chain-eval")
+}
