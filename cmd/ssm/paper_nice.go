@@ -652,6 +652,10 @@ func (s *niceStudy) table(data *niceData, cells []niceCell) string {
 				c.Sigma, s.sigmas, min(s.n, niceParzenTrain), min(s.valN, niceParzenVal), edge)
 		}
 	}
+	if len(cells) > 0 && len(cells[0].Curve) > 0 {
+		fmt.Fprintf(&b, "- nice.svg: the mean log-density of the first %d test rows every %d steps, its y axis fitted to the points after step 0 (every method starts at %.1f).\n",
+			cells[0].CurveRows, s.evalEvery, cells[0].Curve[0].LogitL)
+	}
 	if s.samples > 0 {
 		b.WriteString("- samples.png: the first test images on top, then one row per method in the table's order, each the flow's inverse at the same latent draws, through the sigmoid.\n")
 	}
@@ -662,19 +666,18 @@ func (s *niceStudy) table(data *niceData, cells []niceCell) string {
 }
 
 // figure draws the test log-likelihood (logit space) against the steps.
-// The y axis starts no lower than the initial value minus the best gain,
-// so that a diverging method does not flatten the others (it is clipped).
+// The y axis spans the points after step 0 (the common start, far below,
+// would flatten the differences), down to no lower than the start minus
+// the best gain, so that a diverging method does not flatten the others
+// either: what falls outside is clipped.
 func (s *niceStudy) figure(cells []niceCell) *plot.Figure {
 	var lines []plot.Line
 	start, hi := math.NaN(), math.Inf(-1)
-	lo := math.Inf(1)
 	for _, c := range cells {
 		var xs, ys []float64
 		for _, p := range c.Curve {
 			xs, ys = append(xs, float64(p.Step)), append(ys, p.LogitL)
-			if !math.IsNaN(p.LogitL) && !math.IsInf(p.LogitL, 0) {
-				hi, lo = max(hi, p.LogitL), min(lo, p.LogitL)
-			}
+			hi = max(hi, p.LogitL)
 		}
 		if len(c.Curve) > 0 {
 			start = c.Curve[0].LogitL
@@ -683,9 +686,17 @@ func (s *niceStudy) figure(cells []niceCell) *plot.Figure {
 		lines = append(lines, plot.Line{Name: name, X: xs, Y: ys, Marks: true})
 	}
 	panel := plot.Panel{Title: "test log-likelihood during training", XLabel: "step", YLabel: "mean log p (logit space, nats)", Lines: lines}
-	if floor := start - (hi - start); hi > start && lo < floor {
-		pad := 0.05 * (hi - floor)
-		panel.Y = plot.Range{Min: floor - pad, Max: hi + pad}
+	lo, floor := math.Inf(1), start-(hi-start)
+	for _, c := range cells {
+		for _, p := range c.Curve {
+			if p.Step > 0 && p.LogitL >= floor {
+				lo = min(lo, p.LogitL)
+			}
+		}
+	}
+	if hi > start && lo < hi {
+		pad := 0.05 * (hi - lo)
+		panel.Y = plot.Range{Min: lo - pad, Max: hi + pad}
 	}
 	return &plot.Figure{Title: "NICE on Fashion-MNIST: every method from the same initial weights", Panels: []plot.Panel{panel}}
 }
