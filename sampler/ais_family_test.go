@@ -116,14 +116,16 @@ func runMembers(t *testing.T, a AIS, f LogDensityFamily) []AISResult {
 // TestAISRunFamilyMatchesRun: every member's RunFamily result — log-weights,
 // step schedule, acceptance, summaries — is bit-identical to Run on that
 // member alone with the seed Seed + i, for groups of one member, of a few,
-// and of all, for GOMAXPROCS 1, 2 and 8, with the default chunking and an
-// explicit Chunks (the pilot's and the main run's sums are then split
-// unevenly, 70 chains in 3 chunks, 13 pilot chains in 3).
+// and of all, for GOMAXPROCS 1, 2 and 8, with one temperature (no
+// transitions) and more, with the default chunking and an explicit Chunks
+// (the pilot's and the main run's sums are then split unevenly, 70 chains
+// in 3 chunks, 13 pilot chains in 3).
 func TestAISRunFamilyMatchesRun(t *testing.T) {
 	fam := newGaussFamily(7, 3)
 	for _, base := range []AIS{
 		{BaseScale: 1.5, Temps: 30, Step: 0.3, Leapfrog: 3, Chains: 70, Seed: 5},
 		{BaseScale: 1, Temps: 20, Step: 0.8, Leapfrog: 2, Chains: 70, PilotChains: 13, Chunks: 3, Seed: 9},
+		{BaseScale: 2, Temps: 1, Step: 0.5, Leapfrog: 1, Chains: 70, Seed: 4}, // no transitions
 	} {
 		want := runMembers(t, base, fam)
 		per := 70 + min(70, 32)
