@@ -329,10 +329,19 @@ func nllLine(r implicit.NLLResult, chains, temps int) string {
 	return fmt.Sprintf("test NLL  %.4f nats  (%s: too few effective chains for an AIS error bar; likely too high, raise -ais-temps or -ais-chains)", r.NLL, what)
 }
 
-// nll estimates the test NLL of the model's decoder by AIS.
+// nll estimates the test NLL of the model's decoder by AIS, started from
+// a Laplace approximation of each row's posterior at its code (the wae's
+// encoder output; one draw of the vae's encoder).
 func (am *aeModel) nll(test ad.Mat) (implicit.NLLResult, error) {
+	var start ad.Mat
+	switch m := am.m.(type) {
+	case *implicit.WAE:
+		start = m.Encode(test)
+	case *implicit.VAE:
+		start = m.Encode(test, am.f.seed+1000, 0)
+	}
 	return implicit.NLL(am.dec, test, sampler.AIS{Temps: am.f.aisTemps, Chains: am.f.aisChains,
-		Step: 0.1, Leapfrog: 5, Seed: am.f.seed + 1000})
+		Step: 0.1, Leapfrog: 5, Seed: am.f.seed + 1000}, start)
 }
 
 // save writes the model's parameters and the settings that rebuild it.

@@ -196,7 +196,7 @@ func TestNLLMatchesPerRowAIS(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			nll, err := NLL(dec, data, a)
+			nll, err := NLL(dec, data, a, ad.Mat{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -222,7 +222,7 @@ func TestNLLStdErrs(t *testing.T) {
 		copy(data.Row(r), x)
 	}
 	a := sampler.AIS{Temps: 50, Step: 0.2, Leapfrog: 3, Chains: 32, Seed: 1}
-	res, err := NLL(dec, data, a)
+	res, err := NLL(dec, data, a, ad.Mat{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -243,7 +243,7 @@ func TestNLLStdErrs(t *testing.T) {
 	if !(res.TestStdErr > 3*res.StdErr) {
 		t.Errorf("test-set standard error %v not well above the AIS one %v: the rows' log p(x) differ by nats", res.TestStdErr, res.StdErr)
 	}
-	one, err := NLL(dec, data.RowRange(0, 1), a)
+	one, err := NLL(dec, data.RowRange(0, 1), a, ad.Mat{})
 	if err != nil || !math.IsNaN(one.TestStdErr) || one.Rows[0] != res.Rows[0] {
 		t.Errorf("one row: test-set standard error %v, row %v (want NaN and %v), error %v", one.TestStdErr, one.Rows[0], res.Rows[0], err)
 	}
@@ -261,7 +261,7 @@ func BenchmarkNLL(b *testing.B) {
 	data := aePixels(5, 8, 784)
 	a := sampler.AIS{Temps: 20, Step: 0.1, Leapfrog: 5, Chains: 16, Seed: 1}
 	for b.Loop() {
-		if _, err := NLL(dec, data, a); err != nil {
+		if _, err := NLL(dec, data, a, ad.Mat{}); err != nil {
 			b.Fatal(err)
 		}
 	}

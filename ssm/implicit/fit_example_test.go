@@ -40,7 +40,7 @@ func ExampleFit() {
 		panic(err)
 	}
 	ais := sampler.AIS{Temps: 100, Step: 0.2, Leapfrog: 5, Chains: 32, Seed: 1}
-	before, err := implicit.NLL(vae.Decoder, test, ais)
+	before, err := implicit.NLL(vae.Decoder, test, ais, ad.Mat{})
 	if err != nil {
 		panic(err)
 	}
@@ -51,7 +51,7 @@ func ExampleFit() {
 	if err != nil {
 		panic(err)
 	}
-	after, err := implicit.NLL(vae.Decoder, test, ais)
+	after, err := implicit.NLL(vae.Decoder, test, ais, ad.Mat{})
 	if err != nil {
 		panic(err)
 	}

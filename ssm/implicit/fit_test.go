@@ -108,7 +108,7 @@ func TestVAETrainToy(t *testing.T) {
 	}
 	train, _ := toyPatterns(2, 512)
 	test, exact := toyPatterns(3, 32)
-	untrained, err := NLL(toyVAE(t, "gaussian").Decoder, test, toyAIS)
+	untrained, err := NLL(toyVAE(t, "gaussian").Decoder, test, toyAIS, ad.Mat{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,7 +126,7 @@ func TestVAETrainToy(t *testing.T) {
 			t.Fatal(err)
 		}
 		fit := time.Since(start)
-		r, err := NLL(v.Decoder, test, toyAIS)
+		r, err := NLL(v.Decoder, test, toyAIS, ad.Mat{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -177,7 +177,7 @@ func TestWAETrainToy(t *testing.T) {
 		}
 		fit := time.Since(start)
 		r1, m1 := meanRecon(w, test), PriorMMD(w.Encode(rows), 200, 1)
-		nll, err := NLL(w.Decoder, test, toyAIS)
+		nll, err := NLL(w.Decoder, test, toyAIS, ad.Mat{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -249,7 +249,7 @@ func TestFitGOMAXPROCS(t *testing.T) {
 			}
 			a := toyAIS
 			a.Temps, a.Chains = 10, 80
-			nll, err := NLL(dec, data.RowRange(0, 2), a)
+			nll, err := NLL(dec, data.RowRange(0, 2), a, ad.Mat{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -405,13 +405,13 @@ func TestFitErrors(t *testing.T) {
 			t.Errorf("%+v: error %v, want a *ConfigError for %s", tc.c, err, tc.field)
 		}
 	}
-	if _, err := NLL(v.Decoder, aePixels(1, 2, 5), toyAIS); err == nil {
+	if _, err := NLL(v.Decoder, aePixels(1, 2, 5), toyAIS, ad.Mat{}); err == nil {
 		t.Error("NLL of 5-pixel rows for a 16-pixel decoder: no error")
 	}
 	a := toyAIS
 	a.Chains = 1
 	var ce *sampler.ConfigError
-	if _, err := NLL(v.Decoder, data.RowRange(0, 1), a); !errors.As(err, &ce) {
+	if _, err := NLL(v.Decoder, data.RowRange(0, 1), a, ad.Mat{}); !errors.As(err, &ce) {
 		t.Errorf("NLL with 1 chain: error %v, want a *sampler.ConfigError", err)
 	}
 }
