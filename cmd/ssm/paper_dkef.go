@@ -341,7 +341,7 @@ func prepareDKEFData(raw ad.Mat) (*dkefData, error) {
 	rng := repro.New(dkefDataSeed, repro.Data, 0, 0)
 	for i := range n {
 		for j := range d {
-			x.Set(i, j, x.At(i, j)+float64(deltas[j]*(2*rng.Float64()-1)))
+			x.Set(i, j, x.At(i, j)+float64(deltas[j]*(2*float64(rng.Float64())-1)))
 		}
 	}
 	perm := repro.New(dkefDataSeed, repro.Data, 0, 1).Perm(n)
@@ -356,7 +356,7 @@ func prepareDKEFData(raw ad.Mat) (*dkefData, error) {
 	noisy := w.Clone()
 	rng = repro.New(dkefDataSeed, repro.Data, 0, 2)
 	for i := range noisy.Data {
-		noisy.Data[i] += dkefNoise * repro.Normal(rng)
+		noisy.Data[i] += float64(dkefNoise * repro.Normal(rng))
 	}
 	nTest := min(dkefMaxSplit, n/10)
 	nVal := min(dkefMaxSplit, (n-nTest)/10)
@@ -490,7 +490,7 @@ func (s *paperDKEF) run(ctx context.Context, e *env, data *dkefData) ([]dkefCell
 					frac += 0.5
 				}
 				log.Info("paper dkef", "method", m, "stage", p.Stage, "step", p.Step, "loss", round4(p.Loss), "best_val", round4(p.BestVal),
-					"eta", fmtDuration(done/frac*float64(len(s.methods))-done))
+					"eta", fmtDuration(float64(done/frac*float64(len(s.methods)))-done))
 			}
 		})
 		if err != nil {
@@ -613,7 +613,7 @@ func importanceLogZ(d sampler.LogDensity, scale float64, n int, seed uint64) (lo
 	logW := make([]float64, n)
 	f := d.NewLogDensityFunc()
 	x := ad.NewMat(dkefISBlock, dim)
-	logNorm := -0.5 * float64(dim) * rmath.Log(2*math.Pi*scale*scale)
+	logNorm := float64(-0.5 * float64(dim) * rmath.Log(2*math.Pi*scale*scale))
 	stream := repro.NewStream()
 	for lo := 0; lo < n; lo += dkefISBlock {
 		hi := min(n, lo+dkefISBlock)
@@ -630,7 +630,7 @@ func importanceLogZ(d sampler.LogDensity, scale float64, n int, seed uint64) (lo
 			for _, v := range x.Row(i - lo) {
 				q += float64(v * v)
 			}
-			logW[i] -= logNorm - 0.5*q/(scale*scale)
+			logW[i] -= logNorm - float64(0.5*q)/float64(scale*scale)
 		}
 	}
 	mx := math.Inf(-1)
@@ -689,8 +689,8 @@ func (s *paperDKEF) gaussianCell(data *dkefData) dkefCell {
 			q += float64(p*p) / vals[k]
 			q2 += float64(p*p) / float64(vals[k]*vals[k])
 		}
-		sm += 0.5*q2 - trInv
-		ll += -0.5*q - 0.5*logDet - 0.5*float64(d)*rmath.Log(2*math.Pi)
+		sm += float64(0.5*q2) - trInv
+		ll += float64(-0.5*q) - float64(0.5*logDet) - float64(0.5*float64(d)*rmath.Log(2*math.Pi))
 	}
 	n := float64(data.test.Rows)
 	return dkefCell{Method: "Gaussian (ML fit to train)", TestSM: sm / n, TestLogLik: ll / n, Trusted: true}

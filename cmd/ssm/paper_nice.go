@@ -303,7 +303,7 @@ func (s *niceStudy) toLogits(x ad.Mat, part uint64) []float64 {
 		rng := repro.New(s.seed, repro.Data, part, uint64(r))
 		row := x.Row(r)
 		for j := range row {
-			row[j] += (rng.Float64() - 0.5) / 256
+			row[j] += float64((float64(rng.Float64()) - 0.5) / 256)
 		}
 	}
 	return nn.LogitPixels(x, x, nn.DefaultLogitClamp)
@@ -396,10 +396,10 @@ func (c *niceClock) eta(m string, step int) float64 {
 		if !ok && len(c.perStep) > 0 {
 			per = sum / float64(len(c.perStep)) * unit(name)
 		}
-		left += per * float64(steps)
+		left += float64(per * float64(steps))
 	}
 	if c.done > 0 {
-		left += c.evalSec / float64(c.done) * float64(len(c.study.methods)-c.done)
+		left += float64(c.evalSec / float64(c.done) * float64(len(c.study.methods)-c.done))
 	}
 	return left
 }
@@ -696,7 +696,7 @@ func (s *niceStudy) figure(cells []niceCell) *plot.Figure {
 	}
 	if hi > start && lo < hi {
 		pad := 0.05 * (hi - lo)
-		panel.Y = plot.Range{Min: lo - pad, Max: hi + pad}
+		panel.Y = plot.Range{Min: lo - float64(pad), Max: hi + float64(pad)}
 	}
 	return &plot.Figure{Title: "NICE on Fashion-MNIST: every method from the same initial weights", Panels: []plot.Panel{panel}}
 }

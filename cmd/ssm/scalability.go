@@ -219,7 +219,7 @@ func (s *scalability) eta(done []studyCell, elapsed float64) float64 {
 		if m == "sm" && d <= s.smMax {
 			ratio *= float64(d) / float64(c.Dim)
 		}
-		left += c.Seconds * ratio
+		left += float64(c.Seconds * ratio)
 	}
 	return left
 }
