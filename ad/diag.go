@@ -84,7 +84,11 @@ type curvSweep struct {
 // E(x_b), to the plain input node x it was recorded from. It returns g, the
 // exact gradient ∇ₓE (B×D), and d ≈ diag ∇²ₓE, in which every cross term
 // between elements is dropped where it arises; d is nil when no op on the
-// way has a second-order term (E is linear in x). On a graph whose
+// way adds a diagonal term (always so when E is linear in x, and also when
+// E's only curvature comes from products of two different x-dependent
+// nodes, whose terms are all cross terms). The result depends on how E is
+// factored into ops: a quantity that reaches E along two paths loses the
+// cross terms between them. On a graph whose
 // intermediate Hessians are diagonal, such as Σᵢ f(xᵢ) through element-wise
 // ops, d is exact. Both are nodes on t: a loss built from them has an exact
 // parameter gradient by Backward. It panics on a jet tape and at an op

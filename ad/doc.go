@@ -58,7 +58,10 @@
 // (Martens, Sutskever & Swersky) are sweeps over a plain tape that record
 // their recursions as new ops: the exact gradient g of E with respect to
 // every node, and either the diagonal estimate d (off-diagonal terms
-// dropped at every op) or two random vectors u, ũ with E[u∘ũ] = diag ∇²E
+// dropped at every op, so that it depends on how E is written as ops: an
+// intermediate that reaches E along two paths loses the cross terms
+// between them; fused ops such as SqDist keep them) or two random vectors
+// u, ũ with E[u∘ũ] = diag ∇²E
 // on any graph (a fresh noise draw wherever an op has a second-order term).
 // Each op carries its curvature rule next to its other rules; a sweep
 // that reaches an op without one panics with its name. Because the result

@@ -125,7 +125,7 @@ func (w *baselineWorker) Eval(b *Batch, grad bool) float64 {
 	var tr *ad.Node
 	if d != nil {
 		tr = t.SumRows(d)
-	} else { // E is linear in x: zero Hessian
+	} else { // no op added a diagonal term (E linear in x, or only cross terms)
 		tr = t.Scale(0, t.SumRows(g))
 	}
 	l1 := t.HalfSquaredNorm(g)
