@@ -279,32 +279,35 @@ func (m *DKEF) Energy(t *ad.Tape, x *ad.Node) *ad.Node {
 // functions whose combination with α is log p̃ − q₀, for the B×D input
 // node x (plain or jet). It panics if x does not have Dim columns.
 //
-// Each weighted kernel is exp(u) with u = −‖φ(x) − φ(z)‖²/(2·10^s) + log w,
-// the squared distance expanded as ‖φ(x)‖² − 2φ(x)·φ(z) + ‖φ(z)‖² so that
-// the cross term is one matrix product, and the constants folded into the
-// plain side (z's features, M rows), so that no operand depends on B.
+// Each weighted kernel is exp(u) with u = −‖cφ(x) − cφ(z)‖² + log w and
+// c = 1/√(2·10^s): both sides' features are scaled by c and the distances
+// taken by one SqDist op, so that φ(x) reaches them through a single
+// consumer. The curvature sweeps then see each kernel's exact diagonal in
+// feature space, as the reference's approximate backprop keeps it; a
+// distance expanded as ‖φ(x)‖² − 2φ(x)·φ(z) + ‖φ(z)‖² would split φ(x)
+// into two consumers whose cross terms approximate backprop drops. The
+// log-softmax of the kernel weights subtracts their largest first, so
+// that no weight overflows exp.
 func (m *DKEF) KernelSum(t *ad.Tape, x *ad.Node) *ad.Node {
 	if x.Cols() != m.cfg.Dim {
 		panic(fmt.Sprintf("nn: DKEF: input has %d columns, the model's dimension is %d", x.Cols(), m.cfg.Dim))
 	}
-	// log w = kernel_weights − log Σ exp(kernel_weights), a 1×J row.
-	kw := t.Param(m.weights)
-	lse := t.Apply(ad.Log, t.SumRows(t.Apply(ad.Exp, kw)))
-	logW := t.Sub(kw, t.MatMulT(lse, t.Const(m.onesJ)))
+	logW := m.logWeights(t)
 	onesM := t.Const(m.onesM)
+	onesFCol := t.Const(ad.MatOf(m.cfg.Features, 1, m.onesF.Data)) // F×1
 	var sum *ad.Node
 	for j, k := range m.kernels {
+		// c = 10^{−s/2}/√2, 1×1: c² = 1/(2·10^s).
+		c := t.Scale(1/math.Sqrt2, t.Apply(ad.Exp, t.Scale(-0.5*math.Ln10, t.Param(k.logSigma))))
+		// c·φ(x): the batch is in the rows, so scale the columns of the
+		// transpose (F rows, one factor each) rather than build a B×1
+		// column of c.
 		px := k.features(t, x)
-		pz := k.features(t, t.Param(m.z))
-		// g = −1/(2·10^s), 1×1, and pz scaled by it (M×F).
-		g := t.Scale(-0.5, t.Apply(ad.Exp, t.Scale(-math.Ln10, t.Param(k.logSigma))))
-		gz := t.ScaleRows(pz, t.MatMulT(onesM, g))
-		// g‖φ(x)‖² in every column: ½‖φ(x)‖² (B×1) times a row of 2g.
-		u := t.MatMulT(t.HalfSquaredNorm(px), t.MatMulT(onesM, t.Scale(2, g)))
-		u = t.AddScaled(1, u, -2, t.MatMulT(px, gz))
-		// g‖φ(z_m)‖² + log wⱼ, a 1×M row added to every row.
-		row := t.Add(t.MatMulT(t.Const(m.onesF), t.Mul(gz, pz)), t.MatMulT(t.SliceCols(logW, j, j+1), onesM))
-		kj := t.Apply(ad.Exp, t.AddPrimal(u, row))
+		px = t.Transpose(t.ScaleRows(t.Transpose(px), t.MatMulT(onesFCol, c)))
+		pz := t.ScaleRows(k.features(t, t.Param(m.z)), t.MatMulT(onesM, c))
+		// log wⱼ, a 1×M row added to every row of −‖c(φ(x) − φ(z_m))‖².
+		row := t.MatMulT(t.SliceCols(logW, j, j+1), onesM)
+		kj := t.Apply(ad.Exp, t.AddPrimal(t.Scale(-1, t.SqDist(px, pz)), row))
 		if sum == nil {
 			sum = kj
 		} else {
@@ -312,6 +315,24 @@ func (m *DKEF) KernelSum(t *ad.Tape, x *ad.Node) *ad.Node {
 		}
 	}
 	return sum
+}
+
+// logWeights records log w = log softmax(kernel_weights), a 1×J row, as
+// kernel_weights − a − log Σ exp(kernel_weights − a) with a the largest
+// weight, held fixed (the shift cancels: the value and every derivative
+// are those of the log-softmax, and no exp overflows).
+func (m *DKEF) logWeights(t *ad.Tape) *ad.Node {
+	kw := t.Param(m.weights)
+	top := 0
+	for j, v := range m.weights.Value.Data {
+		if v > m.weights.Value.Data[top] {
+			top = j
+		}
+	}
+	ones := t.Const(m.onesJ)
+	shifted := t.Sub(kw, t.MatMulT(t.StopGradient(t.SliceCols(kw, top, top+1)), ones))
+	lse := t.Apply(ad.Log, t.SumRows(t.Apply(ad.Exp, shifted)))
+	return t.Sub(shifted, t.MatMulT(lse, ones))
 }
 
 // features records φ(x) = net(x) + skip(x).
