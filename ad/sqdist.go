@@ -27,8 +27,10 @@ var opSqDist op = &sqDistOp{}
 // features of a kernel's inducing points, say), receives the gradient of
 // every block. Each distance is summed from the differences, never
 // expanded as ‖p‖² − 2p·q + ‖q‖², so that it keeps its accuracy for nearby
-// rows and the curvature sweeps see one op with an exact diagonal (see
-// curv). It panics unless p and q have the same columns and q is plain.
+// rows; the Taylor coefficients and the reverse rules take their B×M×F
+// work as matrix products. Being one op, it shows the curvature sweeps an
+// exact diagonal (see curv). It panics unless p and q have the same
+// columns and q is plain.
 func (t *Tape) SqDist(p, q *Node) *Node {
 	sameTape(t, p, q)
 	if q.blocks != 1 {
@@ -40,58 +42,95 @@ func (t *Tape) SqDist(p, q *Node) *Node {
 	return t.emit(t.node(opSqDist, p.rows, q.rows, p.blocks), p, q)
 }
 
+// sqDistScratch returns views of the node's scratch: nb blocks of B×F for
+// the products D̄Q of the reverse rules, and M×F for Σ D̄ᵀP. It reuses the
+// node's aux storage.
+func sqDistScratch(y *Node, nb int) (w, qt []float64) {
+	nf := y.a.val.Cols
+	sz := nb * y.rows * nf
+	y.aux.Resize(sz+y.b.rows*nf, 1)
+	clear(y.aux.Data)
+	return y.aux.Data[:sz], y.aux.Data[sz:]
+}
+
+// forward: block 0 from the differences; the Taylor blocks from one
+// product G = P_kQᵀ over all of them (D₁ = 2P₁·P₀ − 2G₁, D₂ = P₁·P₁ +
+// 2P₂·P₀ − 2G₂), skipping the blocks of P known to be zero.
 func (*sqDistOp) forward(y *Node) {
-	p, q := y.a, y.b
-	nf, nm := p.val.Cols, q.rows
+	t, p, q := y.tape, y.a, y.b
+	nf, nm, rows := p.val.Cols, q.rows, y.rows
 	y0, p0 := y.blk(0), p.blk(0)
-	for b := range y.rows {
+	for b := range rows {
 		pb := p0[b*nf : (b+1)*nf]
 		for m := range nm {
-			qm := q.val.Data[m*nf : (m+1)*nf]
-			s := 0.0
-			for i, v := range pb {
-				d := v - qm[i]
-				s += float64(d * d)
-			}
-			y0[b*nm+m] = s
+			y0[b*nm+m] = distRow(pb, q.val.Data[m*nf:(m+1)*nf])
 		}
 	}
 	y.zero = 0
 	if y.blocks == 1 {
 		return
 	}
-	mask := p.zero
-	for f, order := range y.tape.directions() {
-		p1, y1 := p.blk(f), y.blk(f)
-		var p2, y2 []float64
-		if order == 2 {
-			p2, y2 = p.blk(f+1), y.blk(f+1)
+	clear(y.val.Data[rows*nm:])
+	for blk := 1; blk < y.blocks; {
+		lo, hi := nextRun(p.zero, blk, y.blocks)
+		if lo == y.blocks {
+			break
 		}
-		for b := range y.rows {
-			pb, p1b := p0[b*nf:(b+1)*nf], p1[b*nf:(b+1)*nf]
-			for m := range nm {
-				qm := q.val.Data[m*nf : (m+1)*nf]
-				s1, s2, s11 := 0.0, 0.0, 0.0
-				for i, v := range pb {
-					d := v - qm[i]
-					s1 += float64(p1b[i] * d)
-					if p2 != nil {
-						s2 += float64(p2[b*nf+i] * d)
-						s11 += float64(p1b[i] * p1b[i])
-					}
-				}
-				y1[b*nm+m] = 2 * s1
-				if p2 != nil {
-					y2[b*nm+m] = s11 + float64(2*s2)
-				}
+		t.gemmNT((hi-lo)*rows, nm, nf, p.val.Data[lo*rows*nf:], nf, q.val.Data, nf, y.val.Data[lo*rows*nm:], nm)
+		blk = hi
+	}
+	for f, order := range t.directions() {
+		for b := range rows {
+			p1 := rowOf(p.blk(f), b, p)
+			c1 := float64(2 * dot(p1, rowOf(p0, b, p)))
+			shiftRow(rowOf(y.blk(f), b, y), c1)
+			if order == 2 {
+				c2 := dot(p1, p1) + float64(2*dot(rowOf(p.blk(f+1), b, p), rowOf(p0, b, p)))
+				shiftRow(rowOf(y.blk(f+1), b, y), c2)
 			}
 		}
-		if isZero(mask, f) {
+		if isZero(p.zero, f) {
 			y.zero |= 1 << f
-			if order == 2 && isZero(mask, f+1) {
+			if order == 2 && isZero(p.zero, f+1) {
 				y.zero |= 1 << (f + 1)
 			}
 		}
+	}
+}
+
+// distRow returns Σᵢ (aᵢ − bᵢ)², in four partial sums over i mod 4 added
+// at the end (so that the loop pipelines), in a fixed order.
+func distRow(a, b []float64) float64 {
+	b = b[:len(a)]
+	var s0, s1, s2, s3 float64
+	i := 0
+	for ; i+4 <= len(a); i += 4 {
+		d0, d1, d2, d3 := a[i]-b[i], a[i+1]-b[i+1], a[i+2]-b[i+2], a[i+3]-b[i+3]
+		s0 += float64(d0 * d0)
+		s1 += float64(d1 * d1)
+		s2 += float64(d2 * d2)
+		s3 += float64(d3 * d3)
+	}
+	for ; i < len(a); i++ {
+		d := a[i] - b[i]
+		s0 += float64(d * d)
+	}
+	return (s0 + s1) + (s2 + s3)
+}
+
+// dot returns Σᵢ aᵢbᵢ.
+func dot(a, b []float64) float64 {
+	s := 0.0
+	for i, v := range a {
+		s += float64(v * b[i])
+	}
+	return s
+}
+
+// shiftRow sets every g in row to c − 2g.
+func shiftRow(row []float64, c float64) {
+	for i, g := range row {
+		row[i] = c - float64(2*g)
 	}
 }
 
@@ -104,71 +143,91 @@ func (*sqDistOp) forward(y *Node) {
 //	P̄₂ += 2 Σₘ D̄₂ δ
 //	Q̄ₘ −= 2 Σ_b (D̄₀ δ + D̄₁ P₁ + D̄₂ P₂)
 //
-// with the direction terms summed over every direction.
+// with the direction terms summed over every direction. Every Σₘ D̄_k δ
+// is (Σₘ D̄_k)P₀ − D̄_kQ, one product over all blocks, and Q̄ takes
+// 2(Σ_b D̄₀)Q − 2Σ_k D̄_kᵀP_k, another.
 func (*sqDistOp) backward(y *Node, nb int) {
-	p, q := y.a, y.b
-	nm := q.rows
-	for b := range y.rows {
-		p0 := rowOf(p.blk(0), b, p)
-		a0 := adjRow(p, 0, b)
-		for m := range nm {
-			qm, qa := rowOf(q.val.Data, m, q), adjRow(q, 0, m)
-			at := b*nm + m
-			addDiff(a0, qa, 2*y.ablk(0)[at], p0, qm)
-			if nb == 1 {
-				continue
-			}
-			for f, order := range y.tape.directions() {
-				p1, a1 := rowOf(p.blk(f), b, p), adjRow(p, f, b)
-				g1 := 2 * y.ablk(f)[at]
-				addDiff(a0, qa, g1, p1, nil)
-				addDiff(a1, nil, g1, p0, qm)
-				if order == 1 {
-					continue
+	t, p, q := y.tape, y.a, y.b
+	nf, nm, rows := p.val.Cols, q.rows, y.rows
+	w, qt := sqDistScratch(y, nb)
+	if p.needGrad {
+		t.gemmNN(nb*rows, nf, nm, y.adj.Data, nm, q.val.Data, nf, w, nf)
+		for k := range nb {
+			pullRows(y, k, k, w, 0)
+		}
+		if nb > 1 {
+			for f, order := range t.directions() {
+				pullRows(y, f, 0, nil, f) // D̄₁P₁ into P̄₀
+				if order == 2 {
+					pullRows(y, f+1, 0, nil, f+1) // D̄₂P₂ into P̄₀
+					pullRows(y, f+1, f, nil, f)   // D̄₂P₁ into P̄₁
 				}
-				p2, a2 := rowOf(p.blk(f+1), b, p), adjRow(p, f+1, b)
-				g2 := 2 * y.ablk(f + 1)[at]
-				addDiff(a0, qa, g2, p2, nil)
-				addDiff(a1, nil, g2, p1, nil)
-				addDiff(a2, nil, g2, p0, qm)
 			}
 		}
 	}
+	if q.needGrad {
+		pullQ(y, nb, qt)
+	}
+}
+
+// pullRows adds to block k of p's adjoint, row by row, 2(Σₘ D̄_j)·(P₀ −
+// W_j) with W_j block j of w (the rows of D̄_jQ), or, when w is nil,
+// 2(Σₘ D̄_j)·P_s.
+func pullRows(y *Node, j, k int, w []float64, s int) {
+	p := y.a
+	nf := p.val.Cols
+	for b := range y.rows {
+		sum := 2 * rowSum(rowOf(y.ablk(j), b, y))
+		if sum == 0 && w == nil {
+			continue
+		}
+		pa, ps := rowOf(p.ablk(k), b, p), rowOf(p.blk(s), b, p)
+		if w == nil {
+			for i, v := range ps {
+				pa[i] += float64(sum * v)
+			}
+			continue
+		}
+		wr := w[(j*y.rows+b)*nf : (j*y.rows+b+1)*nf]
+		for i, v := range ps {
+			pa[i] += float64(sum*v) - float64(2*wr[i])
+		}
+	}
+}
+
+// pullQ adds q's share of blocks [0, nb): Q̄ₘ += 2(Σ_b D̄₀)Qₘ −
+// 2Σ_k (D̄_kᵀP_k)ₘ, with qt (M×F, zero) as scratch.
+func pullQ(y *Node, nb int, qt []float64) {
+	t, p, q := y.tape, y.a, y.b
+	nf, nm := p.val.Cols, q.rows
+	t.gemmTN(nm, nf, nb*y.rows, y.adj.Data, nm, p.val.Data, nf, qt, nf)
+	a0 := y.ablk(0)
+	for m := range nm {
+		c := 0.0
+		for b := range y.rows {
+			c += a0[b*nm+m]
+		}
+		c *= 2
+		qa, qm := rowOf(q.adj.Data, m, q), rowOf(q.val.Data, m, q)
+		for i, v := range qm {
+			qa[i] += float64(c*v) - float64(2*qt[m*nf+i])
+		}
+	}
+}
+
+// rowSum returns the sum of a row.
+func rowSum(r []float64) float64 {
+	s := 0.0
+	for _, v := range r {
+		s += v
+	}
+	return s
 }
 
 // rowOf returns row r of the block (or value) v of node n's shape.
 func rowOf(v []float64, r int, n *Node) []float64 {
 	c := n.val.Cols
 	return v[r*c : (r+1)*c]
-}
-
-// adjRow returns row r of block k of n's adjoint, or nil when n needs no
-// gradient.
-func adjRow(n *Node, k, r int) []float64 {
-	if !n.needGrad {
-		return nil
-	}
-	return rowOf(n.ablk(k), r, n)
-}
-
-// addDiff adds w = g·(r − s) (g·r when s is nil) to pa and subtracts it
-// from qa; either may be nil. A zero g adds nothing.
-func addDiff(pa, qa []float64, g float64, r, s []float64) {
-	if g == 0 || pa == nil && qa == nil {
-		return
-	}
-	for i, v := range r {
-		if s != nil {
-			v -= s[i]
-		}
-		w := float64(g * v)
-		if pa != nil {
-			pa[i] += w
-		}
-		if qa != nil {
-			qa[i] -= w
-		}
-	}
 }
 
 // dual runs the reverse rule in dual numbers along the tape's one order-1
@@ -179,19 +238,17 @@ func (o *sqDistOp) dual(y *Node) {
 		o.backward(y, 1)
 		return
 	}
-	p, q := y.a, y.b
-	nm := q.rows
-	for b := range y.rows {
-		p0, p1 := rowOf(p.blk(0), b, p), rowOf(p.blk(1), b, p)
-		a0, a1 := adjRow(p, 0, b), adjRow(p, 1, b)
-		for m := range nm {
-			qm := rowOf(q.val.Data, m, q)
-			at := b*nm + m
-			g := 2 * y.ablk(0)[at]
-			addDiff(a0, adjRow(q, 0, m), g, p0, qm)
-			addDiff(a1, nil, 2*y.ablk(1)[at], p0, qm)
-			addDiff(a1, nil, g, p1, nil)
-		}
+	t, p, q := y.tape, y.a, y.b
+	nf, nm := p.val.Cols, q.rows
+	w, qt := sqDistScratch(y, 2)
+	if p.needGrad {
+		t.gemmNN(2*y.rows, nf, nm, y.adj.Data, nm, q.val.Data, nf, w, nf)
+		pullRows(y, 0, 0, w, 0)
+		pullRows(y, 1, 1, w, 0)
+		pullRows(y, 0, 1, nil, 1) // D̄P' into P̄'
+	}
+	if q.needGrad {
+		pullQ(y, 1, qt)
 	}
 }
 
