@@ -18,9 +18,10 @@
 // Besides the arithmetic, linear and element-wise ops there are column ops
 // (ConcatCols, SliceCols, GatherCols, its transpose ScatterCols, and
 // PermuteCols: a plain operand beside a jet has zero Taylor coefficients),
-// matrix ops (Transpose, and Solve, the solution of a linear system by LU
-// with partial pivoting, differentiated as a solution and never through
-// iterations), StopGradient (the value passes, with zero tangent and no
+// matrix ops (Transpose; SqDist, the pairwise squared distances of a
+// kernel's rows to fixed points; and Solve, the solution of a linear
+// system by LU with partial pivoting, differentiated as a solution and
+// never through iterations), StopGradient (the value passes, with zero tangent and no
 // adjoint: JAX's stop_gradient) and BernoulliLogLik (the per-row Bernoulli
 // log-likelihood with logits, exact in both tails).
 //
