@@ -173,7 +173,8 @@ const LaplaceInflate = 1.2
 // r the result of a.Run on Joint(x_r) with the seed a.Seed + r, bit for
 // bit.
 //
-// With start empty (no rows) AIS starts from the prior. Otherwise start
+// With start empty (no rows), or a latent of more than LaplaceMaxDim
+// dimensions, AIS starts from the prior. Otherwise start
 // holds a point per row (the encoder's code of the row, say) and AIS runs
 // on the Laplace approximation's Warp of the posteriors (FitLaplace from
 // start, inflated by LaplaceInflate): it starts near each posterior, so
@@ -192,7 +193,7 @@ func NLL(dec *BernoulliDecoder, data ad.Mat, a sampler.AIS, start ad.Mat) (NLLRe
 		a.BaseScale = 1
 	}
 	family := dec.Joints(data)
-	if start.Rows > 0 {
+	if start.Rows > 0 && dec.ZDim() <= LaplaceMaxDim {
 		lap, err := FitLaplace(family, start, LaplaceInflate)
 		if err != nil {
 			return NLLResult{}, err

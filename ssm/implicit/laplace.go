@@ -24,6 +24,11 @@ type Laplace struct {
 	LogDet []float64
 }
 
+// laplaceMaxRows bounds the points of one evaluation of the family:
+// FitLaplace takes the members in groups of laplaceMaxRows/(2d) (a
+// variable so that the tests can show the grouping changes no bit).
+var laplaceMaxRows = 4096
+
 // Settings of FitLaplace's Newton iterations.
 const (
 	laplaceNewton   = 8    // Newton steps from the start
@@ -43,10 +48,12 @@ const (
 // widens the Gaussian, which a base for AIS or importance sampling wants
 // (heavier tails than the target's are safe, lighter ones are not). The
 // approximation need not be good for the estimates that use it to be
-// right: Warp's log Z is the member's exactly. Results do not depend on
-// GOMAXPROCS. It returns an error for a start of the wrong shape, d above
-// LaplaceMaxDim, inflate not finite and > 0, or a non-finite log p̃ at a
-// start.
+// right: Warp's log Z is the member's exactly. A member whose Hessian is
+// not finite gets the start as its mean and L_r = inflate·I. Members are
+// processed in groups, so that an evaluation holds at most a few thousand
+// points; results do not depend on the grouping or on GOMAXPROCS. It
+// returns an error for a start of the wrong shape, d above LaplaceMaxDim,
+// inflate not finite and > 0, or a non-finite log p̃ at a start.
 func FitLaplace(f sampler.LogDensityFamily, start ad.Mat, inflate float64) (*Laplace, error) {
 	n, d := f.Len(), f.Dim()
 	switch {
@@ -57,40 +64,56 @@ func FitLaplace(f sampler.LogDensityFamily, start ad.Mat, inflate float64) (*Lap
 	case !(inflate > 0) || math.IsInf(inflate, 0):
 		return nil, &ConfigError{Type: "Laplace", Field: "inflate", Value: inflate, Want: "finite and > 0"}
 	}
-	ev := newFamilyEval(f, n*2*d)
-	z := start.Clone()
+	group := max(1, laplaceMaxRows/(2*d))
+	ev := newFamilyEval(f, min(n, group))
+	lap := &Laplace{Mean: start.Clone(), Chol: make([]float64, n*d*d), LogDet: make([]float64, n)}
+	for lo := 0; lo < n; lo += group {
+		if err := ev.fit(lap, lo, min(n, lo+group), inflate); err != nil {
+			return nil, err
+		}
+	}
+	return lap, nil
+}
+
+// fit fits the members [lo, hi) into lap, whose Mean holds their starts.
+func (ev *familyEval) fit(lap *Laplace, lo, hi int, inflate float64) error {
+	d, k := ev.d, hi-lo
+	ev.use(lo, hi)
+	z := lap.Mean.RowRange(lo, hi)
+	ev.start.Resize(k, d)
+	copy(ev.start.Data, z.Data)
 	lp, g := ev.at(z)
 	for r, v := range lp {
 		if math.IsNaN(v) || math.IsInf(v, 0) {
-			return nil, fmt.Errorf("implicit: Laplace: log-density %v at the start of member %d", v, r)
+			return fmt.Errorf("implicit: Laplace: log-density %v at the start of member %d", v, lo+r)
 		}
 	}
 	lp, g = append([]float64(nil), lp...), g.Clone()
-	prec := make([]float64, n*d*d) // −H per member
-	try := ad.NewMat(n, d)
-	step := ad.NewMat(n, d)
+	prec := make([]float64, k*d*d) // −H per member
+	ok := make([]bool, k)
+	try, step := ad.NewMat(k, d), ad.NewMat(k, d)
+	scale, done := make([]float64, k), make([]bool, k)
 	for range laplaceNewton {
 		ev.negHessian(prec, z)
-		for r := range n {
-			newtonStep(step.Row(r), prec[r*d*d:(r+1)*d*d], g.Row(r), d)
+		for r := range k {
+			ok[r] = newtonStep(step.Row(r), prec[r*d*d:(r+1)*d*d], g.Row(r), d)
+			scale[r], done[r] = 1, !ok[r]
 		}
 		// Halve each member's step until log p̃ rises (a member whose step
 		// never helps stays where it is).
-		scale := make([]float64, n)
-		for r := range scale {
-			scale[r] = 1
-		}
-		done := make([]bool, n)
 		for range laplaceHalvings {
-			for r := range n {
+			for r := range k {
 				zr, tr, sr := z.Row(r), try.Row(r), step.Row(r)
 				for i := range tr {
-					tr[i] = zr[i] + float64(scale[r]*sr[i])
+					tr[i] = zr[i]
+					if !done[r] {
+						tr[i] += float64(scale[r] * sr[i])
+					}
 				}
 			}
 			tl, tg := ev.at(try)
 			left := false
-			for r := range n {
+			for r := range k {
 				if done[r] {
 					continue
 				}
@@ -109,60 +132,82 @@ func FitLaplace(f sampler.LogDensityFamily, start ad.Mat, inflate float64) (*Lap
 		}
 	}
 	ev.negHessian(prec, z)
-	lap := &Laplace{Mean: z, Chol: make([]float64, n*d*d), LogDet: make([]float64, n)}
 	cov := make([]float64, d*d)
-	for r := range n {
-		a := prec[r*d*d : (r+1)*d*d]
-		positiveDefinite(a, d)
-		inverseSPD(cov, a, d)
+	for r := range k {
+		a, l := prec[r*d*d:(r+1)*d*d], lap.Chol[(lo+r)*d*d:(lo+r+1)*d*d]
+		if positiveDefinite(a, d) {
+			inverseSPD(cov, a, d)
+		} else { // a Hessian with a non-finite entry: the start, and inflate·I
+			copy(z.Row(r), ev.start.Row(r))
+			clear(cov)
+			for i := range d {
+				cov[i*d+i] = 1
+			}
+		}
 		for i := range cov {
 			cov[i] *= inflate * inflate
 		}
-		l := lap.Chol[r*d*d : (r+1)*d*d]
 		if err := linalg.Cholesky(l, cov, d); err != nil {
-			return nil, fmt.Errorf("implicit: Laplace: member %d: %w", r, err)
+			return fmt.Errorf("implicit: Laplace: member %d: %w", lo+r, err)
 		}
-		lap.LogDet[r] = linalg.LogDetCholesky(l, d) / 2
+		lap.LogDet[lo+r] = linalg.LogDetCholesky(l, d) / 2
 	}
-	return lap, nil
+	return nil
 }
 
 // newtonStep sets s to (−H)⁻¹g, the Newton step uphill, after making −H
-// positive definite in place.
-func newtonStep(s, negH, g []float64, d int) {
-	positiveDefinite(negH, d)
+// positive definite in place; it reports false (and s zero) when −H has a
+// non-finite entry.
+func newtonStep(s, negH, g []float64, d int) bool {
+	clear(s)
+	if !positiveDefinite(negH, d) {
+		return false
+	}
 	l := make([]float64, d*d)
 	if err := linalg.Cholesky(l, negH, d); err != nil {
-		clear(s) // not reached: positiveDefinite made it so
-		return
+		return false // not reached: positiveDefinite made it so
 	}
 	tmp := make([]float64, d)
 	linalg.SolveLower(tmp, l, g, d)
 	linalg.SolveLowerT(s, l, tmp, d)
+	for _, v := range s {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			clear(s)
+			return false
+		}
+	}
+	return true
 }
 
 // positiveDefinite adds δI to the symmetric d×d matrix a, with δ = 0 or
 // the first of 1e-6, 1e-5, ... times (1 + max |a_ii|) for which a has a
-// Cholesky factor.
-func positiveDefinite(a []float64, d int) {
+// Cholesky factor, and reports whether it found one (never when a has a
+// non-finite entry).
+func positiveDefinite(a []float64, d int) bool {
+	for _, v := range a {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return false
+		}
+	}
 	l := make([]float64, d*d)
 	if linalg.Cholesky(l, a, d) == nil {
-		return
+		return true
 	}
 	scale := 1.0
 	for i := range d {
 		scale = math.Max(scale, 1+math.Abs(a[i*d+i]))
 	}
 	added := 0.0
-	for delta := 1e-6 * scale; ; delta *= 10 {
+	for delta := 1e-6 * scale; delta < 1e300; delta *= 10 {
 		for i := range d {
 			a[i*d+i] += delta - added
 		}
 		added = delta
 		if linalg.Cholesky(l, a, d) == nil {
-			return
+			return true
 		}
 	}
+	return false
 }
 
 // inverseSPD sets inv to the inverse of the symmetric positive definite
@@ -190,11 +235,14 @@ func inverseSPD(inv, a []float64, d int) {
 	}
 }
 
-// familyEval evaluates a family at one point per member, and its
-// Hessians by central differences, in batches of points of every member.
+// familyEval evaluates a family at one point per member of a group of
+// consecutive members, and their Hessians by central differences, in
+// batches of points of every member of the group.
 type familyEval struct {
 	f       sampler.FamilyFunc
-	n, d    int
+	d       int
+	lo, k   int    // the group: members lo, ..., lo+k−1
+	start   ad.Mat // the group's starts
 	lp      []float64
 	score   ad.Mat
 	member  []int
@@ -204,43 +252,52 @@ type familyEval struct {
 	ptsMem  []int
 }
 
-func newFamilyEval(f sampler.LogDensityFamily, maxPts int) *familyEval {
-	n, d := f.Len(), f.Dim()
-	e := &familyEval{f: f.NewFamilyFunc(), n: n, d: d, lp: make([]float64, n), score: ad.NewMat(n, d), member: make([]int, n),
-		pts: ad.NewMat(maxPts, d), ptsLp: make([]float64, maxPts), ptsGrad: ad.NewMat(maxPts, d), ptsMem: make([]int, maxPts)}
-	for r := range e.member {
-		e.member[r] = r
+func newFamilyEval(f sampler.LogDensityFamily, group int) *familyEval {
+	d := f.Dim()
+	return &familyEval{f: f.NewFamilyFunc(), d: d, lp: make([]float64, group), score: ad.NewMat(group, d),
+		member: make([]int, group), pts: ad.NewMat(2*d*group, d), ptsLp: make([]float64, 2*d*group),
+		ptsGrad: ad.NewMat(2*d*group, d), ptsMem: make([]int, 2*d*group), start: ad.NewMat(group, d)}
+}
+
+// use selects the members [lo, hi), at most the group size.
+func (e *familyEval) use(lo, hi int) {
+	e.lo, e.k = lo, hi-lo
+	for r := range e.k {
+		e.member[r] = lo + r
 	}
-	return e
 }
 
-// at returns log p̃_r and its score at row r of z, for every member r;
-// the results are overwritten by the next call.
+// at returns log p̃ and its score at row r of z for member lo+r of the
+// group; the results are overwritten by the next call.
 func (e *familyEval) at(z ad.Mat) ([]float64, ad.Mat) {
-	e.f(e.lp, e.score, z, e.member)
-	return e.lp, e.score
+	lp, score, member := e.lp[:e.k], e.score.RowRange(0, e.k), e.member[:e.k]
+	e.f(lp, score, z, member)
+	return lp, score
 }
 
-// negHessian sets prec (n blocks of d×d) to −∇² log p̃_r at row r of z by
-// central differences of the score, symmetrised.
+// negHessian sets prec (k blocks of d×d) to −∇² log p̃ of the group's
+// members at the rows of z by central differences of the score,
+// symmetrised.
 func (e *familyEval) negHessian(prec []float64, z ad.Mat) {
-	n, d := e.n, e.d
-	for r := range n {
+	k, d := e.k, e.d
+	n := 2 * d * k
+	pts, grad := e.pts.RowRange(0, n), e.ptsGrad.RowRange(0, n)
+	for r := range k {
 		for j := range d {
 			for s, sign := range [2]float64{1, -1} {
 				b := (r*d+j)*2 + s
-				row := e.pts.Row(b)
+				row := pts.Row(b)
 				copy(row, z.Row(r))
 				row[j] += float64(sign * laplaceFDStep)
-				e.ptsMem[b] = r
+				e.ptsMem[b] = e.lo + r
 			}
 		}
 	}
-	e.f(e.ptsLp, e.ptsGrad, e.pts, e.ptsMem)
-	for r := range n {
+	e.f(e.ptsLp[:n], grad, pts, e.ptsMem[:n])
+	for r := range k {
 		a := prec[r*d*d : (r+1)*d*d]
 		for j := range d {
-			plus, minus := e.ptsGrad.Row((r*d+j)*2), e.ptsGrad.Row((r*d+j)*2+1)
+			plus, minus := grad.Row((r*d+j)*2), grad.Row((r*d+j)*2+1)
 			for i := range d {
 				a[i*d+j] = -(plus[i] - minus[i]) / (2 * laplaceFDStep)
 			}

@@ -243,3 +243,86 @@ func TestLaplaceErrors(t *testing.T) {
 		t.Error("a NaN start: no error")
 	}
 }
+
+// TestLaplaceGroups: fitting the members in groups of one gives the bits
+// of one group for all.
+func TestLaplaceGroups(t *testing.T) {
+	g := testGaussFamily(7, 3)
+	start := ad.NewMat(7, 3)
+	whole, err := FitLaplace(g, start, 1.2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func(v int) { laplaceMaxRows = v }(laplaceMaxRows)
+	laplaceMaxRows = 6 // 2d points: one member per group
+	single, err := FitLaplace(g, start, 1.2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !sameBits(whole.Mean.Data, single.Mean.Data) || !sameBits(whole.Chol, single.Chol) || !sameBits(whole.LogDet, single.LogDet) {
+		t.Error("groups of one member give other bits than one group")
+	}
+}
+
+// infScore is a family whose member 1 has a finite log-density and an
+// infinite score: its Hessian cannot be estimated.
+type infScore struct{ gaussFamily }
+
+func (f infScore) NewFamilyFunc() sampler.FamilyFunc {
+	base := f.gaussFamily.NewFamilyFunc()
+	return func(logp []float64, score, x ad.Mat, member []int) {
+		base(logp, score, x, member)
+		for b, r := range member {
+			if r == 1 && len(score.Data) > 0 {
+				score.Row(b)[0] = math.Inf(1)
+			}
+		}
+	}
+}
+
+// TestLaplaceNonFiniteHessian: a member whose Hessian is not finite gets
+// its start and inflate·I, and the others are fitted as usual (no hang).
+func TestLaplaceNonFiniteHessian(t *testing.T) {
+	g := testGaussFamily(3, 2)
+	start := ad.MatOf(3, 2, []float64{0.5, -0.5, 1, 2, 0, 0})
+	lap, err := FitLaplace(infScore{g}, start, 1.5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := lap.Mean.Row(1); got[0] != 1 || got[1] != 2 {
+		t.Errorf("member 1: mean %v, want its start [1 2]", got)
+	}
+	if l := lap.Chol[4:8]; l[0] != 1.5 || l[1] != 0 || l[2] != 0 || l[3] != 1.5 {
+		t.Errorf("member 1: L %v, want 1.5·I", l)
+	}
+	for _, r := range []int{0, 2} {
+		for i := range 2 {
+			if math.Abs(lap.Mean.At(r, i)-g.mu.At(r, i)) > 1e-7 {
+				t.Errorf("member %d: mode %v, mean %v", r, lap.Mean.Row(r), g.mu.Row(r))
+			}
+		}
+	}
+}
+
+// TestNLLWideLatent: above LaplaceMaxDim latent dimensions NLL ignores the
+// start and runs from the prior, with the same bits as without one.
+func TestNLLWideLatent(t *testing.T) {
+	const z = LaplaceMaxDim + 1
+	dec, err := NewBernoulliDecoder(z, 4, []int{3}, "", repro.New(1, repro.Init, 0, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := aePixels(2, 2, 4)
+	a := sampler.AIS{BaseScale: 1, Temps: 3, Step: 0.1, Leapfrog: 1, Chains: 2, Seed: 1}
+	with, err := NLL(dec, data, a, ad.NewMat(2, z))
+	if err != nil {
+		t.Fatal(err)
+	}
+	without, err := NLL(dec, data, a, ad.Mat{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !sameBits(with.Rows, without.Rows) {
+		t.Errorf("rows %v with a start, %v without", with.Rows, without.Rows)
+	}
+}
