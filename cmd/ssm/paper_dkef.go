@@ -74,7 +74,6 @@ const (
 	dkefMaxCols   = 1024
 	dkefMaxSteps  = 1 << 20
 	dkefMaxIS     = 1 << 24
-	dkefMaxSigmas = 64
 )
 
 // paperDKEF is a checked ssm paper dkef.
@@ -180,18 +179,11 @@ func parsePaperDKEF(e *env, args []string) (*paperDKEF, error) {
 		return nil, err
 	}
 	var err error
-	if s.methods, err = parseMethodList(*methods, studyMethods); err != nil {
+	if s.methods, err = parseMethods("-methods", *methods, studyMethods); err != nil {
 		return nil, err
 	}
-	for _, f := range strings.Split(*sigmas, ",") {
-		v, err := strconv.ParseFloat(strings.TrimSpace(f), 64)
-		if err != nil || !(v > 0) || math.IsInf(v, 0) {
-			return nil, badInput("-dsm-sigmas: %q is not a finite number > 0", f)
-		}
-		s.sigmas = append(s.sigmas, v)
-	}
-	if len(s.sigmas) > dkefMaxSigmas {
-		return nil, badInput("-dsm-sigmas: %d levels, at most %d", len(s.sigmas), dkefMaxSigmas)
+	if s.sigmas, err = parseSigmaGrid("-dsm-sigmas", *sigmas); err != nil {
+		return nil, err
 	}
 	if err := firstError(
 		intIn("-inducing", s.inducing, 1, 4096), intIn("-half", s.half, 1, 4096), intIn("-steps", s.steps, 1, dkefMaxSteps),
@@ -205,23 +197,6 @@ func parsePaperDKEF(e *env, args []string) (*paperDKEF, error) {
 		return nil, err
 	}
 	return s, nil
-}
-
-// parseMethodList parses a comma-separated list of methods from known,
-// each at most once.
-func parseMethodList(list string, known []string) ([]string, error) {
-	var out []string
-	for _, m := range strings.Split(list, ",") {
-		m = strings.TrimSpace(m)
-		if !slices.Contains(known, m) {
-			return nil, badInput("-methods: %q is not one of %s", m, strings.Join(known, ", "))
-		}
-		if slices.Contains(out, m) {
-			return nil, badInput("-methods: %q given twice", m)
-		}
-		out = append(out, m)
-	}
-	return out, nil
 }
 
 // dkefDataPath resolves -data: a built-in name to testdata/uci/<file>,
@@ -469,7 +444,7 @@ func (s *paperDKEF) run(ctx context.Context, e *env, data *dkefData) ([]dkefCell
 	log := slog.New(slog.NewTextHandler(e.stderr, nil))
 	sigma := 0.0
 	if slices.Contains(s.methods, "dsm") {
-		sigma = parzenSigma(data.train, data.val, s.sigmas)
+		sigma = chooseSigma(data.train, data.val, s.sigmas)
 	}
 	log.Info("paper dkef", "data", data.name, "rows", data.rows, "features", data.cols, "train", data.train.Rows,
 		"val", data.val.Rows, "test", data.test.Rows, "inducing", min(s.inducing, data.train.Rows), "dsm_sigma", sigma)

@@ -22,6 +22,7 @@ func init() {
 		{"paper dkef -methods ssm,ssm", "-methods"},
 		{"paper dkef -methods mle", "-methods"},
 		{"paper dkef -dsm-sigmas 0.1,0", "-dsm-sigmas"},
+		{"paper dkef -dsm-sigmas 0.1,1e-200", "-dsm-sigmas"}, // σ² underflows to 0
 		{"paper dkef -dsm-sigmas x", "-dsm-sigmas"},
 		{"paper dkef -inducing 0", "-inducing"},
 		{"paper dkef -half 0", "-half"},

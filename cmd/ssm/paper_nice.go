@@ -12,7 +12,6 @@ import (
 	"math"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -57,10 +56,6 @@ const (
 	niceSMBlock    = 10  // rows per pass of the held-out exact SM loss
 	niceImageScale = 2   // pixels per image pixel in samples.png
 
-	// At most these training and validation rows choose DSM's σ (the
-	// Parzen window's distances take 8 bytes per pair).
-	niceParzenTrain = 10000
-	niceParzenVal   = 1000
 )
 
 // The default data: Debian's dataset-fashion-mnist.
@@ -332,8 +327,7 @@ func (s *niceStudy) run(ctx context.Context, e *env, data *niceData) ([]niceCell
 	}
 	sigma := 0.0
 	if slices.Contains(s.methods, "dsm") {
-		train, val := data.train.RowRange(0, min(data.train.Rows, niceParzenTrain)), data.val.RowRange(0, min(data.val.Rows, niceParzenVal))
-		sigma = parzenSigma(train, val, s.sigmas)
+		sigma = chooseSigma(data.train, data.val, s.sigmas)
 		log.Info("paper nice", "dsm_sigma", sigma, "grid", fmt.Sprint(s.sigmas))
 	}
 	clock := &niceClock{study: s, dim: data.dim, perStep: map[string]float64{}}
@@ -649,7 +643,7 @@ func (s *niceStudy) table(data *niceData, cells []niceCell) string {
 				edge = " It is at the grid's edge: widen -dsm-sigmas."
 			}
 			fmt.Fprintf(&b, "- DSM's σ = %g (logit space), the best of %v by a Parzen window of the first %d training rows on the first %d validation rows.%s\n",
-				c.Sigma, s.sigmas, min(s.n, niceParzenTrain), min(s.valN, niceParzenVal), edge)
+				c.Sigma, s.sigmas, min(s.n, parzenMaxTrain), min(s.valN, parzenMaxVal), edge)
 		}
 	}
 	if len(cells) > 0 && len(cells[0].Curve) > 0 {
@@ -757,38 +751,4 @@ func (s *niceStudy) samplePNG(data *niceData, cells []niceCell) error {
 		return err
 	}
 	return atomicfile.WriteBytes(filepath.Join(s.dir, "samples.png"), buf.Bytes())
-}
-
-// parseMethods parses a comma-separated list of distinct names from
-// allowed, in the order given.
-func parseMethods(flag, list string, allowed []string) ([]string, error) {
-	var out []string
-	for _, m := range strings.Split(list, ",") {
-		m = strings.TrimSpace(m)
-		switch {
-		case !slices.Contains(allowed, m):
-			return nil, badInput("%s: %q is not one of %s", flag, m, strings.Join(allowed, ", "))
-		case slices.Contains(out, m):
-			return nil, badInput("%s: %q given twice", flag, m)
-		}
-		out = append(out, m)
-	}
-	return out, nil
-}
-
-// parseSigmaGrid parses a comma-separated grid of at most 64 finite noise
-// levels > 0.
-func parseSigmaGrid(flag, list string) ([]float64, error) {
-	var out []float64
-	for _, f := range strings.Split(list, ",") {
-		v, err := strconv.ParseFloat(strings.TrimSpace(f), 64)
-		if err != nil || !(v > 0) || math.IsInf(v, 0) {
-			return nil, badInput("%s: %q is not a finite number > 0", flag, f)
-		}
-		out = append(out, v)
-	}
-	if len(out) > 64 {
-		return nil, badInput("%s: %d levels, at most 64", flag, len(out))
-	}
-	return out, nil
 }

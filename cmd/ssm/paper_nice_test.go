@@ -27,6 +27,7 @@ func init() {
 		{"paper nice -methods mle,nope", "-methods"},
 		{"paper nice -methods ssm,ssm", "-methods"},
 		{"paper nice -dsm-sigmas 0.1,0", "-dsm-sigmas"},
+		{"paper nice -dsm-sigmas 0.1,1e-200", "-dsm-sigmas"}, // σ² underflows to 0
 		{"paper nice -n 0", "-n"},
 		{"paper nice -val-n 0", "-val-n"},
 		{"paper nice -test-n 0", "-test-n"},

@@ -2,12 +2,12 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -78,14 +78,17 @@ type studyCell struct {
 	Method string `json:"method"`
 	Dim    int    `json:"dim"`
 	// MsPerStep is the mean wall time of a training step (optimiser
-	// update included), steps 2 to the last.
+	// update included), steps 2 to the last; 0 when the method was not
+	// trained (Skipped) or stopped early (Diverged).
 	MsPerStep float64 `json:"ms_per_step"`
 	// SMLoss is the held-out exact SM loss ½‖s‖² + tr ∇s of the trained
-	// model; SMOptimum the true score's on the same rows (expectation −D/2).
-	SMLoss    float64 `json:"sm_loss"`
-	SMOptimum float64 `json:"sm_optimum"`
-	// Fisher is ½·mean ‖s_θ(x) + x‖² over the test rows.
-	Fisher float64 `json:"fisher_divergence"`
+	// model (null in JSON when not finite: a diverged fit); SMOptimum the
+	// true score's on the same rows (expectation −D/2).
+	SMLoss    recordFloat `json:"sm_loss"`
+	SMOptimum float64     `json:"sm_optimum"`
+	// Fisher is ½·mean ‖s_θ(x) + x‖² over the test rows (null when not
+	// finite).
+	Fisher recordFloat `json:"fisher_divergence"`
 	// LogLik is the held-out log-likelihood with log Z estimated (nil
 	// above -ll-max), LogLikLow/High its interval from the log Z bracket
 	// (AIS forward and reverse; equal to LogLik by quadrature), TrueLogLik
@@ -98,7 +101,12 @@ type studyCell struct {
 	// Sigma is DSM's noise level, chosen on the validation rows.
 	Sigma   float64 `json:"sigma,omitempty"`
 	Skipped string  `json:"skipped,omitempty"`
-	Seconds float64 `json:"seconds"`
+	// Diverged says why the method's fit is not usable: training stopped
+	// on a non-finite loss or gradient (the last finite weights are
+	// evaluated), or its held-out losses are not finite. The study goes on
+	// with the other cells.
+	Diverged string  `json:"diverged,omitempty"`
+	Seconds  float64 `json:"seconds"`
 }
 
 func runScalability(ctx context.Context, e *env, args []string) error {
@@ -132,21 +140,14 @@ func parseScalability(e *env, args []string) (*scalability, error) {
 		return nil, err
 	}
 	var err error
-	if s.dims, err = parseInts("-dims", *dims, 1, maxStudyDim); err != nil {
+	if s.dims, err = parseDistinctInts("-dims", *dims, 1, maxStudyDim); err != nil {
 		return nil, err
 	}
-	if s.methods, err = parseMethodList(*methods, studyMethods); err != nil {
+	if s.methods, err = parseMethods("-methods", *methods, studyMethods); err != nil {
 		return nil, err
 	}
-	for _, f := range strings.Split(*sigmas, ",") {
-		v, err := strconv.ParseFloat(strings.TrimSpace(f), 64)
-		if err != nil || !(v > 0) || math.IsInf(v, 0) {
-			return nil, badInput("-dsm-sigmas: %q is not a finite number > 0", f)
-		}
-		s.sigmas = append(s.sigmas, v)
-	}
-	if len(s.sigmas) > 64 {
-		return nil, badInput("-dsm-sigmas: %d levels, at most 64", len(s.sigmas))
+	if s.sigmas, err = parseSigmaGrid("-dsm-sigmas", *sigmas); err != nil {
+		return nil, err
 	}
 	if err := firstError(
 		intIn("-steps", s.steps, 2, maxStudySteps), intIn("-batch", s.batch, 1, studyTrainRows),
@@ -180,7 +181,7 @@ func (s *scalability) run(ctx context.Context, e *env) ([]studyCell, error) {
 		test := gaussianRows(studyTestRows, d, s.seed, 2)
 		sigma := 0.0
 		if slices.Contains(s.methods, "dsm") {
-			sigma = parzenSigma(train, val, s.sigmas)
+			sigma = chooseSigma(train, val, s.sigmas)
 		}
 		for _, m := range s.methods {
 			if ctx.Err() != nil {
@@ -191,8 +192,12 @@ func (s *scalability) run(ctx context.Context, e *env) ([]studyCell, error) {
 				return nil, err
 			}
 			cells = append(cells, c)
-			log.Info("paper scalability", "method", m, "D", d, "ms_per_step", round4(c.MsPerStep), "fisher", round4(c.Fisher),
-				"done", fmt.Sprintf("%d/%d", len(cells), total), "eta", fmtDuration(s.eta(cells, time.Since(start).Seconds())))
+			attrs := []any{"method", m, "D", d, "ms_per_step", round4(c.MsPerStep), "fisher", round4(float64(c.Fisher)),
+				"done", fmt.Sprintf("%d/%d", len(cells), total), "eta", fmtDuration(s.eta(cells, time.Since(start).Seconds()))}
+			if c.Diverged != "" {
+				attrs = append(attrs, "diverged", c.Diverged)
+			}
+			log.Info("paper scalability", attrs...)
 		}
 	}
 	return cells, nil
@@ -227,7 +232,7 @@ func (s *scalability) eta(done []studyCell, elapsed float64) float64 {
 // cell trains method m at dimension d and evaluates the fit on test.
 func (s *scalability) cell(ctx context.Context, m string, d int, sigma float64, train, test ad.Mat) (studyCell, error) {
 	t0 := time.Now()
-	c := studyCell{Method: m, Dim: d, SMOptimum: trueSMLoss(test), TrueLogLik: trueLogLik(test), MsPerStep: math.NaN()}
+	c := studyCell{Method: m, Dim: d, SMOptimum: trueSMLoss(test), TrueLogLik: trueLogLik(test)}
 	model, err := s.spec.build(d, s.seed)
 	if err != nil {
 		return c, err
@@ -258,13 +263,17 @@ func (s *scalability) cell(ctx context.Context, m string, d int, sigma float64, 
 			}
 		}
 		cfg := ssm.Config{BatchSize: s.batch, Steps: s.steps, Seed: s.seed, Optimizer: opt, Progress: progress}
-		if _, err := ssm.Train(ctx, obj, train, cfg); err != nil {
-			if ctx.Err() != nil {
-				return c, errInterrupted
-			}
+		_, err = ssm.Train(ctx, obj, train, cfg)
+		switch {
+		case ctx.Err() != nil:
+			return c, errInterrupted
+		case errors.Is(err, ssm.ErrNonFinite):
+			c.Diverged = err.Error()
+		case err != nil:
 			return c, fmt.Errorf("%s at D = %d: %w", m, d, err)
+		default:
+			c.MsPerStep = float64(took) / float64(s.steps-1) / 1e6
 		}
-		c.MsPerStep = float64(took) / float64(s.steps-1) / 1e6
 	}
 	if err := s.evaluate(&c, model, test); err != nil {
 		return c, fmt.Errorf("%s at D = %d: %w", m, d, err)
@@ -286,27 +295,37 @@ func (s *scalability) evaluate(c *studyCell, model nn.Model, test ad.Mat) error 
 		b.Draw(sm, stream, s.seed, repro.Evaluation, 0, lo)
 		sum += w.Eval(b, false)
 	}
-	c.SMLoss = sum / float64(test.Rows)
+	c.SMLoss = recordFloat(sum / float64(test.Rows))
 	src := sampler.FromEnergy(model.(nn.Energy))
 	truth := ad.NewMat(test.Rows, test.Cols)
 	for i, v := range test.Data {
 		truth.Data[i] = -v
 	}
-	c.Fisher = sampler.FisherDivergence(sampler.EvalScore(src, test), truth)
-	if math.IsNaN(c.SMLoss) || math.IsInf(c.SMLoss, 0) || math.IsNaN(c.Fisher) || math.IsInf(c.Fisher, 0) {
-		return fmt.Errorf("the trained model's held-out losses are not finite (SM %v, Fisher %v)", c.SMLoss, c.Fisher)
+	c.Fisher = recordFloat(sampler.FisherDivergence(sampler.EvalScore(src, test), truth))
+	if !isFinite(float64(c.SMLoss)) || !isFinite(float64(c.Fisher)) {
+		note := fmt.Sprintf("the trained model's held-out losses are not finite (SM %v, Fisher %v)", c.SMLoss, c.Fisher)
+		if c.Diverged != "" {
+			note = c.Diverged + "; " + note
+		}
+		c.Diverged = note
+		return nil
 	}
 	if c.Dim > s.llMax {
 		return nil
 	}
 	est, err := estimateLogZ(src, test, 1001, 0, s.chains, s.seed)
 	if err != nil {
-		return err
+		c.LogZNote = "log Z not estimated: " + err.Error()
+		return nil
 	}
 	ll := sampler.LogLikelihood(src, test, est.value)
 	lo, hi := ll, ll
 	if est.interval {
 		lo, hi = ll+est.value-est.hi, ll+est.value-est.lo
+	}
+	if !isFinite(ll) || !isFinite(lo) || !isFinite(hi) {
+		c.LogZNote = fmt.Sprintf("log-likelihood not finite (%v, log Z by %s)", ll, est.method)
+		return nil
 	}
 	c.LogLik, c.LogLikLow, c.LogLikHigh, c.LogZNote = &ll, &lo, &hi, est.method
 	return nil
@@ -447,22 +466,30 @@ func (s *scalability) table(cells []studyCell) string {
 		}
 		b.WriteString("\n")
 	}
+	// trained formats v of cell c: — where the method was not trained,
+	// "diverged" where its fit diverged and v is not finite, v marked † where
+	// it is finite but training stopped early.
 	trained := func(c studyCell, f string, v float64) string {
-		if c.Skipped != "" {
+		switch {
+		case c.Skipped != "":
 			return "—"
+		case c.Diverged != "" && (!isFinite(v) || v == 0):
+			return "diverged"
+		case c.Diverged != "":
+			return fmt.Sprintf(f, v) + " †"
 		}
 		return fmt.Sprintf(f, v)
 	}
-	section("Time per iteration (ms)", "Mean wall time of a training step, optimiser update included (steps 2 to the last). — : not trained (-sm-max).",
+	section("Time per iteration (ms)", "Mean wall time of a training step, optimiser update included (steps 2 to the last). — : not trained (-sm-max); diverged: training stopped on a non-finite loss or gradient (the record's diverged field says where).",
 		func(c studyCell) string { return trained(c, "%.3g", c.MsPerStep) }, nil)
-	section("Held-out exact score-matching loss", "½‖s‖² + tr ∇s on the test rows; the truth row is the true score's on the same rows (expectation −D/2). Lower is better.",
-		func(c studyCell) string { return trained(c, "%.4g", c.SMLoss) }, func(d int) string { return fmt.Sprintf("%.4g", at(s.methods[0], d).SMOptimum) })
+	section("Held-out exact score-matching loss", "½‖s‖² + tr ∇s on the test rows; the truth row is the true score's on the same rows (expectation −D/2). Lower is better. †: training diverged, the last finite weights evaluated.",
+		func(c studyCell) string { return trained(c, "%.4g", float64(c.SMLoss)) }, func(d int) string { return fmt.Sprintf("%.4g", at(s.methods[0], d).SMOptimum) })
 	fisherNote := "½·mean ‖s_θ(x) + x‖² on the test rows. Lower is better."
 	if w := s.spec.hidden[0]; w < slices.Max(s.dims) {
 		fisherNote += fmt.Sprintf(" Where D > %d, the MLP's first layer (width %d) confines its score to a %d-dimensional subspace, so its Fisher divergence is at least ½(D − %d) in expectation.", w, w, w, w)
 	}
 	section("Fisher divergence to the true score", fisherNote,
-		func(c studyCell) string { return trained(c, "%.4g", c.Fisher) }, nil)
+		func(c studyCell) string { return trained(c, "%.4g", float64(c.Fisher)) }, nil)
 	section("Held-out log-likelihood (nats)", fmt.Sprintf("log Z by quadrature (D ≤ 2) or forward and reverse AIS (D ≤ %d; the bracket in brackets); the truth row is N(0, I)'s.", s.llMax),
 		func(c studyCell) string {
 			switch {
@@ -489,10 +516,10 @@ func (s *scalability) figure(cells []studyCell) *plot.Figure {
 	for _, m := range s.methods {
 		var xs, ts, fs []float64
 		for _, c := range cells {
-			if c.Method != m || c.Skipped != "" {
+			if c.Method != m || c.Skipped != "" || c.Diverged != "" {
 				continue
 			}
-			xs, ts, fs = append(xs, float64(c.Dim)), append(ts, c.MsPerStep), append(fs, c.Fisher)
+			xs, ts, fs = append(xs, float64(c.Dim)), append(ts, c.MsPerStep), append(fs, float64(c.Fisher))
 		}
 		times = append(times, plot.Line{Name: m, X: xs, Y: ts, Marks: true})
 		fisher = append(fisher, plot.Line{Name: m, X: xs, Y: fs, Marks: true})
