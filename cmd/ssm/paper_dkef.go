@@ -70,8 +70,11 @@ const (
 	dkefISBlock   = 1000 // importance samples per evaluation block
 	dkefMinISESS  = 100  // below this weight ESS the log-likelihood is marked untrustworthy
 	dkefAISChains = 64   // chains of the AIS bracket on log Z
+	dkefGrid      = 1001 // quadrature points per axis for log Z when D ≤ 2
+	dkefISStep    = 1    // the step of importance sample i's stream (seed, AIS, 1, i): AIS chain i's start is step 0
 	dkefMaxRows   = 1 << 20
 	dkefMaxCols   = 1024
+	dkefMaxValues = 1 << 24 // rows × features at most (128 MiB)
 	dkefMaxSteps  = 1 << 20
 	dkefMaxIS     = 1 << 24
 )
@@ -104,43 +107,46 @@ type dkefData struct {
 	rows, cols, nTest int
 }
 
-// A dkefCell is the outcome of one method.
+// A dkefCell is the outcome of one method. Its measures are recordFloats:
+// one that is not finite (a diverged fit, a failed estimate) is written as
+// null and shown as — in the table.
 type dkefCell struct {
 	Method string `json:"method"`
 	// TestSM is the exact SM loss ½‖s‖² + tr ∇s on the test rows.
-	TestSM float64 `json:"test_sm_loss"`
+	TestSM recordFloat `json:"test_sm_loss"`
 	// LogZ is log Z by importance sampling from q₀ = N(0, 4I), LogZStdErr
 	// its delta-method standard error, ESS the weights' effective sample
 	// size (Σw)²/Σw² out of IS samples; TestLogLik the mean test
 	// log-likelihood, mean log p̃ − log Z (an importance-sampling log Z is
 	// biased low, so the log-likelihood is biased high when ESS is small).
-	LogZ       float64 `json:"log_z"`
-	LogZStdErr float64 `json:"log_z_std_err"`
-	ESS        float64 `json:"is_ess"`
-	TestLogLik float64 `json:"test_log_likelihood"`
-	Trusted    bool    `json:"log_z_trusted"`
+	LogZ       recordFloat `json:"log_z"`
+	LogZStdErr recordFloat `json:"log_z_std_err"`
+	ESS        recordFloat `json:"is_ess"`
+	TestLogLik recordFloat `json:"test_log_likelihood"`
+	Trusted    bool        `json:"log_z_trusted"`
 	// AISLogLik is the test log-likelihood with log Z by forward AIS from
 	// N(0, s²I) (a stochastic lower bound on log Z, so the log-likelihood
 	// leans high), and AISLow, AISHigh its interval from the bracket of
-	// forward and reverse AIS (bidirectional Monte Carlo); AISNote says
-	// how it was found and how far to trust it.
-	AISLogLik float64 `json:"ais_test_log_likelihood"`
-	AISLow    float64 `json:"ais_test_log_likelihood_low"`
-	AISHigh   float64 `json:"ais_test_log_likelihood_high"`
-	AISNote   string  `json:"ais_log_z_method"`
+	// forward and reverse AIS (bidirectional Monte Carlo; equal to
+	// AISLogLik where log Z is found by quadrature, D ≤ 2); AISNote says
+	// how it was found and how far to trust it, or why it was not.
+	AISLogLik recordFloat `json:"ais_test_log_likelihood"`
+	AISLow    recordFloat `json:"ais_test_log_likelihood_low"`
+	AISHigh   recordFloat `json:"ais_test_log_likelihood_high"`
+	AISNote   string      `json:"ais_log_z_method"`
 	// MsPerStep is the mean wall time of a first-stage step without
 	// validation (α fit, loss, gradients and update); 0 if none was timed.
-	MsPerStep float64 `json:"ms_per_step"`
-	Steps     int     `json:"steps"`
-	BestStep  int     `json:"best_step"`
-	Stopped   string  `json:"stopped"`
-	LogLambda float64 `json:"log10_lambda"`
+	MsPerStep float64     `json:"ms_per_step"`
+	Steps     int         `json:"steps"`
+	BestStep  int         `json:"best_step"`
+	Stopped   string      `json:"stopped"`
+	LogLambda recordFloat `json:"log10_lambda"`
 	// ValSteps and ValSM are the validation exact-SM curve.
-	ValSteps []int     `json:"val_steps"`
-	ValSM    []float64 `json:"val_sm_loss"`
-	Sigma    float64   `json:"sigma,omitempty"`
-	Error    string    `json:"error,omitempty"`
-	Seconds  float64   `json:"seconds"`
+	ValSteps []int         `json:"val_steps"`
+	ValSM    []recordFloat `json:"val_sm_loss"`
+	Sigma    float64       `json:"sigma,omitempty"`
+	Error    string        `json:"error,omitempty"`
+	Seconds  float64       `json:"seconds"`
 }
 
 func runPaperDKEF(ctx context.Context, e *env, args []string) error {
@@ -207,8 +213,8 @@ func dkefDataPath(e *env, data string) (string, error) {
 	file, builtin := dkefDataSets[data]
 	if !builtin {
 		path := e.outPath(data)
-		if st, err := os.Stat(path); err != nil || st.IsDir() {
-			return "", badInput("-data %s: not breast-cancer, wine or a readable file", data)
+		if st, err := os.Stat(path); err != nil || !st.Mode().IsRegular() {
+			return "", badInput("-data %s: not breast-cancer, wine or a regular file", data)
 		}
 		return path, nil
 	}
@@ -253,7 +259,11 @@ func readDKEFCSV(path string) (ad.Mat, error) {
 	if err1 != nil || err2 != nil || rows < 20 || rows > dkefMaxRows || cols < 1 || cols > dkefMaxCols {
 		return ad.Mat{}, fmt.Errorf("%s: header %q: want row and feature counts (20 to %d rows, 1 to %d features)", path, sc.Text(), dkefMaxRows, dkefMaxCols)
 	}
-	x := ad.NewMat(rows, cols)
+	if rows*cols > dkefMaxValues {
+		return ad.Mat{}, fmt.Errorf("%s: header %q: %d × %d values, at most %d", path, sc.Text(), rows, cols, dkefMaxValues)
+	}
+	// Grown as the rows are read: the header alone allocates nothing.
+	x := ad.Mat{Cols: cols}
 	for i := range rows {
 		if !sc.Scan() {
 			return ad.Mat{}, fmt.Errorf("%s: %d rows, the header says %d", path, i, rows)
@@ -267,8 +277,9 @@ func readDKEFCSV(path string) (ad.Mat, error) {
 			if err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
 				return ad.Mat{}, fmt.Errorf("%s: line %d, field %d: %q is not a finite number", path, i+2, j+1, fields[j])
 			}
-			x.Set(i, j, v)
+			x.Data = append(x.Data, v)
 		}
+		x.Rows++
 	}
 	if err := sc.Err(); err != nil {
 		return ad.Mat{}, err
@@ -290,6 +301,10 @@ func loadDKEFData(name, path string) (*dkefData, error) {
 	d, err := prepareDKEFData(raw)
 	if err != nil {
 		return nil, badInput("-data %s: %v", name, err)
+	}
+	if d.train.Rows <= d.cols+1 {
+		return nil, badInput("-data %s: %d training rows of %d features, want more than D + 1 = %d (the reference Gaussian's covariance would be singular)",
+			name, d.train.Rows, d.cols, d.cols+1)
 	}
 	d.name = name
 	return d, nil
@@ -472,7 +487,7 @@ func (s *paperDKEF) run(ctx context.Context, e *env, data *dkefData) ([]dkefCell
 			return nil, gauss, err
 		}
 		cells = append(cells, c)
-		log.Info("paper dkef", "method", m, "test_sm", round4(c.TestSM), "test_loglik", round4(c.TestLogLik), "ess", round4(c.ESS),
+		log.Info("paper dkef", "method", m, "test_sm", round4(float64(c.TestSM)), "test_loglik", round4(float64(c.TestLogLik)), "ess", round4(float64(c.ESS)),
 			"ms_per_step", round4(c.MsPerStep), "steps", c.Steps, "best_step", c.BestStep,
 			"done", fmt.Sprintf("%d/%d", i+1, len(s.methods)), "eta", fmtDuration(time.Since(start).Seconds()/float64(i+1)*float64(len(s.methods)-i-1)))
 	}
@@ -537,8 +552,11 @@ func (s *paperDKEF) cell(ctx context.Context, m string, sigma float64, data *dke
 	if steps > 0 {
 		c.MsPerStep = float64(stepTime) / float64(steps) / 1e6
 	}
-	c.Steps, c.BestStep, c.Stopped, c.LogLambda = res.Steps, res.BestStep, res.Stopped, res.LogLambda
-	c.ValSteps, c.ValSM = res.ValSteps, res.ValSM
+	c.Steps, c.BestStep, c.Stopped, c.LogLambda = res.Steps, res.BestStep, res.Stopped, recordFloat(res.LogLambda)
+	c.ValSteps = res.ValSteps
+	for _, v := range res.ValSM {
+		c.ValSM = append(c.ValSM, recordFloat(v))
+	}
 	s.evaluate(&c, model, data.test)
 	c.Seconds = time.Since(t0).Seconds()
 	return c, nil
@@ -546,20 +564,28 @@ func (s *paperDKEF) cell(ctx context.Context, m string, sigma float64, data *dke
 
 // evaluate fills the cell's test measures.
 func (s *paperDKEF) evaluate(c *dkefCell, model *nn.DKEF, test ad.Mat) {
-	c.TestSM = dkefTestSM(model, test, s.seed)
+	c.TestSM = recordFloat(dkefTestSM(model, test, s.seed))
 	src := sampler.FromEnergy(model)
-	c.LogZ, c.LogZStdErr, c.ESS = importanceLogZ(src, nn.DKEFQ0Sigma, s.isSamples, s.seed)
-	c.TestLogLik = sampler.LogLikelihood(src, test, c.LogZ)
-	c.Trusted = c.ESS >= dkefMinISESS
+	logZ, stdErr, ess := importanceLogZ(src, nn.DKEFQ0Sigma, s.isSamples, s.seed)
+	ll := sampler.LogLikelihood(src, test, logZ)
+	c.LogZ, c.LogZStdErr, c.ESS, c.TestLogLik = recordFloat(logZ), recordFloat(stdErr), recordFloat(ess), recordFloat(ll)
+	c.Trusted = ess >= dkefMinISESS
 	// The AIS bracket: forward AIS bounds log Z below, reverse AIS from
-	// HMC draws begun at the test rows above.
-	c.AISLogLik, c.AISLow, c.AISHigh, c.AISNote = math.NaN(), math.NaN(), math.NaN(), ""
-	if est, err := estimateLogZ(src, test, 0, 0, dkefAISChains, s.seed); err == nil {
-		ll := c.TestLogLik + c.LogZ - est.value
-		c.AISLogLik, c.AISLow, c.AISHigh, c.AISNote = ll, ll+est.value-est.hi, ll+est.value-est.lo, est.method
-	} else {
+	// HMC draws begun at the test rows above; for D ≤ 2, quadrature on a
+	// grid of dkefGrid points per axis, a point estimate.
+	nan := recordFloat(math.NaN())
+	c.AISLogLik, c.AISLow, c.AISHigh, c.AISNote = nan, nan, nan, ""
+	est, err := estimateLogZ(src, test, dkefGrid, 0, dkefAISChains, s.seed)
+	if err != nil {
 		c.AISNote = err.Error()
+		return
 	}
+	ais := ll + logZ - est.value
+	lo, hi := ais, ais
+	if est.interval {
+		lo, hi = ais+est.value-est.hi, ais+est.value-est.lo
+	}
+	c.AISLogLik, c.AISLow, c.AISHigh, c.AISNote = recordFloat(ais), recordFloat(lo), recordFloat(hi), est.method
 }
 
 // dkefTestSM is the mean exact SM loss of model over the rows of x, in
@@ -580,7 +606,8 @@ func dkefTestSM(model nn.Model, x ad.Mat, seed uint64) float64 {
 
 // importanceLogZ estimates log Z of d by importance sampling from
 // q = N(0, scale²I) with n samples, in blocks of dkefISBlock (sample i from
-// the AIS stream (seed, i)): log Z = log mean w, w = p̃(x)/q(x). It
+// the stream (seed, AIS, dkefISStep, i), which no AIS chain uses, so the
+// two estimates are independent): log Z = log mean w, w = p̃(x)/q(x). It
 // returns the estimate, its delta-method standard error sd(w)/(√n mean w)
 // and the weights' effective sample size (Σw)²/Σw².
 func importanceLogZ(d sampler.LogDensity, scale float64, n int, seed uint64) (logZ, stdErr, ess float64) {
@@ -594,7 +621,7 @@ func importanceLogZ(d sampler.LogDensity, scale float64, n int, seed uint64) (lo
 		hi := min(n, lo+dkefISBlock)
 		x.Resize(hi-lo, dim)
 		for i := lo; i < hi; i++ {
-			r := stream.Seed(seed, repro.AIS, 0, uint64(i))
+			r := stream.Seed(seed, repro.AIS, dkefISStep, uint64(i))
 			for j, row := 0, x.Row(i-lo); j < dim; j++ {
 				row[j] = scale * repro.Normal(r)
 			}
@@ -668,7 +695,7 @@ func (s *paperDKEF) gaussianCell(data *dkefData) dkefCell {
 		ll += float64(-0.5*q) - float64(0.5*logDet) - float64(0.5*float64(d)*rmath.Log(2*math.Pi))
 	}
 	n := float64(data.test.Rows)
-	return dkefCell{Method: "Gaussian (ML fit to train)", TestSM: sm / n, TestLogLik: ll / n, Trusted: true}
+	return dkefCell{Method: "Gaussian (ML fit to train)", TestSM: recordFloat(sm / n), TestLogLik: recordFloat(ll / n), Trusted: true}
 }
 
 // write saves the table, the JSON record and the figure, and prints the
@@ -710,7 +737,7 @@ func (s *paperDKEF) table(data *dkefData, cells []dkefCell, gauss dkefCell) stri
 		data.name, data.rows, data.cols, data.train.Rows, data.val.Rows, data.test.Rows, m, min(s.half, data.train.Rows/2), s.seed, ad.Kernel())
 	b.WriteString("| method | test exact SM loss | test log-likelihood (IS weight ESS) | test log-likelihood, AIS [bracket] | ms per step | steps (best, stopped) | log₁₀ λ |\n|---|---|---|---|---|---|---|\n")
 	for _, c := range cells {
-		ll := fmt.Sprintf("%.4g (%.3g)", c.TestLogLik, c.ESS)
+		ll := fmtFinite("%.4g", float64(c.TestLogLik)) + " (" + fmtFinite("%.3g", float64(c.ESS)) + ")"
 		if !c.Trusted {
 			ll += " ⚠"
 		}
@@ -725,24 +752,26 @@ func (s *paperDKEF) table(data *dkefData, cells []dkefCell, gauss dkefCell) stri
 		if c.MsPerStep > 0 {
 			ms = fmt.Sprintf("%.3g", c.MsPerStep)
 		}
-		ais := "—"
-		if !math.IsNaN(c.AISLogLik) {
-			ais = fmt.Sprintf("%.4g [%.4g, %.4g]", c.AISLogLik, c.AISLow, c.AISHigh)
+		ais := fmtFinite("%.4g", float64(c.AISLogLik))
+		if ais != "—" && c.AISLow != c.AISHigh {
+			ais += " [" + fmtFinite("%.4g", float64(c.AISLow)) + ", " + fmtFinite("%.4g", float64(c.AISHigh)) + "]"
 		}
-		fmt.Fprintf(&b, "| %s | %.4g | %s | %s | %s | %d (%d, %s) | %.3g |\n", name, c.TestSM, ll, ais, ms, c.Steps, c.BestStep, c.Stopped, c.LogLambda)
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %d (%d, %s) | %s |\n", name, fmtFinite("%.4g", float64(c.TestSM)), ll, ais, ms,
+			c.Steps, c.BestStep, c.Stopped, fmtFinite("%.3g", float64(c.LogLambda)))
 	}
-	fmt.Fprintf(&b, "| %s | %.4g | %.4g (exact) | — | — | — | — |\n\n", gauss.Method, gauss.TestSM, gauss.TestLogLik)
+	fmt.Fprintf(&b, "| %s | %s | %s (exact) | — | — | — | — |\n\n", gauss.Method, fmtFinite("%.4g", float64(gauss.TestSM)), fmtFinite("%.4g", float64(gauss.TestLogLik)))
 	fmt.Fprintf(&b, "Exact SM loss ½‖s‖² + tr ∇s on the test rows: lower is better. log Z by importance sampling from q₀ = N(0, 4I) with %d samples; "+
 		"⚠: weight ESS below %d, log Z untrustworthy (an importance-sampling log Z is biased low, so such a log-likelihood is likely too high); "+
 		"a high ESS is necessary, not sufficient: it cannot see mass that the proposal's samples never reach, such as a model peaked near the data in D = %d. "+
-		"The AIS column brackets log Z from both sides (forward AIS from N(0, s²I) with %d chains × max(500, 20·D) temperatures, reverse AIS from HMC runs begun at the test rows; the record's ais_log_z_method gives the weight ESSs): "+
+		"The AIS column brackets log Z from both sides (forward AIS from N(0, s²I) with %d chains × max(500, 20·D) temperatures, reverse AIS from HMC runs begun at the test rows; the record's ais_log_z_method gives the weight ESSs; "+
+		"for D ≤ 2, log Z by quadrature on %d points per axis over the test rows' box instead, a point with no bracket): "+
 		"where the IS and AIS figures disagree, trust the bracket. "+
 		"ms per step: first-stage steps without validation. Steps: first-stage steps taken (at most %d; validation every %d, patience %d), "+
 		"the best step's weights kept. Every method starts from the same model and seed. "+
 		"Deviations from the reference: M = min(200, training rows); approx-bp and cp fit α with SSM-VR's quadratic "+
 		"(the reference's fits omit b's Fᵀ∇q₀ term); validation every %d steps on fixed rows and randomness; second stage %d steps (the reference: 1000); "+
 		"DSM's σ by a Parzen window on the validation rows from {%s}.\n",
-		s.isSamples, dkefMinISESS, data.cols, dkefAISChains, s.steps, s.evalEvery, s.patience, s.evalEvery, s.lambdaSteps, joinFloats(s.sigmas))
+		s.isSamples, dkefMinISESS, data.cols, dkefAISChains, dkefGrid, s.steps, s.evalEvery, s.patience, s.evalEvery, s.lambdaSteps, joinFloats(s.sigmas))
 	return b.String()
 }
 
@@ -750,11 +779,13 @@ func (s *paperDKEF) table(data *dkefData, cells []dkefCell, gauss dkefCell) stri
 func (s *paperDKEF) figure(data *dkefData, cells []dkefCell) *plot.Figure {
 	var lines []plot.Line
 	for _, c := range cells {
-		xs := make([]float64, len(c.ValSteps))
-		for i, v := range c.ValSteps {
-			xs[i] = float64(v)
+		var xs, ys []float64
+		for i, v := range c.ValSM {
+			if isFinite(float64(v)) {
+				xs, ys = append(xs, float64(c.ValSteps[i])), append(ys, float64(v))
+			}
 		}
-		lines = append(lines, plot.Line{Name: c.Method, X: xs, Y: c.ValSM, Marks: true})
+		lines = append(lines, plot.Line{Name: c.Method, X: xs, Y: ys, Marks: true})
 	}
 	return &plot.Figure{Title: "DKEF on " + data.name, Panels: []plot.Panel{
 		{Title: "validation exact SM loss", XLabel: "step", YLabel: "½‖s‖² + tr ∇s", Lines: lines},

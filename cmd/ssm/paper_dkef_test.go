@@ -1,14 +1,19 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
+	"syscall"
 	"testing"
 
 	"scorematch/ad"
+	"scorematch/ad/repro"
 	"scorematch/nn"
 	"scorematch/sampler"
 )
@@ -211,7 +216,7 @@ func TestPaperDKEF(t *testing.T) {
 		if c.Steps != 4 || len(c.ValSteps) != 3 || c.ValSteps[2] != 4 || len(c.ValSM) != 3 || c.Error != "" {
 			t.Errorf("%s: %d steps, validated at %v (%d values), error %q: want 4 steps, [0 2 4]", c.Method, c.Steps, c.ValSteps, len(c.ValSM), c.Error)
 		}
-		for _, v := range []float64{c.TestSM, c.TestLogLik, c.LogZ, c.ESS, c.MsPerStep} {
+		for _, v := range []float64{float64(c.TestSM), float64(c.TestLogLik), float64(c.LogZ), float64(c.ESS), c.MsPerStep} {
 			if math.IsNaN(v) || math.IsInf(v, 0) {
 				t.Errorf("%s: a test measure is %v: %+v", c.Method, v, c)
 			}
@@ -233,5 +238,153 @@ func TestPaperDKEF(t *testing.T) {
 	}
 	if !strings.Contains(errs, "eta=") {
 		t.Errorf("no progress with an ETA on stderr:\n%s", errs)
+	}
+}
+
+// writeDKEFCSV writes rows × cols values drawn from N(0, 1) (the data
+// stream of seed 5) in the experiment's CSV format and returns its path.
+func writeDKEFCSV(t *testing.T, dir, name string, rows, cols int) string {
+	t.Helper()
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d,%d,a,b\n", rows, cols)
+	rng := repro.New(5, repro.Data, uint64(cols), 0)
+	for range rows {
+		for range cols {
+			fmt.Fprintf(&b, "%.6f,", repro.Normal(rng))
+		}
+		b.WriteString("0\n")
+	}
+	path := filepath.Join(dir, name)
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// TestPaperDKEFTwoFeatures runs the experiment on a CSV of two features,
+// where log Z of the AIS column is found by quadrature: it must finish
+// (a grid of 0 points panicked) with a finite point estimate whose
+// interval is the point itself.
+func TestPaperDKEFTwoFeatures(t *testing.T) {
+	dir := t.TempDir()
+	writeDKEFCSV(t, dir, "two.csv", 60, 2)
+	code, out, errs := ssmRun(t, dir, "paper", "dkef", "-data", "two.csv", "-methods", "ssm-vr", "-steps", "2", "-eval-every", "1",
+		"-lambda-steps", "1", "-inducing", "20", "-half", "10", "-fit-rows", "20", "-is-samples", "200", "-out", "run")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	raw, err := os.ReadFile(filepath.Join(dir, "run", "dkef.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rec struct{ Cells []dkefCell }
+	if err := json.Unmarshal(raw, &rec); err != nil {
+		t.Fatal(err)
+	}
+	c := rec.Cells[0]
+	if !isFinite(float64(c.AISLogLik)) || c.AISLow != c.AISLogLik || c.AISHigh != c.AISLogLik || !strings.Contains(c.AISNote, "grid") {
+		t.Errorf("AIS column %v [%v, %v] by %q: want a finite quadrature point", c.AISLogLik, c.AISLow, c.AISHigh, c.AISNote)
+	}
+	if !strings.Contains(out, fmt.Sprintf("| %.4g |", float64(c.AISLogLik))) || !strings.Contains(out, "quadrature") {
+		t.Errorf("the table's AIS column is not the quadrature point %.4g alone, or its note does not say so:\n%s", float64(c.AISLogLik), out)
+	}
+}
+
+// TestPaperDKEFBadData checks -data refusals before any work (exit 2,
+// naming -data): a FIFO (reading it would block forever), too few training
+// rows for the reference Gaussian (17 of 17 features: its covariance is
+// singular), and a header promising more values than the bound.
+func TestPaperDKEFBadData(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		t.Skip("no FIFO:", err)
+	}
+	if _, err := dkefDataPath(&env{}, fifo); err == nil || !strings.Contains(err.Error(), "-data") {
+		t.Errorf("-data naming a FIFO: %v, want an error naming -data", err)
+	}
+	writeDKEFCSV(t, dir, "few.csv", 20, 17)
+	if err := os.WriteFile(filepath.Join(dir, "big.csv"), []byte("1048576,1024,a\n1,2\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ file, want string }{{"fifo", "regular file"}, {"few.csv", "D + 1"}, {"big.csv", "at most"}} {
+		code, _, errs := ssmRun(t, dir, "paper", "dkef", "-data", tc.file, "-out", "run")
+		if code != 2 || !strings.Contains(errs, "-data") || !strings.Contains(errs, tc.want) {
+			t.Errorf("-data %s: exit %d, %q; want 2 naming -data and %q", tc.file, code, errs, tc.want)
+		}
+	}
+}
+
+// TestReadDKEFCSVGrows checks that a header promising 10⁶ rows of 16
+// features (128 MB) over a file of one row allocates as the rows are read,
+// not from the header: under 16 MiB before the short file is refused.
+func TestReadDKEFCSVGrows(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "short.csv")
+	if err := os.WriteFile(path, []byte("1000000,16,a\n"+strings.Repeat("1,", 16)+"0\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	_, err := readDKEFCSV(path)
+	runtime.ReadMemStats(&after)
+	if err == nil || !strings.Contains(err.Error(), "1 rows, the header says 1000000") {
+		t.Errorf("error %v, want the short file refused", err)
+	}
+	if got := after.TotalAlloc - before.TotalAlloc; got > 16<<20 {
+		t.Errorf("read allocated %d bytes, want < 16 MiB", got)
+	}
+}
+
+// TestImportanceLogZStream checks that importance sample i is drawn from
+// the stream (seed, AIS, 1, i), not AIS chain i's (seed, AIS, 0, i): the
+// estimate from three samples equals log mean w recomputed from that
+// stream to 1e-12.
+func TestImportanceLogZStream(t *testing.T) {
+	const n, scale, seed = 3, 2.0, 9
+	src := sampler.FromEnergy(nn.NewGaussianEnergy(1))
+	got, _, _ := importanceLogZ(src, scale, n, seed)
+	x := ad.NewMat(n, 1)
+	for i := range n {
+		x.Data[i] = scale * repro.Normal(repro.New(seed, repro.AIS, 1, uint64(i)))
+	}
+	logp := make([]float64, n)
+	src.NewLogDensityFunc()(logp, ad.Mat{}, x)
+	sum := 0.0
+	for i, v := range x.Data {
+		logq := -0.5*math.Log(2*math.Pi*scale*scale) - v*v/(2*scale*scale)
+		sum += math.Exp(logp[i] - logq)
+	}
+	if want := math.Log(sum / n); math.Abs(got-want) > 1e-12 {
+		t.Errorf("log Z %.15g, want %.15g from the streams (seed, AIS, 1, i)", got, want)
+	}
+}
+
+// TestPaperDKEFNonFiniteRecord checks that cells with non-finite
+// measures (a failed AIS estimate, a NaN importance weight, a Gaussian's
+// log of a non-positive eigenvalue) are written: null in dkef.json, — in
+// the table.
+func TestPaperDKEFNonFiniteRecord(t *testing.T) {
+	dir := t.TempDir()
+	var out bytes.Buffer
+	e := &env{stdout: &out, stderr: &out, dir: dir}
+	nan := recordFloat(math.NaN())
+	s := &paperDKEF{methods: []string{"ssm"}, inducing: 10, half: 5, steps: 2, evalEvery: 1, patience: 1, lambdaSteps: 1, fitRows: 10,
+		sigmas: []float64{1}, isSamples: 10, seed: 1, out: "run"}
+	data := &dkefData{name: "x", rows: 30, cols: 2, train: ad.NewMat(20, 2), val: ad.NewMat(5, 2), test: ad.NewMat(5, 2)}
+	cells := []dkefCell{{Method: "ssm", TestSM: 1, LogZ: nan, LogZStdErr: nan, ESS: nan, TestLogLik: nan, AISLogLik: nan, AISLow: nan, AISHigh: nan,
+		AISNote: "AIS failed", LogLambda: -2, ValSteps: []int{0, 1}, ValSM: []recordFloat{1, nan}}}
+	gauss := dkefCell{Method: "Gaussian", TestSM: recordFloat(math.Inf(1)), TestLogLik: nan}
+	if err := s.write(e, data, cells, gauss); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(filepath.Join(dir, "run", "dkef.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(raw, []byte(`"test_log_likelihood": null`)) || !bytes.Contains(raw, []byte(`"log_z": null`)) {
+		t.Errorf("dkef.json lacks the nulls:\n%s", raw)
+	}
+	if !strings.Contains(out.String(), "| ssm | 1 | — (—) ⚠ | — |") || !strings.Contains(out.String(), "| Gaussian | — | — (exact) |") {
+		t.Errorf("the table does not show — for the non-finite measures:\n%s", out.String())
 	}
 }
