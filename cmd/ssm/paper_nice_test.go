@@ -139,8 +139,9 @@ func TestPaperNICE(t *testing.T) {
 		t.Fatal(err)
 	}
 	var rec struct {
-		Dim   int
-		Cells []niceCell
+		Dim     int
+		Clamped float64 `json:"test_clamped_share"`
+		Cells   []niceCell
 	}
 	if err := json.Unmarshal(raw, &rec); err != nil {
 		t.Fatal(err)
@@ -152,17 +153,29 @@ func TestPaperNICE(t *testing.T) {
 	// The test rows, preprocessed from the raw bytes as documented.
 	d := 16
 	x := ad.NewMat(testN, d)
-	logdet := 0.0
+	logdet, clamped := 0.0, 0
 	for r := range testN {
 		rng := repro.New(seed, repro.Data, 2, uint64(r))
 		for j := range d {
 			p := float64(testBytes[r*d+j])/255 + (rng.Float64()-0.5)/256
+			if p < 1e-3 || p > 1-1e-3 {
+				clamped++
+			}
 			p = math.Max(1e-3, math.Min(1-1e-3, p))
 			x.Data[r*d+j] = math.Log(p / (1 - p))
 			logdet -= math.Log(p * (1 - p))
 		}
 	}
 	logdet /= testN
+	// A dark pixel (b = 0) is clamped when u < ½ + 0.256: about 76% of
+	// the quarter of the pixels that are dark.
+	share := float64(clamped) / float64(testN*d)
+	if rec.Clamped != share || !(share > 0.02) {
+		t.Errorf("clamped share %v, recomputed %v (want > 0.02)", rec.Clamped, share)
+	}
+	if !strings.Contains(out, fmt.Sprintf("%.1f%% of the test coordinates", 100*share)) || !strings.Contains(out, "bits/dim (clamped, not a bound; see note)") {
+		t.Errorf("the table does not report the clamped share %.1f%% or label bits/dim as clamped:\n%s", 100*share, out)
+	}
 
 	close := func(a, b float64) bool { return math.Abs(a-b) <= 1e-9*math.Max(1, math.Abs(b)) }
 	for _, c := range rec.Cells {
@@ -306,6 +319,22 @@ func TestPaperNICEDiverged(t *testing.T) {
 	}
 	if len(rec.Cells) != 2 || rec.Cells[0].Diverged == "" || !strings.Contains(out, "| mle † |") {
 		t.Errorf("mle at lr 10⁶ not reported as diverged: %+v\n%s", rec.Cells, out)
+	}
+}
+
+// TestNonFiniteAt checks that a diverged run names the part that was not
+// finite, from ssm.Train's error: the loss, or a gradient entry.
+func TestNonFiniteAt(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want string
+	}{
+		{fmt.Errorf("ssm: step 7: loss is NaN: %w", ssm.ErrNonFinite), "loss not finite at step 7"},
+		{fmt.Errorf("ssm: step 7: +Inf: %w", ssm.ErrNonFinite), "gradient not finite at step 7 (the loss was finite)"},
+	} {
+		if got := nonFiniteAt(tc.err, 7); got != tc.want {
+			t.Errorf("%v: %q, want %q", tc.err, got, tc.want)
+		}
 	}
 }
 
