@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	"scorematch/ad/adtest"
-	"scorematch/ad/fd"
 )
 
 // A curvGraph is a per-sample energy for the curvature sweep tests, with
@@ -365,52 +364,7 @@ func TestCurvatureSweepGradients(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(16, uint64(i)))
 			x := MatOf(adtest.RandMat(rng, c.rows, c.dim, 1))
-			var cs [3]Mat
-			for j := range cs {
-				cs[j] = MatOf(adtest.RandMat(rng, c.rows, c.dim, 1))
-			}
-			var noise []Mat
-			draw := func(k, rows, cols int) Mat {
-				for len(noise) <= k {
-					noise = append(noise, MatOf(adtest.RandMat(rng, rows, cols, 1)))
-				}
-				return noise[k]
-			}
-			tp := NewTape()
-			for _, cp := range []bool{false, true} {
-				loss := func() *Node {
-					tp.Reset()
-					in := tp.Input(x, false)
-					e := c.f(tp, in)
-					terms := make([]*Node, 0, 3)
-					if cp {
-						g, u, ut := tp.CurvatureProp(e, in, draw)
-						terms = append(terms, g, u, ut)
-					} else {
-						g, d := tp.ApproxHessianDiag(e, in)
-						terms = append(terms, g, d)
-					}
-					l := tp.Sum(tp.Mul(terms[0], tp.Const(cs[0])))
-					for j, n := range terms[1:] {
-						if n != nil {
-							l = tp.Add(l, tp.Sum(tp.Mul(n, tp.Const(cs[j+1]))))
-						}
-					}
-					return l
-				}
-				tp.Backward(loss())
-				got := flatGrad(c.params, tp.Grad)
-				// √|D| of the cp rule for Apply bends sharply where a
-				// unit's curvature D is small: a smaller step than the
-				// default keeps the stencil's error down.
-				var want []float64
-				for _, p := range c.params {
-					g := make([]float64, len(p.Value.Data))
-					fd.NumGrad(func() float64 { return loss().val.Data[0] }, p.Value.Data, g, 3e-6)
-					want = append(want, g...)
-				}
-				assertClose(t, fmt.Sprintf("parameter gradient (cp %v)", cp), got, want, 1e-6)
-			}
+			checkSweepGrads(t, rng, c.f, x, c.params, Mat{})
 		})
 	}
 }

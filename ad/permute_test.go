@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	"scorematch/ad/adtest"
-	"scorematch/ad/fd"
 )
 
 // gatherCases are the column gathers, each built from the pre-activations
@@ -277,50 +276,7 @@ func TestGatherCurvature(t *testing.T) {
 			assertClose(t, "E[u∘ũ]", cpExpectation(c.f, x).Data, hessDiag(c.f, x).Data, 1e-10)
 			grad := NewMat(x.Rows, x.Cols)
 			InputGrad(NewTape(), c.f, x, grad)
-			noise := []Mat{}
-			draw := func(k, rows, cols int) Mat {
-				for len(noise) <= k {
-					noise = append(noise, MatOf(adtest.RandMat(rng, rows, cols, 1)))
-				}
-				return noise[k]
-			}
-			weights := []Mat{MatOf(adtest.RandMat(rng, c.rows, c.dim, 1)), MatOf(adtest.RandMat(rng, c.rows, c.dim, 1)), MatOf(adtest.RandMat(rng, c.rows, c.dim, 1))}
-			tp := NewTape()
-			for _, cp := range []bool{true, false} {
-				var g *Node
-				loss := func() *Node {
-					tp.Reset()
-					in := tp.Input(x, false)
-					e := c.f(tp, in)
-					var qs []*Node
-					if cp {
-						g, u, ut := tp.CurvatureProp(e, in, draw)
-						qs = []*Node{g, u, ut}
-					} else {
-						g, d := tp.ApproxHessianDiag(e, in)
-						qs = []*Node{g, d}
-					}
-					g = qs[0]
-					l := tp.Sum(tp.Mul(qs[0], tp.Const(weights[0])))
-					for j, q := range qs[1:] {
-						l = tp.Add(l, tp.Sum(tp.Mul(q, tp.Const(weights[j+1]))))
-					}
-					return l
-				}
-				tp.Backward(loss())
-				assertClose(t, "gradient", g.Value().Data, grad.Data, 1e-12)
-				got := flatGrad(c.params, tp.Grad)
-				// A smaller step than the default, as in
-				// TestCurvatureSweepGradients: cp's √|D| per activation
-				// bends sharply where a unit's curvature D is near 0.
-				var want []float64
-				for _, p := range c.params {
-					g := make([]float64, len(p.Value.Data))
-					fd.NumGrad(func() float64 { return loss().Value().Data[0] }, p.Value.Data, g, 3e-6)
-					want = append(want, g...)
-				}
-				assertClose(t, fmt.Sprintf("parameter gradient (cp %v)", cp), got, want, 1e-6)
-			}
+			checkSweepGrads(t, rng, c.f, x, c.params, grad)
 		})
 	}
 }

@@ -453,48 +453,7 @@ func TestSolveCurvature(t *testing.T) {
 			InputGrad(NewTape(), c.f, x, grad)
 			assertClose(t, "gradient", g.val.Data, grad.Data, 1e-12)
 
-			var cs [3]Mat
-			for j := range cs {
-				cs[j] = MatOf(adtest.RandMat(rng, opB, opD, 1))
-			}
-			var noise []Mat
-			draw := func(k, rows, cols int) Mat {
-				for len(noise) <= k {
-					noise = append(noise, MatOf(adtest.RandMat(rng, rows, cols, 1)))
-				}
-				return noise[k]
-			}
-			for _, cp := range []bool{false, true} {
-				loss := func() *Node {
-					tp.Reset()
-					in := tp.Input(x, false)
-					e := c.f(tp, in)
-					var terms []*Node
-					if cp {
-						g, u, ut := tp.CurvatureProp(e, in, draw)
-						terms = []*Node{g, u, ut}
-					} else {
-						g, d := tp.ApproxHessianDiag(e, in)
-						terms = []*Node{g, d}
-					}
-					l := tp.Sum(tp.Mul(terms[0], tp.Const(cs[0])))
-					for j, n := range terms[1:] {
-						l = tp.Add(l, tp.Sum(tp.Mul(n, tp.Const(cs[j+1]))))
-					}
-					return l
-				}
-				tp.Backward(loss())
-				got := flatGrad(p.all(), tp.Grad)
-				// A small step: cp's √|h| factors of Apply's second-order
-				// term bend sharply where h is small (as in diag_test.go).
-				var want []float64
-				for _, q := range p.all() {
-					g := make([]float64, len(q.Value.Data))
-					fd.NumGrad(func() float64 { return loss().val.Data[0] }, q.Value.Data, g, 3e-6)
-					want = append(want, g...)
-				}
-				assertClose(t, fmt.Sprintf("parameter gradient (cp %v)", cp), got, want, 1e-6)
-			}
+			checkSweepGrads(t, rng, c.f, x, p.all(), grad)
 		})
 	}
 	// A diagonal A: E = Σ softplus(A⁻¹x) has a diagonal Hessian, and

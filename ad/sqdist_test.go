@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	"scorematch/ad/adtest"
-	"scorematch/ad/fd"
 )
 
 // sqDistCases are SqDist with a jet p against plain q (a parameter, or
@@ -148,61 +147,9 @@ func TestSqDistCurvature(t *testing.T) {
 			assertClose(t, "E[u∘ũ]", cpExpectation(c.f, x).Data, hessDiag(c.f, x).Data, 1e-10)
 			grad := NewMat(x.Rows, x.Cols)
 			InputGrad(NewTape(), c.f, x, grad)
-			var noise []Mat
-			draw := func(k, rows, cols int) Mat {
-				for len(noise) <= k {
-					noise = append(noise, MatOf(adtest.RandMat(rng, rows, cols, 1)))
-				}
-				return noise[k]
-			}
-			var cs [3]Mat
-			for j := range cs {
-				cs[j] = MatOf(adtest.RandMat(rng, c.rows, c.dim, 1))
-			}
-			tp := NewTape()
-			for _, cp := range []bool{false, true} {
-				var g *Node
-				loss := func() *Node {
-					tp.Reset()
-					in := tp.Input(x, false)
-					e := c.f(tp, in)
-					var terms []*Node
-					if cp {
-						gx, u, ut := tp.CurvatureProp(e, in, draw)
-						terms = []*Node{gx, u, ut}
-					} else {
-						gx, d := tp.ApproxHessianDiag(e, in)
-						terms = []*Node{gx, d}
-					}
-					g = terms[0]
-					l := tp.Sum(tp.Mul(g, tp.Const(cs[0])))
-					for j, n := range terms[1:] {
-						l = tp.Add(l, tp.Sum(tp.Mul(n, tp.Const(cs[j+1]))))
-					}
-					return l
-				}
-				tp.Backward(loss())
-				assertClose(t, "gradient", g.Value().Data, grad.Data, 1e-12)
-				got := flatGrad(c.params, tp.Grad)
-				want := paramNumGradStep(c.params, func() float64 { return loss().Value().Data[0] }, 3e-6)
-				assertClose(t, fmt.Sprintf("parameter gradient (cp %v)", cp), got, want, 1e-6)
-			}
+			checkSweepGrads(t, rng, c.f, x, c.params, grad)
 		})
 	}
-}
-
-// paramNumGradStep is paramNumGrad with central differences of the given
-// step: cp's √|h| factors of Apply's second-order term bend sharply where
-// h is small, and a smaller step than the default keeps the stencil's
-// error down.
-func paramNumGradStep(ps []*Param, f func() float64, step float64) []float64 {
-	var out []float64
-	for _, p := range ps {
-		g := make([]float64, len(p.Value.Data))
-		fd.NumGrad(f, p.Value.Data, g, step)
-		out = append(out, g...)
-	}
-	return out
 }
 
 // TestSqDistApproxBP checks approximate backprop through SqDist against
