@@ -292,8 +292,7 @@ func TestBaselineStepAllocs(t *testing.T) {
 }
 
 // TestBaselineCPUnbiased checks curvature propagation on non-MLP energies
-// of package nn (DKEF; NICE joins once its column gather has a curvature
-// rule): the mean of d̂ = u∘ũ over 10⁴ Rademacher probes per sample is
+// of package nn (a DKEF and a NICE flow with perturbed weights): the mean of d̂ = u∘ũ over 10⁴ Rademacher probes per sample is
 // within 4 standard errors (estimated from the probes) of the exact
 // Hessian diagonal from Hessian-vector products, for every element; the
 // expectation over unit probes equals it to 1e-10; and both baselines'
@@ -308,7 +307,16 @@ func TestBaselineCPUnbiased(t *testing.T) {
 	for i := range dkef.Alpha().Value.Data {
 		dkef.Alpha().Value.Data[i] = rng.NormFloat64()
 	}
-	for _, e := range []nn.Energy{dkef} {
+	nice, err := nn.NewNICE(nn.NICEConfig{Dim: 4, Couplings: 4, Hidden: []int{6}}, rng)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range nice.Params() { // scales and biases away from their zero start
+		for i := range p.Value.Data {
+			p.Value.Data[i] += 0.3 * rng.NormFloat64()
+		}
+	}
+	for _, e := range []nn.Energy{dkef, nice} {
 		t.Run(fmt.Sprintf("%T", e), func(t *testing.T) {
 			d := e.Dim()
 			x := ad.MatOf(adtest.RandMat(rng, 2, d, 1))
