@@ -172,6 +172,9 @@ func TestImportanceLogZ(t *testing.T) {
 // the expected steps, finite test measures, the splits' sizes, and the
 // table's rows.
 func TestPaperDKEF(t *testing.T) {
+	if testing.Short() || ad.VectorLanes() == 1 {
+		t.Skip("trains DKEFs (seconds with the vector kernels, minutes without)")
+	}
 	dir := t.TempDir()
 	// The built-in name is found by walking up from the command's folder.
 	if err := os.Symlink(mustAbs(t, filepath.Join("..", "..", "testdata")), filepath.Join(dir, "testdata")); err != nil {
@@ -265,6 +268,9 @@ func writeDKEFCSV(t *testing.T, dir, name string, rows, cols int) string {
 // (a grid of 0 points panicked) with a finite point estimate whose
 // interval is the point itself.
 func TestPaperDKEFTwoFeatures(t *testing.T) {
+	if testing.Short() || ad.VectorLanes() == 1 {
+		t.Skip("trains DKEFs (seconds with the vector kernels, minutes without)")
+	}
 	dir := t.TempDir()
 	writeDKEFCSV(t, dir, "two.csv", 60, 2)
 	code, out, errs := ssmRun(t, dir, "paper", "dkef", "-data", "two.csv", "-methods", "ssm-vr", "-steps", "2", "-eval-every", "1",

@@ -5,6 +5,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"scorematch/ad"
 	"strings"
 	"testing"
 )
@@ -92,8 +93,11 @@ func TestRecordFloat(t *testing.T) {
 // TestPaperScalability runs a small scalability study and checks its
 // outputs and the measures of fit against quantities known exactly.
 func TestPaperScalability(t *testing.T) {
+	if testing.Short() || ad.VectorLanes() == 1 {
+		t.Skip("trains 8 models and estimates log Z 8 times (seconds with the vector kernels, minutes without)")
+	}
 	dir := t.TempDir()
-	code, out, errs := ssmRun(t, dir, "paper", "scalability", "-dims", "2,3", "-steps", "150", "-methods", "sm,ssm-vr,dsm,cp", "-ais-chains", "16", "-out", "study")
+	code, out, errs := ssmRun(t, dir, "paper", "scalability", "-dims", "2,3", "-steps", "150", "-hidden", "64,64", "-methods", "sm,ssm-vr,dsm,cp", "-ais-chains", "16", "-out", "study")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
