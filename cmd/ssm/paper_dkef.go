@@ -31,7 +31,8 @@ import (
 // (ssm.TrainDKEF: α in closed form on one half batch, the loss on the
 // other, early stopping on validation rows, then λ alone), and compared by
 // the held-out exact score-matching loss and the test log-likelihood, log Z
-// by importance sampling from q₀ = N(0, 4I).
+// by importance sampling from q₀ = N(0, 4I) as the reference estimates it
+// and bracketed by forward and reverse AIS.
 //
 // The paper's UCI sets (Parkinsons, red and white wine quality) are not
 // available offline; this uses the two UCI sets shipped with Debian's
