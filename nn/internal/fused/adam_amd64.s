@@ -10,9 +10,9 @@
 // Registers:
 //	DI p, SI g, R8 m, R9 v; AX the index, CX the count n (a multiple of
 //	the width); V8…V15 the coefficients b1, b2, 1−b1, 1−b2, wd, −stepSize,
-//	bc2Sqrt, eps (V = Y or Z)
+//	1/bc2Sqrt, eps (V = Y or Z)
 
-// func adamAVX2(n int, p, grad, m, v *float64, b1, b2, omb1, omb2, wd, negStep, bc2Sqrt, eps float64)
+// func adamAVX2(n int, p, grad, m, v *float64, b1, b2, omb1, omb2, wd, negStep, invBC2Sqrt, eps float64)
 TEXT ·adamAVX2(SB), NOSPLIT, $0-104
 	MOVQ n+0(FP), CX
 	MOVQ p+8(FP), DI
@@ -25,7 +25,7 @@ TEXT ·adamAVX2(SB), NOSPLIT, $0-104
 	VBROADCASTSD omb2+64(FP), Y11
 	VBROADCASTSD wd+72(FP), Y12
 	VBROADCASTSD negStep+80(FP), Y13
-	VBROADCASTSD bc2Sqrt+88(FP), Y14
+	VBROADCASTSD invBC2Sqrt+88(FP), Y14
 	VBROADCASTSD eps+96(FP), Y15
 	XORQ AX, AX
 	MOVQ wd+72(FP), R10
@@ -49,8 +49,8 @@ adamavx2_decay:
 	VADDPD Y4, Y3, Y3 // v = v·b2 + (1−b2)·d·d
 	VMOVUPD Y3, (R9)(AX*8)
 	VSQRTPD Y3, Y3 // √v
-	VDIVPD Y14, Y3, Y3 // √v / bc2Sqrt
-	VADDPD Y15, Y3, Y3 // denom = √v/bc2Sqrt + eps
+	VMULPD Y14, Y3, Y3 // √v · invBC2Sqrt
+	VADDPD Y15, Y3, Y3 // denom = √v·invBC2Sqrt + eps
 	VMULPD Y2, Y13, Y2 // (−stepSize)·m
 	VDIVPD Y3, Y2, Y2 // (−stepSize)·m / denom
 	VADDPD Y2, Y1, Y1 // p + (−stepSize)·m/denom
@@ -75,8 +75,8 @@ adamavx2_plain:
 	VADDPD Y4, Y3, Y3 // v = v·b2 + (1−b2)·d·d
 	VMOVUPD Y3, (R9)(AX*8)
 	VSQRTPD Y3, Y3 // √v
-	VDIVPD Y14, Y3, Y3 // √v / bc2Sqrt
-	VADDPD Y15, Y3, Y3 // denom = √v/bc2Sqrt + eps
+	VMULPD Y14, Y3, Y3 // √v · invBC2Sqrt
+	VADDPD Y15, Y3, Y3 // denom = √v·invBC2Sqrt + eps
 	VMULPD Y2, Y13, Y2 // (−stepSize)·m
 	VDIVPD Y3, Y2, Y2 // (−stepSize)·m / denom
 	VADDPD Y2, Y1, Y1 // p + (−stepSize)·m/denom
@@ -89,7 +89,7 @@ adamavx2_done:
 	VZEROUPPER
 	RET
 
-// func adamAVX512(n int, p, grad, m, v *float64, b1, b2, omb1, omb2, wd, negStep, bc2Sqrt, eps float64)
+// func adamAVX512(n int, p, grad, m, v *float64, b1, b2, omb1, omb2, wd, negStep, invBC2Sqrt, eps float64)
 TEXT ·adamAVX512(SB), NOSPLIT, $0-104
 	MOVQ n+0(FP), CX
 	MOVQ p+8(FP), DI
@@ -102,7 +102,7 @@ TEXT ·adamAVX512(SB), NOSPLIT, $0-104
 	VBROADCASTSD omb2+64(FP), Z11
 	VBROADCASTSD wd+72(FP), Z12
 	VBROADCASTSD negStep+80(FP), Z13
-	VBROADCASTSD bc2Sqrt+88(FP), Z14
+	VBROADCASTSD invBC2Sqrt+88(FP), Z14
 	VBROADCASTSD eps+96(FP), Z15
 	XORQ AX, AX
 	MOVQ wd+72(FP), R10
@@ -126,8 +126,8 @@ adamavx512_decay:
 	VADDPD Z4, Z3, Z3 // v = v·b2 + (1−b2)·d·d
 	VMOVUPD Z3, (R9)(AX*8)
 	VSQRTPD Z3, Z3 // √v
-	VDIVPD Z14, Z3, Z3 // √v / bc2Sqrt
-	VADDPD Z15, Z3, Z3 // denom = √v/bc2Sqrt + eps
+	VMULPD Z14, Z3, Z3 // √v · invBC2Sqrt
+	VADDPD Z15, Z3, Z3 // denom = √v·invBC2Sqrt + eps
 	VMULPD Z2, Z13, Z2 // (−stepSize)·m
 	VDIVPD Z3, Z2, Z2 // (−stepSize)·m / denom
 	VADDPD Z2, Z1, Z1 // p + (−stepSize)·m/denom
@@ -152,8 +152,8 @@ adamavx512_plain:
 	VADDPD Z4, Z3, Z3 // v = v·b2 + (1−b2)·d·d
 	VMOVUPD Z3, (R9)(AX*8)
 	VSQRTPD Z3, Z3 // √v
-	VDIVPD Z14, Z3, Z3 // √v / bc2Sqrt
-	VADDPD Z15, Z3, Z3 // denom = √v/bc2Sqrt + eps
+	VMULPD Z14, Z3, Z3 // √v · invBC2Sqrt
+	VADDPD Z15, Z3, Z3 // denom = √v·invBC2Sqrt + eps
 	VMULPD Z2, Z13, Z2 // (−stepSize)·m
 	VDIVPD Z3, Z2, Z2 // (−stepSize)·m / denom
 	VADDPD Z2, Z1, Z1 // p + (−stepSize)·m/denom

@@ -19,7 +19,7 @@ import (
 )
 
 // The arguments of the kernels after the pointers, broadcast into V8…V15.
-var coeffs = []string{"b1", "b2", "omb1", "omb2", "wd", "negStep", "bc2Sqrt", "eps"}
+var coeffs = []string{"b1", "b2", "omb1", "omb2", "wd", "negStep", "invBC2Sqrt", "eps"}
 
 // loop is the body of the loop over one vector of elements at index AX, in
 // Go's assembler syntax (sources first, then the destination; the second
@@ -47,8 +47,8 @@ var loop = []struct {
 	{false, "VADDPD V4, V3, V3", "v = v·b2 + (1−b2)·d·d"},
 	{false, "VMOVUPD V3, (R9)(AX*8)", ""},
 	{false, "VSQRTPD V3, V3", "√v"},
-	{false, "VDIVPD V14, V3, V3", "√v / bc2Sqrt"},
-	{false, "VADDPD V15, V3, V3", "denom = √v/bc2Sqrt + eps"},
+	{false, "VMULPD V14, V3, V3", "√v · invBC2Sqrt"},
+	{false, "VADDPD V15, V3, V3", "denom = √v·invBC2Sqrt + eps"},
 	{false, "VMULPD V2, V13, V2", "(−stepSize)·m"},
 	{false, "VDIVPD V3, V2, V2", "(−stepSize)·m / denom"},
 	{false, "VADDPD V2, V1, V1", "p + (−stepSize)·m/denom"},
@@ -120,7 +120,7 @@ func main() {
 // Registers:
 //	DI p, SI g, R8 m, R9 v; AX the index, CX the count n (a multiple of
 //	the width); V8…V15 the coefficients b1, b2, 1−b1, 1−b2, wd, −stepSize,
-//	bc2Sqrt, eps (V = Y or Z)
+//	1/bc2Sqrt, eps (V = Y or Z)
 
 ` + kernel("adamAVX2", "Y", 4) + "\n" + kernel("adamAVX512", "Z", 8)
 	if err := os.WriteFile(*out, []byte(text), 0o644); err != nil {

@@ -38,13 +38,13 @@ import (
 
 // AdamCoeffs are the coefficients of one Adam step (see Adam). OneMinusB1
 // and OneMinusB2 are 1−B1 and 1−B2 rounded once, as the caller computes
-// them; StepSize and BC2Sqrt include the bias corrections of the step.
+// them; StepSize and InvBC2Sqrt include the bias corrections of the step.
 type AdamCoeffs struct {
 	B1, B2                 float64 // decays of the first and second moments
 	OneMinusB1, OneMinusB2 float64 // 1−B1 and 1−B2
 	WeightDecay            float64 // L2 penalty; 0 for none
 	StepSize               float64 // learning rate over 1−B1ᵗ
-	BC2Sqrt                float64 // √(1−B2ᵗ)
+	InvBC2Sqrt             float64 // 1/√(1−B2ᵗ)
 	Eps                    float64 // added to the denominator
 }
 
@@ -56,7 +56,7 @@ type AdamCoeffs struct {
 //	d := g[j] + c.WeightDecay·p[j]   (d := g[j] when c.WeightDecay is 0)
 //	m[j] = c.B1·m[j] + c.OneMinusB1·d
 //	v[j] = c.B2·v[j] + (c.OneMinusB2·d)·d
-//	p[j] = p[j] + ((−c.StepSize)·m[j]) / (√v[j]/c.BC2Sqrt + c.Eps)
+//	p[j] = p[j] + ((−c.StepSize)·m[j]) / (√v[j]·c.InvBC2Sqrt + c.Eps)
 //
 // with every operation rounded separately, in this order. The slices must
 // have the same length (Adam panics otherwise) and must not overlap.
@@ -68,11 +68,11 @@ func Adam(p, g, m, v []float64, c AdamCoeffs) {
 	switch impl {
 	case implAVX2:
 		if n = len(p) &^ 3; n > 0 {
-			adamAVX2(n, &p[0], &g[0], &m[0], &v[0], c.B1, c.B2, c.OneMinusB1, c.OneMinusB2, c.WeightDecay, -c.StepSize, c.BC2Sqrt, c.Eps)
+			adamAVX2(n, &p[0], &g[0], &m[0], &v[0], c.B1, c.B2, c.OneMinusB1, c.OneMinusB2, c.WeightDecay, -c.StepSize, c.InvBC2Sqrt, c.Eps)
 		}
 	case implAVX512:
 		if n = len(p) &^ 7; n > 0 {
-			adamAVX512(n, &p[0], &g[0], &m[0], &v[0], c.B1, c.B2, c.OneMinusB1, c.OneMinusB2, c.WeightDecay, -c.StepSize, c.BC2Sqrt, c.Eps)
+			adamAVX512(n, &p[0], &g[0], &m[0], &v[0], c.B1, c.B2, c.OneMinusB1, c.OneMinusB2, c.WeightDecay, -c.StepSize, c.InvBC2Sqrt, c.Eps)
 		}
 	}
 	if n < len(p) {
@@ -90,7 +90,7 @@ func adamGo(p, g, m, v []float64, c AdamCoeffs) {
 		}
 		m[j] = float64(m[j]*c.B1) + float64(c.OneMinusB1*d)
 		v[j] = float64(v[j]*c.B2) + float64(c.OneMinusB2*d*d)
-		denom := math.Sqrt(v[j])/c.BC2Sqrt + c.Eps
+		denom := float64(math.Sqrt(v[j])*c.InvBC2Sqrt) + c.Eps
 		p[j] += -c.StepSize * m[j] / denom
 	}
 }

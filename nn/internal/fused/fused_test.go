@@ -7,9 +7,9 @@ import (
 	"testing"
 )
 
-// oracle is the loop of (*nn.Adam).Update before this package existed, the
-// definition that every implementation must reproduce bit for bit.
-func oracle(pv, g, m, v []float64, b1, b2, wd, eps, stepSize, bc2Sqrt float64) {
+// oracle is the loop of (*nn.Adam).Update written plainly, the definition
+// that every implementation must reproduce bit for bit.
+func oracle(pv, g, m, v []float64, b1, b2, wd, eps, stepSize, invBC2Sqrt float64) {
 	for j := range pv {
 		gj := g[j]
 		if wd != 0 {
@@ -17,20 +17,20 @@ func oracle(pv, g, m, v []float64, b1, b2, wd, eps, stepSize, bc2Sqrt float64) {
 		}
 		m[j] = float64(m[j]*b1) + float64((1-b1)*gj)
 		v[j] = float64(v[j]*b2) + float64((1-b2)*gj*gj)
-		denom := math.Sqrt(v[j])/bc2Sqrt + eps
+		denom := float64(math.Sqrt(v[j])*invBC2Sqrt) + eps
 		pv[j] += -stepSize * m[j] / denom
 	}
 }
 
 // coeffs returns the coefficients of a step as nn.Adam computes them.
-func coeffs(b1, b2, wd, eps, stepSize, bc2Sqrt float64) AdamCoeffs {
+func coeffs(b1, b2, wd, eps, stepSize, invBC2Sqrt float64) AdamCoeffs {
 	return AdamCoeffs{B1: b1, B2: b2, OneMinusB1: 1 - b1, OneMinusB2: 1 - b2,
-		WeightDecay: wd, StepSize: stepSize, BC2Sqrt: bc2Sqrt, Eps: eps}
+		WeightDecay: wd, StepSize: stepSize, InvBC2Sqrt: invBC2Sqrt, Eps: eps}
 }
 
 // step returns the coefficients of Adam's step t with learning rate lr.
 func step(b1, b2, wd, eps, lr float64, t int) AdamCoeffs {
-	return coeffs(b1, b2, wd, eps, lr/(1-math.Pow(b1, float64(t))), math.Sqrt(1-math.Pow(b2, float64(t))))
+	return coeffs(b1, b2, wd, eps, lr/(1-math.Pow(b1, float64(t))), 1/math.Sqrt(1-math.Pow(b2, float64(t))))
 }
 
 // cases are the coefficients under test: PyTorch's defaults early and late
@@ -116,7 +116,7 @@ func TestAdam(t *testing.T) {
 			want := [3][]float64{append([]float64(nil), p0...), append([]float64(nil), m0...), append([]float64(nil), v0...)}
 			c := tc.c
 			for _, gs := range g {
-				oracle(want[0], gs, want[1], want[2], c.B1, c.B2, c.WeightDecay, c.Eps, c.StepSize, c.BC2Sqrt)
+				oracle(want[0], gs, want[1], want[2], c.B1, c.B2, c.WeightDecay, c.Eps, c.StepSize, c.InvBC2Sqrt)
 			}
 			for i := range numImpls {
 				if !available(i) {

@@ -35,10 +35,10 @@ func available(i int) bool {
 // does. negStep is the negated step size.
 //
 //go:noescape
-func adamAVX2(n int, p, grad, m, v *float64, b1, b2, omb1, omb2, wd, negStep, bc2Sqrt, eps float64)
+func adamAVX2(n int, p, grad, m, v *float64, b1, b2, omb1, omb2, wd, negStep, invBC2Sqrt, eps float64)
 
 // adamAVX512 is adamAVX2 with AVX-512 instructions; n is a positive
 // multiple of 8.
 //
 //go:noescape
-func adamAVX512(n int, p, grad, m, v *float64, b1, b2, omb1, omb2, wd, negStep, bc2Sqrt, eps float64)
+func adamAVX512(n int, p, grad, m, v *float64, b1, b2, omb1, omb2, wd, negStep, invBC2Sqrt, eps float64)
