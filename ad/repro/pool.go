@@ -2,7 +2,9 @@ package repro
 
 import (
 	"fmt"
+	"runtime"
 	"sync"
+	"time"
 )
 
 // RowsPerChunk is the number of rows per chunk of DefaultChunks.
@@ -70,6 +72,13 @@ func Run(n, chunks int, f func(c, lo, hi int)) {
 // A Pool runs the chunks of batches on long-lived worker goroutines, one
 // per chunk: Run without starting goroutines for every batch. Do
 // allocates nothing.
+//
+// A worker that has finished a chunk polls for the next one for up to
+// SpinTime before it sleeps, yielding its processor to any other goroutine
+// that is ready to run. A training step calls Do several times in quick
+// succession (the chunks, then the parameter update by range); a sleeping
+// worker takes tens of microseconds to wake on a virtual machine, which is
+// as long as a whole update of a small model.
 type Pool struct {
 	chunks int
 	job    Job
@@ -90,10 +99,41 @@ func NewPool(chunks int) *Pool {
 	return p
 }
 
+// SpinTime is how long an idle worker of a Pool polls for work before it
+// sleeps.
+const SpinTime = 100 * time.Microsecond
+
 func (p *Pool) work() {
-	for t := range p.tasks {
+	for {
+		t, ok := p.next()
+		if !ok {
+			return
+		}
 		p.run(t[0], t[1], t[2])
 		p.done <- struct{}{}
+	}
+}
+
+// next returns the next task, polling for up to SpinTime before it blocks;
+// ok is false once the pool is closed.
+func (p *Pool) next() (t [3]int, ok bool) {
+	var start time.Time
+	for i := 1; ; i++ {
+		select {
+		case t, ok = <-p.tasks:
+			return t, ok
+		default:
+		}
+		if i%16 != 0 {
+			continue
+		}
+		if start.IsZero() {
+			start = time.Now()
+		} else if time.Since(start) > SpinTime {
+			t, ok = <-p.tasks
+			return t, ok
+		}
+		runtime.Gosched()
 	}
 }
 

@@ -3,9 +3,11 @@ package repro
 import (
 	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"slices"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 func TestChunk(t *testing.T) {
@@ -122,5 +124,35 @@ func TestStreamAllocs(t *testing.T) {
 	s := NewStream()
 	if n := testing.AllocsPerRun(100, func() { s.Seed(1, Chain, 2, 3).Uint64() }); n != 0 {
 		t.Errorf("Seed allocates %v times", n)
+	}
+}
+
+// TestPoolAfterSleep hands work to a pool whose workers are still polling
+// and to one whose workers have given up polling and sleep: both run every
+// chunk once, and Close ends the sleeping workers.
+func TestPoolAfterSleep(t *testing.T) {
+	p := NewPool(3)
+	for _, pause := range []time.Duration{0, 3 * SpinTime, 0} {
+		time.Sleep(pause)
+		var rows [9]atomic.Int32
+		p.Do(9, JobFunc(func(c, lo, hi int) {
+			for i := lo; i < hi; i++ {
+				rows[i].Add(1)
+			}
+		}))
+		for i := range rows {
+			if n := rows[i].Load(); n != 1 {
+				t.Fatalf("after a pause of %v: row %d run %d times", pause, i, n)
+			}
+		}
+	}
+	before := runtime.NumGoroutine()
+	p.Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > before-3 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d goroutines 5 s after Close, want at most %d", runtime.NumGoroutine(), before-3)
+		}
+		time.Sleep(time.Millisecond)
 	}
 }
