@@ -123,7 +123,7 @@ func grow(s []float64, n int) []float64 {
 // element of C the k slices are visited in increasing order and the
 // micro-kernel accumulates each slice in increasing p, so the result equals
 // the reference loop. Requires m, n, k > 0 and valid arguments.
-func gemmBlocked(ws *workspace, kern *kernel, transA, transB bool, m, n, k int, a []float64, lda int, b []float64, ldb int, c []float64, ldc int) {
+func gemmBlocked(ws *workspace, kern *kernel, transA, transB, set bool, m, n, k int, a []float64, lda int, b []float64, ldb int, c []float64, ldc int) {
 	mr, nr := kern.mr, kern.nr
 	// A strided kernel reads B in place when its rows are p (NN and TN) and
 	// A when its rows are p (TN). That saves the packing pass, which for
@@ -155,16 +155,17 @@ func gemmBlocked(ws *workspace, kern *kernel, transA, transB bool, m, n, k int, 
 					pack(transA, mr, mc, kc, a, lda, ic, pc, ws.a)
 					pa = panels{ws.a, 0}
 				}
-				macroKernel(kern, mc, nc, kc, pa, pb, c[ic*ldc+jc:], ldc, ws)
+				macroKernel(kern, set && pc == 0, mc, nc, kc, pa, pb, c[ic*ldc+jc:], ldc, ws)
 			}
 		}
 	}
 }
 
 // macroKernel updates the mc×nc block c (stride ldc) with the A panels pa
-// and B panels pb over one kc slice. Partial edge tiles are computed in the
-// padded tile buffer and copied back.
-func macroKernel(kern *kernel, mc, nc, kc int, pa, pb panels, c []float64, ldc int, ws *workspace) {
+// and B panels pb over one kc slice, from zero instead of c's values when
+// zero is set. Partial edge tiles are computed in the padded tile buffer
+// and copied back.
+func macroKernel(kern *kernel, zero bool, mc, nc, kc int, pa, pb panels, c []float64, ldc int, ws *workspace) {
 	mr, nr := kern.mr, kern.nr
 	for jr := 0; jr < nc; jr += nr {
 		nw := min(nr, nc-jr)
@@ -173,12 +174,18 @@ func macroKernel(kern *kernel, mc, nc, kc int, pa, pb panels, c []float64, ldc i
 			mh := min(mr, mc-ir)
 			apan, sa := pa.panel(ir, mh, mr, kc, &ws.edge)
 			if mh == mr && nw == nr {
+				if zero {
+					for r := range mr {
+						o := (ir+r)*ldc + jr
+						clear(c[o : o+nr])
+					}
+				}
 				kern.micro(kc, apan, sa, bpan, sb, c[ir*ldc+jr:], ldc)
 				continue
 			}
 			t := ws.tile[:mr*nr]
 			clear(t)
-			for r := 0; r < mh; r++ {
+			for r := 0; !zero && r < mh; r++ {
 				o := (ir+r)*ldc + jr
 				copy(t[r*nr:r*nr+nw], c[o:o+nw])
 			}

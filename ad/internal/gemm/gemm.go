@@ -24,15 +24,20 @@ func useBlocked(m, n, k int) bool {
 }
 
 // gemm computes C += op(A)·op(B) with kern (op = transpose when transA or
-// transB; at most one of them is set), using w's buffers or the shared free
-// list when w is nil. The arguments have been checked.
-func (w *Workspace) gemm(kern *kernel, transA, transB bool, m, n, k int, a []float64, lda int, b []float64, ldb int, c []float64, ldc int) {
-	if m == 0 || n == 0 || k == 0 {
+// transB; at most one of them is set), or C = op(A)·op(B) when set is true,
+// using w's buffers or the shared free list when w is nil. The arguments
+// have been checked.
+func (w *Workspace) gemm(kern *kernel, transA, transB, set bool, m, n, k int, a []float64, lda int, b []float64, ldb int, c []float64, ldc int) {
+	if m == 0 || n == 0 {
 		return
 	}
 	thinShape := m == 1 || n == 1 || k == 1
-	if kern.tile == nil || !thinShape && !useBlocked(m, n, k) {
+	if k == 0 || kern.tile == nil || !thinShape && !useBlocked(m, n, k) {
+		if set {
+			clearMat(m, n, c, ldc)
+		}
 		switch {
+		case k == 0:
 		case transA:
 			referenceTN(m, n, k, a, lda, b, ldb, c, ldc)
 		case transB:
@@ -50,10 +55,20 @@ func (w *Workspace) gemm(kern *kernel, transA, transB bool, m, n, k int, a []flo
 		defer putWorkspace(ws)
 	}
 	if thinShape {
+		if set {
+			clearMat(m, n, c, ldc)
+		}
 		thin(ws, kern, transA, transB, m, n, k, a, lda, b, ldb, c, ldc)
 		return
 	}
-	gemmBlocked(ws, kern, transA, transB, m, n, k, a, lda, b, ldb, c, ldc)
+	gemmBlocked(ws, kern, transA, transB, set, m, n, k, a, lda, b, ldb, c, ldc)
+}
+
+// clearMat sets the m×n matrix c (stride ldc) to zero.
+func clearMat(m, n int, c []float64, ldc int) {
+	for i := range m {
+		clear(c[i*ldc : i*ldc+n])
+	}
 }
 
 // NN computes C += A·B, A is m×k (stride lda), B is k×n (ldb), C is m×n (ldc).
@@ -71,7 +86,7 @@ func NN(m, n, k int, a []float64, lda int, b []float64, ldb int, c []float64, ld
 // NN is the package-level NN with w's packing buffers (see Workspace).
 func (w *Workspace) NN(m, n, k int, a []float64, lda int, b []float64, ldb int, c []float64, ldc int) {
 	checkArgs("NN", m, n, k, a, lda, m, k, b, ldb, k, n, c, ldc)
-	w.gemm(active, false, false, m, n, k, a, lda, b, ldb, c, ldc)
+	w.gemm(active, false, false, false, m, n, k, a, lda, b, ldb, c, ldc)
 }
 
 // NT computes C += A·Bᵀ, A is m×k (lda), B is n×k (ldb).
@@ -88,7 +103,7 @@ func NT(m, n, k int, a []float64, lda int, b []float64, ldb int, c []float64, ld
 // NT is the package-level NT with w's packing buffers (see Workspace).
 func (w *Workspace) NT(m, n, k int, a []float64, lda int, b []float64, ldb int, c []float64, ldc int) {
 	checkArgs("NT", m, n, k, a, lda, m, k, b, ldb, n, k, c, ldc)
-	w.gemm(active, false, true, m, n, k, a, lda, b, ldb, c, ldc)
+	w.gemm(active, false, true, false, m, n, k, a, lda, b, ldb, c, ldc)
 }
 
 // TN computes C += Aᵀ·B, A is k×m (lda), B is k×n (ldb).
@@ -105,7 +120,28 @@ func TN(m, n, k int, a []float64, lda int, b []float64, ldb int, c []float64, ld
 // TN is the package-level TN with w's packing buffers (see Workspace).
 func (w *Workspace) TN(m, n, k int, a []float64, lda int, b []float64, ldb int, c []float64, ldc int) {
 	checkArgs("TN", m, n, k, a, lda, k, m, b, ldb, k, n, c, ldc)
-	w.gemm(active, true, false, m, n, k, a, lda, b, ldb, c, ldc)
+	w.gemm(active, true, false, false, m, n, k, a, lda, b, ldb, c, ldc)
+}
+
+// SetNN computes C = A·B: NN with C taken to be zero first (C's old values
+// are neither read nor kept, so NaNs in them do not propagate). The zeros
+// are written tile by tile just before the micro-kernel reads them, which
+// saves a pass over C.
+func (w *Workspace) SetNN(m, n, k int, a []float64, lda int, b []float64, ldb int, c []float64, ldc int) {
+	checkArgs("SetNN", m, n, k, a, lda, m, k, b, ldb, k, n, c, ldc)
+	w.gemm(active, false, false, true, m, n, k, a, lda, b, ldb, c, ldc)
+}
+
+// SetNT computes C = A·Bᵀ: NT with C taken to be zero first (see SetNN).
+func (w *Workspace) SetNT(m, n, k int, a []float64, lda int, b []float64, ldb int, c []float64, ldc int) {
+	checkArgs("SetNT", m, n, k, a, lda, m, k, b, ldb, n, k, c, ldc)
+	w.gemm(active, false, true, true, m, n, k, a, lda, b, ldb, c, ldc)
+}
+
+// SetTN computes C = Aᵀ·B: TN with C taken to be zero first (see SetNN).
+func (w *Workspace) SetTN(m, n, k int, a []float64, lda int, b []float64, ldb int, c []float64, ldc int) {
+	checkArgs("SetTN", m, n, k, a, lda, k, m, b, ldb, k, n, c, ldc)
+	w.gemm(active, true, false, true, m, n, k, a, lda, b, ldb, c, ldc)
 }
 
 // Kernel reports the active kernel: "avx512" or "avx2-fma" when the amd64

@@ -30,6 +30,9 @@ var ops = []op{
 	{"TN", TN, referenceTN, true, false},
 }
 
+// setFuncs are the exported C = op(A)·op(B) forms of ops, in its order.
+var setFuncs = []gemmFunc{new(Workspace).SetNN, new(Workspace).SetNT, new(Workspace).SetTN}
+
 // blockedWith returns the blocked driver for o with the given kernel,
 // bypassing the small-size shortcut and the thin-shape paths.
 func (o op) blockedWith(kern *kernel) gemmFunc {
@@ -37,17 +40,48 @@ func (o op) blockedWith(kern *kernel) gemmFunc {
 		if m == 0 || n == 0 || k == 0 {
 			return
 		}
-		gemmBlocked(new(workspace), kern, o.transA, o.transB, m, n, k, a, lda, b, ldb, c, ldc)
+		gemmBlocked(new(workspace), kern, o.transA, o.transB, false, m, n, k, a, lda, b, ldb, c, ldc)
 	}
 }
 
 // with returns o computed by kern with all its paths, as the exported
-// functions do when kern is active.
-func (o op) with(kern *kernel) gemmFunc {
+// functions do when kern is active; with set, C = op(A)·op(B) instead of
+// C += op(A)·op(B).
+func (o op) with(kern *kernel, set bool) gemmFunc {
 	w := new(Workspace)
 	return func(m, n, k int, a []float64, lda int, b []float64, ldb int, c []float64, ldc int) {
-		w.gemm(kern, o.transA, o.transB, m, n, k, a, lda, b, ldb, c, ldc)
+		w.gemm(kern, o.transA, o.transB, set, m, n, k, a, lda, b, ldb, c, ldc)
 	}
+}
+
+// setImpls lists every implementation of C = op(A)·op(B): the exported
+// function and each kernel, all paths and the blocked driver alone.
+func (o op) setImpls() []impl {
+	list := []impl{{"Set" + o.name, setFuncs[o.index()]}}
+	for _, kern := range append(append([]*kernel(nil), kernels...), goKernels...) {
+		list = append(list, impl{"set-" + kern.name, o.with(kern, true)})
+		if kern.tile == nil {
+			continue
+		}
+		list = append(list, impl{"set-blocked-" + kern.name, func(m, n, k int, a []float64, lda int, b []float64, ldb int, c []float64, ldc int) {
+			if m > 0 && n > 0 && k > 0 {
+				gemmBlocked(new(workspace), kern, o.transA, o.transB, true, m, n, k, a, lda, b, ldb, c, ldc)
+			} else {
+				clearMat(m, n, c, ldc)
+			}
+		}})
+	}
+	return list
+}
+
+// index returns o's position in ops.
+func (o op) index() int {
+	for i, x := range ops {
+		if x.name == o.name {
+			return i
+		}
+	}
+	panic("unknown op " + o.name)
 }
 
 // tileGo is the specification of every micro-kernel: each of the mr×nr
@@ -83,7 +117,7 @@ var goKernels = []*kernel{
 func (o op) impls() []impl {
 	list := []impl{{"reference", o.ref}, {"active(" + Kernel() + ")", o.active}}
 	for _, kern := range kernels {
-		list = append(list, impl{kern.name, o.with(kern)})
+		list = append(list, impl{kern.name, o.with(kern, false)})
 		if kern.tile != nil {
 			list = append(list, impl{"blocked-" + kern.name, o.blockedWith(kern)})
 		}
@@ -238,6 +272,28 @@ func runCase(t *testing.T, rng *rand.Rand, o op, m, n, k, extra int, gen func() 
 		}
 		if sameBits(a.buf, a0.buf) >= 0 || sameBits(b.buf, b0.buf) >= 0 {
 			t.Fatalf("%s: A or B modified", what)
+		}
+	}
+
+	// C = op(A)·op(B) ignores C's values, NaNs included, and gives the
+	// bits of C += op(A)·op(B) on a zero C.
+	want = c.clone()
+	stale := c.clone()
+	for i := range m {
+		for j := range n {
+			want.set(i, j, 0)
+			stale.set(i, j, math.NaN())
+		}
+	}
+	naive(o, m, n, k, a, b, want)
+	for _, im := range o.setImpls() {
+		got := stale.clone()
+		im.f(m, n, k, a.data(), a.ld, b.data(), b.ld, got.data(), got.ld)
+		what := fmt.Sprintf("%s %s m=%d n=%d k=%d lds=%d,%d,%d", o.name, im.name, m, n, k, a.ld, b.ld, c.ld)
+		got.checkGuards(t, what+" C")
+		if i := sameBits(got.buf, want.buf); i >= 0 {
+			t.Fatalf("%s: C buf[%d] = %v (%#x), want %v (%#x)", what, i,
+				got.buf[i], math.Float64bits(got.buf[i]), want.buf[i], math.Float64bits(want.buf[i]))
 		}
 	}
 }
@@ -532,7 +588,7 @@ func BenchmarkGEMM(b *testing.B) {
 	list := []impl{{Kernel(), NN}}
 	for _, kern := range kernels[1:] {
 		if kern.tile != nil {
-			list = append(list, impl{kern.name, ops[0].with(kern)})
+			list = append(list, impl{kern.name, ops[0].with(kern, false)})
 		}
 	}
 	for _, im := range append(list, impl{"reference", referenceNN}) {
@@ -624,10 +680,10 @@ func benchShape(b *testing.B, kern *kernel, sc shapeCase) {
 	x, y, z := randSlice(rng, ar*ac), randSlice(rng, br*bc), randSlice(rng, m*n)
 	var w Workspace
 	tA, tB := sc.op.transA, sc.op.transB
-	w.gemm(kern, tA, tB, m, n, k, x, ac, y, bc, z, n)
+	w.gemm(kern, tA, tB, false, m, n, k, x, ac, y, bc, z, n)
 	b.ReportAllocs()
 	for b.Loop() {
-		w.gemm(kern, tA, tB, m, n, k, x, ac, y, bc, z, n)
+		w.gemm(kern, tA, tB, false, m, n, k, x, ac, y, bc, z, n)
 	}
 	b.ReportMetric(2*float64(m)*float64(n)*float64(k)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 }
