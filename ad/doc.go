@@ -81,12 +81,16 @@
 // 14 units, under 5×. Exact SM costs about D times SSM. HVP costs 2 forward
 // and 2 reverse units, no weight gradient.
 //
-// Two shortcuts cut that without changing a bit. When SecondOrder has made
+// Three shortcuts cut that without changing a bit. When SecondOrder has made
 // the plain pass at x, the jet takes block 0 of every Linear and Apply from
 // it instead of computing it again (an activation is then asked only for
 // f″ and f‴). And a block known to be zero (the second coefficient of the
 // input) is neither multiplied forward nor added into the weight gradient:
-// the first layer of an SSM-VR step multiplies 2 of its 4 blocks.
+// the first layer of an SSM-VR step multiplies 2 of its 4 blocks. And
+// the reverse sweep does not zero the adjoints before it starts: the
+// products and activations write an adjoint that nothing has added to yet
+// outright (0 + v, the bits of adding v to a zero), and every other op
+// finds its inputs' adjoints zeroed just before its rule runs.
 //
 // # Kernels, memory and parallelism
 //

@@ -95,6 +95,71 @@ func TestSteadyStateAllocs(t *testing.T) {
 	}
 }
 
+// TestOverwrittenAdjoints checks that writing fresh adjoints outright (the
+// products and activations do it) gives the bits that zeroing them and
+// adding gives, in every sweep: plain, jet, primal-only and dual.
+func TestOverwrittenAdjoints(t *testing.T) {
+	rng := rand.New(rand.NewPCG(6, 9))
+	m := newMLP(rng, Softplus, 6, 16, 12, 1)
+	x, v := MatOf(adtest.RandMat(rng, 9, 6, 1)), MatOf(adtest.RandMat(rng, 9, 6, 1))
+	seed := MatOf(adtest.RandMat(rng, 9, 1, 1))
+	tp := NewTape()
+	sweeps := []struct {
+		name string
+		run  func() []Mat // the gradients it computes
+	}{
+		{"plain", func() []Mat {
+			tp.Reset()
+			in := tp.Input(x, true)
+			tp.Backward(tp.Sum(m.forward(tp, in)))
+			return []Mat{in.Adj()}
+		}},
+		{"jet", func() []Mat {
+			tp.Reset(2)
+			in := tp.Input(x, true, v)
+			out := m.forward(tp, in)
+			tp.BackwardFrom(out, MatOf(adtest.RandMat(rand.New(rand.NewPCG(1, 1)), 27, 1, 1)))
+			return []Mat{in.Adj()}
+		}},
+		{"primal", func() []Mat {
+			tp.Reset(2)
+			in := tp.Input(x, true, v)
+			tp.BackwardPrimal(m.forward(tp, in), seed)
+			return []Mat{in.Adj()}
+		}},
+		{"dual", func() []Mat {
+			g, hv := NewMat(9, 6), NewMat(9, 6)
+			HVP(tp, m.forward, x, v, g, hv)
+			return []Mat{g, hv}
+		}},
+	}
+	for _, s := range sweeps {
+		var bits [2][]uint64
+		for i, on := range []bool{true, false} {
+			shortcuts = on
+			got := s.run()
+			for _, p := range m.params() {
+				got = append(got, tp.Grad(p))
+			}
+			for _, g := range got {
+				for _, v := range g.Data {
+					bits[i] = append(bits[i], math.Float64bits(v))
+				}
+			}
+			shortcuts = true
+		}
+		if len(bits[0]) == 0 || len(bits[0]) != len(bits[1]) {
+			t.Fatalf("%s: %d and %d gradient values", s.name, len(bits[0]), len(bits[1]))
+		}
+		for j := range bits[0] {
+			if bits[0][j] != bits[1][j] {
+				t.Fatalf("%s: gradient value %d is %v written outright, %v zeroed first", s.name, j,
+					math.Float64frombits(bits[0][j]), math.Float64frombits(bits[1][j]))
+			}
+		}
+	}
+}
+
 // TestSecondOrderShortcuts checks that taking block 0 from the plain pass
 // and skipping products over zero blocks happen, and change no bit of the
 // loss or the gradients of an SSM-VR evaluation.

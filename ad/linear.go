@@ -55,29 +55,36 @@ func (t *Tape) linearT(o op, x, w, b *Node) *Node {
 // product, and block 0 comes from the primal tape when it has it; every
 // other output is computed as the reference GEMM computes it, so skipping
 // work changes no bit. With a bias, each output of block 0 starts from its
-// bias and accumulates along k.
+// bias and accumulates along k; every other output starts from zero, which
+// the product writes itself (no pass to clear the blocks first).
 func (*matmulT) forward(y *Node) {
 	t, x, w, b := y.tape, y.a, y.b, y.c
 	y.zero = x.zero
 	n, k, rows := y.val.Cols, x.val.Cols, x.rows
-	from, cleared := 0, 0 // the first block to compute, and to clear
+	from, biased := 0, false // the first block to compute; block 0 holds the bias
 	if src := t.primalOf(y); src != nil {
 		copy(y.blk(0), src.val.Data)
-		from, cleared = 1, 1
+		from = 1
 	} else if b != nil {
 		y0 := y.blk(0)
 		for i := 0; i < rows; i++ {
 			copy(y0[i*n:(i+1)*n], b.val.Data)
 		}
-		cleared = 1
+		biased = true
 	}
-	clear(y.val.Data[cleared*rows*n:])
 	for blk := from; blk < y.blocks; {
 		lo, hi := nextRun(y.zero, blk, y.blocks)
+		clear(y.val.Data[blk*rows*n : lo*rows*n]) // blocks known to be zero
 		if lo == y.blocks {
 			break
 		}
-		t.gemmNT((hi-lo)*rows, n, k, x.val.Data[lo*rows*k:], k, w.val.Data, k, y.val.Data[lo*rows*n:], n)
+		xs, ys := x.val.Data[lo*rows*k:], y.val.Data[lo*rows*n:]
+		if biased && lo == 0 {
+			clear(y.val.Data[rows*n : hi*rows*n])
+			t.gemmNT((hi-lo)*rows, n, k, xs, k, w.val.Data, k, ys, n)
+		} else {
+			t.setNT((hi-lo)*rows, n, k, xs, k, w.val.Data, k, ys, n)
+		}
 		blk = hi
 	}
 }
@@ -86,14 +93,28 @@ func (m *matmulT) backward(y *Node, nb int) {
 	x, w := y.a, y.b
 	rows, n, k := nb*y.rows, w.val.Rows, w.val.Cols
 	if x.needGrad { // X̄ += Ȳ·W
-		y.tape.gemmNN(rows, k, n, y.adj.Data, n, w.val.Data, k, x.adj.Data, k)
+		productNN(y.tape, x, rows, k, n, y.adj.Data, n, w.val.Data, k)
 	}
 	m.backwardParams(y, nb)
 }
 
+// productNN adds the m×n product A·B to the first m rows of x's adjoint
+// (stride n); a fresh adjoint gets the product written outright and its
+// other rows zeroed.
+func productNN(t *Tape, x *Node, m, n, k int, a []float64, lda int, b []float64, ldb int) {
+	if !x.fresh {
+		t.gemmNN(m, n, k, a, lda, b, ldb, x.adj.Data, n)
+		return
+	}
+	t.setNN(m, n, k, a, lda, b, ldb, x.adj.Data, n)
+	clear(x.adj.Data[m*n:])
+	x.fresh = false
+}
+
 // backwardParams accumulates W̄ += Ȳᵀ·X over blocks [0, nb), skipping the
 // blocks of X known to be zero (they add nothing), and, for Linear,
-// b̄ += the column sums of Ȳ's block 0.
+// b̄ += the column sums of Ȳ's block 0. A fresh W̄ gets the first product
+// written outright.
 func (m *matmulT) backwardParams(y *Node, nb int) {
 	x, w := y.a, y.b
 	n, k, rows := w.val.Rows, w.val.Cols, y.rows
@@ -103,11 +124,19 @@ func (m *matmulT) backwardParams(y *Node, nb int) {
 			if lo == nb {
 				break
 			}
-			y.tape.gemmTN(n, k, (hi-lo)*rows, y.adj.Data[lo*rows*n:], n, x.val.Data[lo*rows*k:], k, w.adj.Data, k)
+			a, b := y.adj.Data[lo*rows*n:], x.val.Data[lo*rows*k:]
+			if w.fresh {
+				y.tape.setTN(n, k, (hi-lo)*rows, a, n, b, k, w.adj.Data, k)
+				w.fresh = false
+			} else {
+				y.tape.gemmTN(n, k, (hi-lo)*rows, a, n, b, k, w.adj.Data, k)
+			}
 			blk = hi
 		}
+		w.materialize() // when every block was zero
 	}
 	if m.bias && y.c.needGrad {
+		y.c.materialize()
 		colSums(y.c.adj.Data, y.ablk(0), n)
 	}
 }
@@ -118,7 +147,7 @@ func (m *matmulT) dual(y *Node) {
 	x, w := y.a, y.b
 	n, k := w.val.Rows, w.val.Cols
 	if x.needGrad {
-		y.tape.gemmNN(2*y.rows, k, n, y.adj.Data, n, w.val.Data, k, x.adj.Data, k)
+		productNN(y.tape, x, 2*y.rows, k, n, y.adj.Data, n, w.val.Data, k)
 	}
 	m.backwardParams(y, 1)
 }
@@ -147,8 +176,7 @@ func (t *Tape) MatMul(x, w *Node) *Node {
 
 func (*matmulN) forward(y *Node) {
 	x, w := y.a, y.b
-	clear(y.val.Data)
-	y.tape.gemmNN(y.val.Rows, y.val.Cols, x.val.Cols, x.val.Data, x.val.Cols, w.val.Data, w.val.Cols, y.val.Data, y.val.Cols)
+	y.tape.setNN(y.val.Rows, y.val.Cols, x.val.Cols, x.val.Data, x.val.Cols, w.val.Data, w.val.Cols, y.val.Data, y.val.Cols)
 }
 
 func (*matmulN) backward(y *Node, nb int) {
@@ -231,6 +259,23 @@ func (t *Tape) gemmNT(m, n, k int, a []float64, lda int, b []float64, ldb int, c
 func (t *Tape) gemmTN(m, n, k int, a []float64, lda int, b []float64, ldb int, c []float64, ldc int) {
 	count(m, n, k)
 	t.ws.TN(m, n, k, a, lda, b, ldb, c, ldc)
+}
+
+// setNN, setNT and setTN overwrite C with the product instead of adding
+// to it (see gemm.Workspace.SetNN).
+func (t *Tape) setNN(m, n, k int, a []float64, lda int, b []float64, ldb int, c []float64, ldc int) {
+	count(m, n, k)
+	t.ws.SetNN(m, n, k, a, lda, b, ldb, c, ldc)
+}
+
+func (t *Tape) setNT(m, n, k int, a []float64, lda int, b []float64, ldb int, c []float64, ldc int) {
+	count(m, n, k)
+	t.ws.SetNT(m, n, k, a, lda, b, ldb, c, ldc)
+}
+
+func (t *Tape) setTN(m, n, k int, a []float64, lda int, b []float64, ldb int, c []float64, ldc int) {
+	count(m, n, k)
+	t.ws.SetTN(m, n, k, a, lda, b, ldb, c, ldc)
 }
 
 // flops counts the matrix products' floating-point operations while

@@ -120,10 +120,11 @@ type Node struct {
 	idx      int          // position on the tape
 	zero     uint64       // bit k set: block k (k ≥ 1) is known to be all zeros
 	needGrad bool
-	val      Mat // blocks*rows × cols; buf, or shared storage for leaves
-	buf      Mat // storage owned by the node, reused after Reset
-	adj      Mat // same shape as val; valid after a reverse sweep
-	aux      Mat // op scratch kept for the reverse sweep
+	fresh    bool // during a sweep: nothing added to adj yet, which reads as zero
+	val      Mat  // blocks*rows × cols; buf, or shared storage for leaves
+	buf      Mat  // storage owned by the node, reused after Reset
+	adj      Mat  // same shape as val; valid after a reverse sweep
+	aux      Mat  // op scratch kept for the reverse sweep
 }
 
 // Value returns all blocks of the node's value (blocks*rows × cols).
@@ -346,9 +347,16 @@ func (t *Tape) sweep(root *Node, seed *Mat, mode int) {
 		}
 		if n.needGrad {
 			n.adj.Resize(n.val.Rows, n.val.Cols)
-			n.adj.zero()
+			n.fresh = true
 		}
 	}
+	// Adjoints are zeroed when first needed, or written outright by an op
+	// that overwrites fresh adjoints; the ones nothing reached end zero.
+	defer func() {
+		for _, n := range t.nodes[:t.n] {
+			n.materialize()
+		}
+	}()
 	if last < 0 {
 		panic("ad: root is not a live node of this tape")
 	}
@@ -356,6 +364,7 @@ func (t *Tape) sweep(root *Node, seed *Mat, mode int) {
 		return
 	}
 	t.mode = mode
+	root.materialize()
 	switch {
 	case seed == nil:
 		root.adj.Data[0] = 1
@@ -375,6 +384,16 @@ func (t *Tape) sweep(root *Node, seed *Mat, mode int) {
 		if !n.needGrad || n.a == nil {
 			continue
 		}
+		n.materialize()
+		if !overwrites(n.op) {
+			n.a.materialize()
+			if n.b != nil {
+				n.b.materialize()
+			}
+			if n.c != nil {
+				n.c.materialize()
+			}
+		}
 		switch mode {
 		case sweepDual:
 			n.op.dual(n)
@@ -384,6 +403,32 @@ func (t *Tape) sweep(root *Node, seed *Mat, mode int) {
 			n.op.backward(n, n.blocks)
 		}
 	}
+}
+
+// materialize zeroes a fresh adjoint: from then on ops add to it.
+func (n *Node) materialize() {
+	if n.fresh {
+		n.adj.zero()
+		n.fresh = false
+	}
+}
+
+// overwrites reports whether o's reverse rules (backward and dual) look at
+// their inputs' fresh flags themselves: they write a fresh adjoint outright
+// (clearing the flag), which saves the pass that zeroes it, with the bits
+// that adding to zeros gives. The sweep zeroes the fresh inputs of every
+// other op before its rule runs, and of every op when shortcuts is off. (A
+// type switch on the concrete types, not
+// an interface assertion, which may allocate the first time.)
+func overwrites(o op) bool {
+	if !shortcuts {
+		return false
+	}
+	switch o.(type) {
+	case *matmulT, *unaryOp:
+		return true
+	}
+	return false
 }
 
 // An op is one primitive: its value rule and its derivative rules, side

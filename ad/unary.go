@@ -168,16 +168,29 @@ func (*unaryOp) forward(y *Node) {
 	}
 }
 
+// backward writes a fresh x̄ outright, each block once; 0 + v gives the
+// bits of v added to a zeroed adjoint (−0 becomes +0).
 func (*unaryOp) backward(y *Node, nb int) {
 	x := y.a
 	if !x.needGrad {
 		return
 	}
+	fresh := x.fresh
+	x.fresh = false
 	sz := y.rows * y.val.Cols
 	d1, d2, d3 := y.aux.Data[:sz], y.aux.Data[sz:2*sz], y.aux.Data[2*sz:]
 	a0, g0 := x.ablk(0), y.ablk(0)
-	for i := range a0 {
-		a0[i] += float64(g0[i] * d1[i])
+	if fresh {
+		for i := range a0 {
+			a0[i] = 0 + float64(g0[i]*d1[i])
+		}
+		if nb == 1 {
+			clear(x.adj.Data[sz:])
+		}
+	} else {
+		for i := range a0 {
+			a0[i] += float64(g0[i] * d1[i])
+		}
 	}
 	if nb == 1 {
 		return
@@ -185,6 +198,13 @@ func (*unaryOp) backward(y *Node, nb int) {
 	for b, order := range y.tape.directions() {
 		x1, a1, g1 := x.blk(b), x.ablk(b), y.ablk(b)
 		if order == 1 {
+			if fresh {
+				for i := range a0 {
+					a0[i] += float64(g1[i] * d2[i] * x1[i])
+					a1[i] = 0 + float64(g1[i]*d1[i])
+				}
+				continue
+			}
 			for i := range a0 {
 				a0[i] += float64(g1[i] * d2[i] * x1[i])
 				a1[i] += float64(g1[i] * d1[i])
@@ -192,6 +212,14 @@ func (*unaryOp) backward(y *Node, nb int) {
 			continue
 		}
 		x2, a2, g2 := x.blk(b+1), x.ablk(b+1), y.ablk(b+1)
+		if fresh {
+			for i := range a0 {
+				a0[i] += float64(g1[i]*d2[i]*x1[i]) + float64(g2[i]*(float64(d2[i]*x2[i])+float64(0.5*d3[i]*x1[i]*x1[i])))
+				a1[i] = 0 + (float64(g1[i]*d1[i]) + float64(g2[i]*d2[i]*x1[i]))
+				a2[i] = 0 + float64(g2[i]*d1[i])
+			}
+			continue
+		}
 		for i := range a0 {
 			a0[i] += float64(g1[i]*d2[i]*x1[i]) + float64(g2[i]*(float64(d2[i]*x2[i])+float64(0.5*d3[i]*x1[i]*x1[i])))
 			a1[i] += float64(g1[i]*d1[i]) + float64(g2[i]*d2[i]*x1[i])
@@ -200,7 +228,8 @@ func (*unaryOp) backward(y *Node, nb int) {
 	}
 }
 
-// dual: x̄ += ȳ f'(x), and its tangent x̄' += ȳ' f'(x) + ȳ f″(x) x'.
+// dual: x̄ += ȳ f'(x), and its tangent x̄' += ȳ' f'(x) + ȳ f″(x) x'; a
+// fresh x̄ is written outright (see backward).
 func (*unaryOp) dual(y *Node) {
 	x := y.a
 	if !x.needGrad {
@@ -211,6 +240,15 @@ func (*unaryOp) dual(y *Node) {
 	xt := x.blk(1)
 	a, at := x.ablk(0), x.ablk(1)
 	g, gt := y.ablk(0), y.ablk(1)
+	if x.fresh {
+		x.fresh = false
+		clear(x.adj.Data[2*sz:])
+		for i := range a {
+			a[i] = 0 + float64(g[i]*d1[i])
+			at[i] = 0 + (float64(gt[i]*d1[i]) + float64(g[i]*d2[i]*xt[i]))
+		}
+		return
+	}
 	for i := range a {
 		a[i] += float64(g[i] * d1[i])
 		at[i] += float64(gt[i]*d1[i]) + float64(g[i]*d2[i]*xt[i])
