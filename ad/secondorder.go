@@ -70,8 +70,8 @@ func (s *SecondOrder) Eval(f Func, x Mat, dirs []Mat, orders []int, jet JetLoss,
 		panic("ad: SecondOrder: no loss")
 	}
 	total := 0.0
-	s.dirs = append(s.dirs[:0], dirs...)
-	s.orders = append(s.orders[:0], orders...)
+	s.dirs, s.orders = s.dirs[:0], s.orders[:0]
+	k := 0 // the jet direction of dirs[0]
 	if grad != nil {
 		// Plain pass: g = ∇f(x), then u = ∂GradLoss/∂g on a side tape.
 		s.pre.FreezeParams(true)
@@ -83,9 +83,17 @@ func (s *SecondOrder) Eval(f Func, x Mat, dirs []Mat, orders []int, jet JetLoss,
 		lg := grad(s.side, g)
 		s.side.Backward(lg)
 		total += lg.val.Data[0]
+		// u is the jet's first direction: its blocks are then x, u, v, v's
+		// second coefficient, …, and with one projection the input's only
+		// zero block comes last, so the first layer multiplies its nonzero
+		// blocks in one product forward and one for the weight gradient,
+		// not two each.
 		s.dirs = append(s.dirs, g.adj)
 		s.orders = append(s.orders, 1)
+		k = 1
 	}
+	s.dirs = append(s.dirs, dirs...)
+	s.orders = append(s.orders, orders...)
 	t := s.jet
 	t.Reset(s.orders...)
 	if grad != nil {
@@ -98,10 +106,10 @@ func (s *SecondOrder) Eval(f Func, x Mat, dirs []Mat, orders []int, jet JetLoss,
 	d.F = t.Deriv(out, 0, 0)
 	d.D1, d.D2 = d.D1[:0], d.D2[:0]
 	for i, o := range orders {
-		d.D1 = append(d.D1, t.Deriv(out, i, 1))
+		d.D1 = append(d.D1, t.Deriv(out, k+i, 1))
 		var d2 *Node
 		if o == 2 {
-			d2 = t.Deriv(out, i, 2)
+			d2 = t.Deriv(out, k+i, 2)
 		}
 		d.D2 = append(d.D2, d2)
 	}
@@ -114,7 +122,7 @@ func (s *SecondOrder) Eval(f Func, x Mat, dirs []Mat, orders []int, jet JetLoss,
 		total += root.val.Data[0]
 	}
 	if grad != nil {
-		ug := t.Sum(t.Deriv(out, len(orders), 1)) // Σ_b u_bᵀ∇f(x_b)
+		ug := t.Sum(t.Deriv(out, 0, 1)) // Σ_b u_bᵀ∇f(x_b)
 		if root == nil {
 			root = ug
 		} else {

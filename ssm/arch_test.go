@@ -22,12 +22,12 @@ var archHashes = []struct {
 	hash uint64
 }{
 	{"data", 0xd40b441c66843a13},
-	{"ssm-vr", 0x605e83a45a3d7eb8},
+	{"ssm-vr", 0x8099a7e1d2d7e070},
 	{"dsm", 0x0dbfea7db64b266f},
 	{"ncsn", 0xf4b6866eb74c11ca},
 	{"annealed langevin", 0xedd9e41f9d3bd1e0},
-	{"mala", 0x766ccbd9660a3ee9},
-	{"ais", 0xa15c20928d90f9ed},
+	{"mala", 0x44671c51569ca3a8},
+	{"ais", 0xfd51effa2f9d0d24},
 }
 
 // TestArchHashes runs the pipeline end to end on small sizes: data drawn
