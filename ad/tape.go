@@ -198,15 +198,17 @@ func (t *Tape) Input(x Mat, grad bool, dirs ...Mat) *Node {
 	}
 	n := t.node(opInput, x.Rows, x.Cols, t.blocks)
 	n.needGrad = grad
-	clear(n.val.Data)
 	copy(n.blk(0), x.Data)
 	for d, v := range dirs {
 		if !v.SameShape(x) {
 			panic(fmt.Sprintf("ad: Input: direction %d is %d×%d, x is %d×%d", d, v.Rows, v.Cols, x.Rows, x.Cols))
 		}
 		copy(n.blk(t.first[d]), v.Data)
-		if t.orders[d] == 2 && t.first[d]+1 < 64 {
-			n.zero |= 1 << (t.first[d] + 1) // the second coefficient of a line is zero
+		if t.orders[d] == 2 {
+			clear(n.blk(t.first[d] + 1)) // the second coefficient of a line is zero
+			if t.first[d]+1 < 64 {
+				n.zero |= 1 << (t.first[d] + 1)
+			}
 		}
 	}
 	return n

@@ -258,22 +258,25 @@ func runCase(t *testing.T, rng *rand.Rand, o op, m, n, k, extra int, gen func() 
 	c := newMat(m, n, n+(extra*5)%11, gen)
 	a0, b0 := a.clone(), b.clone()
 
-	want := c.clone()
-	naive(o, m, n, k, a, b, want)
-
-	for _, im := range o.impls() {
-		got := c.clone()
-		im.f(m, n, k, a.data(), a.ld, b.data(), b.ld, got.data(), got.ld)
-		what := fmt.Sprintf("%s %s m=%d n=%d k=%d lds=%d,%d,%d", o.name, im.name, m, n, k, a.ld, b.ld, c.ld)
-		got.checkGuards(t, what+" C")
-		if i := sameBits(got.buf, want.buf); i >= 0 {
-			t.Fatalf("%s: C buf[%d] = %v (%#x), want %v (%#x)", what, i,
-				got.buf[i], math.Float64bits(got.buf[i]), want.buf[i], math.Float64bits(want.buf[i]))
-		}
-		if sameBits(a.buf, a0.buf) >= 0 || sameBits(b.buf, b0.buf) >= 0 {
-			t.Fatalf("%s: A or B modified", what)
+	check := func(impls []impl, c, want *mat) {
+		t.Helper()
+		for _, im := range impls {
+			got := c.clone()
+			im.f(m, n, k, a.data(), a.ld, b.data(), b.ld, got.data(), got.ld)
+			what := fmt.Sprintf("%s %s m=%d n=%d k=%d lds=%d,%d,%d", o.name, im.name, m, n, k, a.ld, b.ld, c.ld)
+			got.checkGuards(t, what+" C")
+			if i := sameBits(got.buf, want.buf); i >= 0 {
+				t.Fatalf("%s: C buf[%d] = %v (%#x), want %v (%#x)", what, i,
+					got.buf[i], math.Float64bits(got.buf[i]), want.buf[i], math.Float64bits(want.buf[i]))
+			}
+			if sameBits(a.buf, a0.buf) >= 0 || sameBits(b.buf, b0.buf) >= 0 {
+				t.Fatalf("%s: A or B modified", what)
+			}
 		}
 	}
+	want := c.clone()
+	naive(o, m, n, k, a, b, want)
+	check(o.impls(), c, want)
 
 	// C = op(A)·op(B) ignores C's values, NaNs included, and gives the
 	// bits of C += op(A)·op(B) on a zero C.
@@ -286,16 +289,7 @@ func runCase(t *testing.T, rng *rand.Rand, o op, m, n, k, extra int, gen func() 
 		}
 	}
 	naive(o, m, n, k, a, b, want)
-	for _, im := range o.setImpls() {
-		got := stale.clone()
-		im.f(m, n, k, a.data(), a.ld, b.data(), b.ld, got.data(), got.ld)
-		what := fmt.Sprintf("%s %s m=%d n=%d k=%d lds=%d,%d,%d", o.name, im.name, m, n, k, a.ld, b.ld, c.ld)
-		got.checkGuards(t, what+" C")
-		if i := sameBits(got.buf, want.buf); i >= 0 {
-			t.Fatalf("%s: C buf[%d] = %v (%#x), want %v (%#x)", what, i,
-				got.buf[i], math.Float64bits(got.buf[i]), want.buf[i], math.Float64bits(want.buf[i]))
-		}
-	}
+	check(o.setImpls(), stale, want)
 }
 
 func TestShapes(t *testing.T) {
