@@ -419,9 +419,9 @@ func (n *Node) materialize() {
 // their inputs' fresh flags themselves: they write a fresh adjoint outright
 // (clearing the flag), which saves the pass that zeroes it, with the bits
 // that adding to zeros gives. The sweep zeroes the fresh inputs of every
-// other op before its rule runs, and of every op when shortcuts is off. (A
-// type switch on the concrete types, not
-// an interface assertion, which may allocate the first time.)
+// other op before its rule runs, and of every op when shortcuts is off.
+// (A type switch on the concrete types: an assertion to an interface may
+// allocate the first time.)
 func overwrites(o op) bool {
 	if !shortcuts {
 		return false
