@@ -208,10 +208,12 @@ func (o *SGD) SetState(state []Tensor) error { return o.st.setState(state) }
 //	g = g + WeightDecay·p
 //	m = Beta1·m + (1−Beta1)·g
 //	v = Beta2·v + (1−Beta2)·g²
-//	p = p − (LR/(1−Beta1ᵗ)) · m / (√v/√(1−Beta2ᵗ) + Eps)
+//	p = p − (LR/(1−Beta1ᵗ)) · m / (√v·(1/√(1−Beta2ᵗ)) + Eps)
 //
-// with m and v starting at zero. Its state buffers are "exp_avg" (m) and
-// "exp_avg_sq" (v).
+// with m and v starting at zero. PyTorch divides √v by √(1−Beta2ᵗ); the
+// multiplication by its reciprocal saves a division per element and moves
+// the denominator by at most an ulp. Its state buffers are "exp_avg" (m)
+// and "exp_avg_sq" (v).
 type Adam struct {
 	LR          float64 // learning rate, ≥ 0 (default 1e-3)
 	Beta1       float64 // decay of the first moment, in [0, 1) (default 0.9)

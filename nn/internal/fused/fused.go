@@ -49,7 +49,8 @@ type AdamCoeffs struct {
 }
 
 // Adam applies one step of the Adam optimiser, as torch.optim.Adam computes
-// it, to parameters p with gradients g, first moments m and second moments
+// it but for a multiplication by 1/√(1−B2ᵗ) where PyTorch divides, to
+// parameters p with gradients g, first moments m and second moments
 // v, updating p, m and v in place. For each index j, with c the
 // coefficients, it computes
 //
