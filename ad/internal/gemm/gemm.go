@@ -32,10 +32,12 @@ func (w *Workspace) gemm(kern *kernel, transA, transB, set bool, m, n, k int, a 
 		return
 	}
 	thinShape := m == 1 || n == 1 || k == 1
-	if k == 0 || kern.tile == nil || !thinShape && !useBlocked(m, n, k) {
-		if set {
-			clearMat(m, n, c, ldc)
-		}
+	reference := k == 0 || kern.tile == nil || !thinShape && !useBlocked(m, n, k)
+	if set && (reference || thinShape) {
+		// Only the blocked driver writes the zeros tile by tile.
+		clearMat(m, n, c, ldc)
+	}
+	if reference {
 		switch {
 		case k == 0:
 		case transA:
@@ -55,9 +57,6 @@ func (w *Workspace) gemm(kern *kernel, transA, transB, set bool, m, n, k int, a 
 		defer putWorkspace(ws)
 	}
 	if thinShape {
-		if set {
-			clearMat(m, n, c, ldc)
-		}
 		thin(ws, kern, transA, transB, m, n, k, a, lda, b, ldb, c, ldc)
 		return
 	}
