@@ -5,9 +5,11 @@ import (
 	"math/rand/v2"
 	"runtime"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+	"unsafe"
 )
 
 func TestChunk(t *testing.T) {
@@ -125,6 +127,55 @@ func TestStreamAllocs(t *testing.T) {
 	if n := testing.AllocsPerRun(100, func() { s.Seed(1, Chain, 2, 3).Uint64() }); n != 0 {
 		t.Errorf("Seed allocates %v times", n)
 	}
+}
+
+// TestStreamLines checks that streams allocated one after the other start
+// on their own 128-byte boundaries, so that no two share a cache line.
+func TestStreamLines(t *testing.T) {
+	if n := unsafe.Sizeof(Stream{}); n > streamSize || n <= streamSize/2 {
+		t.Fatalf("Stream is %d bytes, want (%d, %d]", n, streamSize/2, streamSize)
+	}
+	for i := range 64 {
+		if a := uintptr(unsafe.Pointer(NewStream())); a%streamSize != 0 {
+			t.Fatalf("stream %d at %#x: not on a %d-byte boundary", i, a, streamSize)
+		}
+	}
+}
+
+// BenchmarkConcurrentDraws draws from two generators on two goroutines at
+// once: "streams" from two Streams allocated one after the other, and
+// "shared-line" from two PCG states that sit on one cache line, as
+// unpadded streams did (the gap is the cost of a line moving between
+// cores at every draw). Each goroutine draws b.N numbers; ns/op is the
+// wall time per number.
+func BenchmarkConcurrentDraws(b *testing.B) {
+	draw := func(b *testing.B, r [2]*rand.Rand) {
+		var wg sync.WaitGroup
+		var sink [2]uint64
+		for g := range 2 {
+			wg.Go(func() {
+				s := uint64(0)
+				for range b.N {
+					s += r[g].Uint64()
+				}
+				sink[g] = s
+			})
+		}
+		wg.Wait()
+		if sink[0] == sink[1] {
+			b.Fatal("the two generators drew the same numbers")
+		}
+	}
+	b.Run("streams", func(b *testing.B) {
+		s0, s1 := NewStream(), NewStream()
+		draw(b, [2]*rand.Rand{s0.Seed(1, Batch, 0, 0), s1.Seed(1, Batch, 0, 1)})
+	})
+	b.Run("shared-line", func(b *testing.B) {
+		line := new([2]rand.PCG) // 32 bytes, on a 32-byte boundary
+		line[0].Seed(1, 0)
+		line[1].Seed(1, 1)
+		draw(b, [2]*rand.Rand{rand.New(&line[0]), rand.New(&line[1])})
+	})
 }
 
 // TestPoolAfterSleep hands work to a pool whose workers are still polling
