@@ -76,8 +76,11 @@ func Run(n, chunks int, f func(c, lo, hi int)) {
 // A worker that has finished a chunk polls for the next one for up to
 // SpinTime before it sleeps, yielding its processor to any other goroutine
 // that is ready to run. A training step calls Do several times in quick
-// succession (the chunks, then the parameter update by range); a sleeping
-// worker takes tens of microseconds to wake on a virtual machine, which is
+// succession (the chunks, then the parameter update by range), and the
+// chunks of one Do may finish hundreds of microseconds apart when one core
+// runs slower. A worker that slept meanwhile leaves its processor idle, and
+// on a virtual machine waking an idle processor takes tens of microseconds,
+// paid by the goroutine that hands over the next chunk or the last result:
 // as long as a whole update of a small model.
 type Pool struct {
 	chunks int
@@ -100,8 +103,10 @@ func NewPool(chunks int) *Pool {
 }
 
 // SpinTime is how long an idle worker of a Pool polls for work before it
-// sleeps.
-const SpinTime = 100 * time.Microsecond
+// sleeps: longer than the usual gap between the chunks of one Do finishing
+// (BenchmarkPoolUneven: with a gap of 500 µs, a step's hand-overs cost
+// 66–71 µs when workers polled for 100 µs, 13–14 µs with this setting).
+const SpinTime = time.Millisecond
 
 func (p *Pool) work() {
 	for {

@@ -178,6 +178,39 @@ func BenchmarkConcurrentDraws(b *testing.B) {
 	})
 }
 
+// BenchmarkPoolUneven times a pool of two chunks through a step shaped
+// like a training step's: one Do whose chunks finish 500 µs apart (the
+// evaluation, when one core is slower), then one of two short chunks (the
+// update). The chunks busy-wait; overhead-µs is the time per step beyond
+// the longest chunk of each Do, spent handing chunks to workers and back.
+func BenchmarkPoolUneven(b *testing.B) {
+	busy := func(d time.Duration) {
+		for start := time.Now(); time.Since(start) < d; {
+		}
+	}
+	lengths := [][2]time.Duration{
+		{100 * time.Microsecond, 600 * time.Microsecond},
+		{20 * time.Microsecond, 20 * time.Microsecond},
+	}
+	if runtime.GOMAXPROCS(0) < 2 {
+		b.Skip("needs two processors: on one, the chunks take turns")
+	}
+	p := NewPool(2)
+	defer p.Close()
+	var phase int
+	job := JobFunc(func(c, lo, hi int) { busy(lengths[phase][c]) })
+	for b.Loop() {
+		for phase = range lengths {
+			p.Do(2, job)
+		}
+	}
+	work := 0.0
+	for _, l := range lengths {
+		work += float64(max(l[0], l[1]))
+	}
+	b.ReportMetric((b.Elapsed().Seconds()*1e9/float64(b.N)-work)/1e3, "overhead-µs")
+}
+
 // TestPoolAfterSleep hands work to a pool whose workers are still polling
 // and to one whose workers have given up polling and sleep: both run every
 // chunk once, and Close ends the sleeping workers.
