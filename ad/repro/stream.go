@@ -44,8 +44,8 @@ type Stream struct {
 // streams allocated one after the other (a chunk's each, or a chain's each)
 // never share a line. Every draw writes the generator's state, and a line
 // written by both cores moves between them at every draw: two chunks that
-// drew their projections side by side took three times as long to do it
-// as one chunk alone. Two lines, not one, because some cores fetch lines
+// drew their projections side by side took two to three times the CPU
+// time of one chunk alone. Two lines, not one, because some cores fetch lines
 // in aligned pairs; the allocator places objects of 128 bytes on 128-byte
 // boundaries.
 const streamSize = 128
