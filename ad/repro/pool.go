@@ -5,6 +5,8 @@ import (
 	"runtime"
 	"sync"
 	"time"
+
+	"scorematch/ad/internal/gemm"
 )
 
 // RowsPerChunk is the number of rows per chunk of DefaultChunks.
@@ -120,14 +122,28 @@ func (p *Pool) work() {
 }
 
 // next returns the next task, polling for up to SpinTime before it blocks;
-// ok is false once the pool is closed.
+// ok is false once the pool is closed. While it polls, the worker computes
+// parts of the large matrix products that the other workers start (see
+// gemm.Help): a worker whose chunk ended early takes over half of each
+// product left in the chunks still running.
 func (p *Pool) next() (t [3]int, ok bool) {
+	select {
+	case t, ok = <-p.tasks:
+		return t, ok
+	default:
+	}
+	gemm.Standby(true)
 	var start time.Time
 	for i := 1; ; i++ {
 		select {
 		case t, ok = <-p.tasks:
+			gemm.Standby(false)
 			return t, ok
 		default:
+		}
+		if gemm.Help() {
+			start = time.Time{}
+			continue
 		}
 		if i%16 != 0 {
 			continue
@@ -135,6 +151,7 @@ func (p *Pool) next() (t [3]int, ok bool) {
 		if start.IsZero() {
 			start = time.Now()
 		} else if time.Since(start) > SpinTime {
+			gemm.Standby(false)
 			t, ok = <-p.tasks
 			return t, ok
 		}

@@ -55,4 +55,17 @@
 // buffers come from a free list that the garbage collector does not empty,
 // so repeated calls do not allocate in steady state. The functions are safe for concurrent use as long as the C operands
 // of concurrent calls do not overlap each other or any A or B operand.
+//
+// # Sharing
+//
+// A goroutine that waits for work can offer its core to the products of
+// other goroutines: it calls Standby(true), then Help in its polling loop.
+// While one stands by, a large blocked product started on a Workspace is
+// cut in two parts (rows or columns, at a multiple of the register tile),
+// the owner computes one and the helper the other, and the call returns
+// when both are done. The blocked driver computes each part as it would
+// have computed those outputs in the whole product, so sharing changes no
+// bit. The workers of repro.Pool stand by between chunks: a worker whose
+// chunk of a training step ended early takes half of each large product
+// of the chunks still running.
 package gemm

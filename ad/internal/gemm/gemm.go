@@ -7,8 +7,12 @@ package gemm
 // (The package-level functions share a free list of buffers instead: which
 // goroutine gets which buffer varies, so a buffer may still grow late.) The
 // zero value is ready to use; a Workspace must not be used by two
-// goroutines at once. A nil *Workspace uses the shared free list.
-type Workspace struct{ ws workspace }
+// goroutines at once, nor copied once used. A nil *Workspace uses the
+// shared free list and never shares its products (see Help).
+type Workspace struct {
+	ws    workspace
+	share share // a product cut in parts for a helper (see Help)
+}
 
 // purego is the kernel of the pure-Go reference loops.
 var purego = &kernel{name: "purego"}
@@ -58,6 +62,9 @@ func (w *Workspace) gemm(kern *kernel, transA, transB, set bool, m, n, k int, a 
 	}
 	if thinShape {
 		thin(ws, kern, transA, transB, m, n, k, a, lda, b, ldb, c, ldc)
+		return
+	}
+	if w != nil && w.shared(kern, transA, transB, set, m, n, k, a, lda, b, ldb, c, ldc) {
 		return
 	}
 	gemmBlocked(ws, kern, transA, transB, set, m, n, k, a, lda, b, ldb, c, ldc)

@@ -71,7 +71,7 @@ func (o op) setImpls() []impl {
 			}
 		}})
 	}
-	return list
+	return append(list, o.partImpls(true)...)
 }
 
 // index returns o's position in ops.
@@ -124,6 +124,45 @@ func (o op) impls() []impl {
 	}
 	for _, kern := range goKernels {
 		list = append(list, impl{"blocked-" + kern.name, o.blockedWith(kern)})
+	}
+	return append(list, o.partImpls(false)...)
+}
+
+// partImpls lists the products computed in the two parts of a shared
+// product, the second part first, cut along the rows and along the columns,
+// with every blocked kernel.
+func (o op) partImpls(set bool) []impl {
+	var list []impl
+	for _, kern := range append(append([]*kernel(nil), kernels...), goKernels...) {
+		if kern.tile == nil {
+			continue
+		}
+		for _, rows := range []bool{false, true} {
+			name := fmt.Sprintf("parts(rows=%v)-%s", rows, kern.name)
+			if set {
+				name = "set-" + name
+			}
+			list = append(list, impl{name, func(m, n, k int, a []float64, lda int, b []float64, ldb int, c []float64, ldc int) {
+				if m == 0 || n == 0 || k == 0 {
+					if set {
+						clearMat(m, n, c, ldc)
+					}
+					return
+				}
+				s := &share{kern: kern, transA: o.transA, transB: o.transB, set: set, m: m, n: n, k: k,
+					a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc, rows: rows}
+				size, w := n, kern.nr
+				if rows {
+					size, w = m, kern.mr
+				}
+				if s.cut = (size/2 + w - 1) / w * w; s.cut >= size {
+					s.cut = size / 2 // not on a tile boundary: as exact, only slower
+				}
+				ws := new(workspace)
+				s.part(1, ws)
+				s.part(0, ws)
+			}})
+		}
 	}
 	return list
 }
