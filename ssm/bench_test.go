@@ -12,7 +12,11 @@ import (
 
 // benchStep times one training step (objective, gradient, Adam update) of
 // an MLP with two hidden layers of 256 (softplus) on a batch of 128.
-func benchStep(b *testing.B, name string, d int) {
+func benchStep(b *testing.B, name string, d int) { benchStepChunks(b, name, d, 128, 0) }
+
+// benchStepChunks is benchStep on a batch of the given size in the given
+// number of chunks (0: the default).
+func benchStepChunks(b *testing.B, name string, d, batch, chunks int) {
 	rng := rand.New(rand.NewPCG(1, uint64(d)))
 	var m nn.Model
 	var err error
@@ -29,9 +33,8 @@ func benchStep(b *testing.B, name string, d int) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	const batch = 128
 	data := ad.MatOf(adtest.RandMat(rng, batch, d, 1))
-	cfg := Config{BatchSize: batch, Optimizer: nn.NewAdam()} // the default chunks
+	cfg := Config{BatchSize: batch, Optimizer: nn.NewAdam(), Chunks: chunks}
 	if err := cfg.defaults(); err != nil {
 		b.Fatal(err)
 	}
@@ -70,5 +73,15 @@ func BenchmarkStep(b *testing.B) {
 	}
 	for _, d := range []int{8, 16, 32, 64} {
 		b.Run(fmt.Sprintf("sm/D=%d", d), func(b *testing.B) { benchStep(b, "sm", d) })
+	}
+}
+
+// BenchmarkStepChunks times steps whose chunks outnumber two cores: a batch
+// of 192 in three chunks of 64. With two workers the third chunk runs while
+// the other worker has nothing left to do but help with its products
+// (gemm.Help), so the step takes less than three chunks' time over two.
+func BenchmarkStepChunks(b *testing.B) {
+	for _, name := range []string{"grad", "ssm-vr", "sse-vr"} {
+		b.Run(fmt.Sprintf("%s/D=784/chunks=3", name), func(b *testing.B) { benchStepChunks(b, name, 784, 192, 3) })
 	}
 }

@@ -124,8 +124,8 @@ func (p *Pool) work() {
 // next returns the next task, polling for up to SpinTime before it blocks;
 // ok is false once the pool is closed. While it polls, the worker computes
 // parts of the large matrix products that the other workers start (see
-// gemm.Help): a worker whose chunk ended early takes over half of each
-// product left in the chunks still running.
+// gemm.Help): a worker whose chunk ended early takes parts of the
+// products left in the chunks still running.
 func (p *Pool) next() (t [3]int, ok bool) {
 	select {
 	case t, ok = <-p.tasks:

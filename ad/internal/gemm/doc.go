@@ -63,9 +63,12 @@
 // While one stands by, a large blocked product started on a Workspace is
 // cut in two parts (rows or columns, at a multiple of the register tile),
 // the owner computes one and the helper the other, and the call returns
-// when both are done. The blocked driver computes each part as it would
-// have computed those outputs in the whole product, so sharing changes no
-// bit. The workers of repro.Pool stand by between chunks: a worker whose
-// chunk of a training step ended early takes half of each large product
-// of the chunks still running.
+// when both are done. A large product whose columns can be cut without
+// packing anything twice (TN with the AVX-512 kernel) is cut in four and
+// offered even when nobody stands by, so that a goroutine that goes idle
+// while it runs can take the parts not yet started. The blocked driver
+// computes each part as it would have computed those outputs in the whole
+// product, so sharing changes no bit. The workers of repro.Pool stand by
+// between chunks: a worker whose chunk of a training step ended early takes
+// parts of the large products of the chunks still running.
 package gemm

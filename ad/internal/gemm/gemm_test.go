@@ -128,40 +128,48 @@ func (o op) impls() []impl {
 	return append(list, o.partImpls(false)...)
 }
 
-// partImpls lists the products computed in the two parts of a shared
-// product, the second part first, cut along the rows and along the columns,
-// with every blocked kernel.
+// partImpls lists the products computed in the parts of a shared product,
+// the last part first: cut in 4 parts at tile multiples and in 3 anywhere,
+// along the rows and along the columns, with the active kernel, or with
+// the pure-Go tiles of the assembly kernels' shapes where it is the
+// reference (the cuts depend only on the tile shape).
 func (o op) partImpls(set bool) []impl {
 	var list []impl
-	for _, kern := range append(append([]*kernel(nil), kernels...), goKernels...) {
-		if kern.tile == nil {
-			continue
-		}
+	kerns := []*kernel{active}
+	if active.tile == nil {
+		kerns = goKernels
+	}
+	for _, kern := range kerns {
 		for _, rows := range []bool{false, true} {
-			name := fmt.Sprintf("parts(rows=%v)-%s", rows, kern.name)
-			if set {
-				name = "set-" + name
-			}
-			list = append(list, impl{name, func(m, n, k int, a []float64, lda int, b []float64, ldb int, c []float64, ldc int) {
-				if m == 0 || n == 0 || k == 0 {
-					if set {
-						clearMat(m, n, c, ldc)
+			for _, parts := range []int{-3, 4} {
+				name := fmt.Sprintf("parts(rows=%v,%d)-%s", rows, parts, kern.name)
+				if set {
+					name = "set-" + name
+				}
+				list = append(list, impl{name, func(m, n, k int, a []float64, lda int, b []float64, ldb int, c []float64, ldc int) {
+					if m == 0 || n == 0 || k == 0 {
+						if set {
+							clearMat(m, n, c, ldc)
+						}
+						return
 					}
-					return
-				}
-				s := &share{kern: kern, transA: o.transA, transB: o.transB, set: set, m: m, n: n, k: k,
-					a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc, rows: rows}
-				size, w := n, kern.nr
-				if rows {
-					size, w = m, kern.mr
-				}
-				if s.cut = (size/2 + w - 1) / w * w; s.cut >= size {
-					s.cut = size / 2 // not on a tile boundary: as exact, only slower
-				}
-				ws := new(workspace)
-				s.part(1, ws)
-				s.part(0, ws)
-			}})
+					s := &share{kern: kern, transA: o.transA, transB: o.transB, set: set, m: m, n: n, k: k,
+						a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc, rows: rows}
+					size, w := n, kern.nr
+					if rows {
+						size, w = m, kern.mr
+					}
+					if parts > 0 {
+						s.cut(parts, size, w)
+					} else {
+						s.cut(-parts, size, 1) // not on a tile boundary: as exact, only slower
+					}
+					ws := new(workspace)
+					for i := s.parts - 1; i >= 0; i-- {
+						s.part(i, ws)
+					}
+				}})
+			}
 		}
 	}
 	return list

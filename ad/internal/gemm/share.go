@@ -10,10 +10,19 @@ import (
 // The chunks of a training step run side by side, one per worker, and end
 // at different times: one core runs slower than the other for a while, or
 // the chunks do different amounts of work. A worker that has finished its
-// chunk waits (see Standby and Help), and while one waits, a large product
-// that a Workspace starts is cut in two parts along its rows or columns:
-// the owner computes one part, the waiting goroutine the other, and the
-// owner returns when both are done. Every output element is still
+// chunk waits (see Standby and Help) and takes parts of the products that
+// the other workers compute meanwhile:
+//
+//   - while a goroutine stands by, a large product that a Workspace starts
+//     is cut in two, along its rows or columns, and the owner and the
+//     helper compute one half each;
+//   - a large product whose columns can be cut at no cost (the kernel reads
+//     both operands in place: TN with the AVX-512 kernel, the weight
+//     gradients of a layer) is cut in four and offered even when nobody
+//     stands by, so that a worker that goes idle while it runs takes the
+//     parts the owner has not started.
+//
+// The owner returns when every part is done. Every output element is still
 // accumulated along k from its value in C in one fixed order by the blocked
 // driver, whoever computes it, so the result has the same bits whether the
 // product was shared or not.
@@ -22,16 +31,16 @@ import (
 // tens of microseconds, against the few microseconds a hand-over costs.
 const shareMin = 1 << 20
 
-// shareParts is the number of parts of a shared product.
-const shareParts = 2
+// maxParts is the most parts a shared product is cut into.
+const maxParts = 4
 
 var (
 	// standby counts the goroutines between Standby(true) and
-	// Standby(false): while it is zero, no product is cut.
+	// Standby(false).
 	standby atomic.Int32
 
-	// offered is the product open to helpers, or nil: one at a time.
-	offered atomic.Pointer[share]
+	// offers are the products open to helpers; nil slots are free.
+	offers [4]atomic.Pointer[share]
 )
 
 // Standby(true) declares that the calling goroutine is waiting for work and
@@ -45,31 +54,38 @@ func Standby(on bool) {
 	}
 }
 
-// Help computes the parts of the offered product that nobody has taken yet,
-// if one is offered, and reports whether it computed any. A goroutine that
+// Help computes the parts that nobody has taken yet of one offered product,
+// if there is one, and reports whether it computed any. A goroutine that
 // calls Help should be marked with Standby.
 func Help() bool {
-	s := offered.Load()
-	if s == nil {
-		return false
+	for i := range offers {
+		if s := offers[i].Load(); s != nil && s.help(&offers[i]) {
+			return true
+		}
 	}
+	return false
+}
+
+// help takes and computes parts of s, found in slot, and reports whether
+// it computed any.
+func (s *share) help(slot *atomic.Pointer[share]) bool {
 	s.users.Add(1)
 	helped := false
 	// The owner withdraws its offer before it reuses s for another product
 	// and waits for users to leave before it rewrites the fields, so a
 	// helper that still finds s offered once it is counted reads the fields
 	// of the product it was offered.
-	if offered.Load() == s {
+	if slot.Load() == s {
 		var ws *workspace
 		for {
-			i := s.next.Add(1) - 1
-			if i >= shareParts {
+			i := int(s.next.Add(1) - 1)
+			if i >= s.parts {
 				break
 			}
 			if ws == nil {
 				ws = getWorkspace()
 			}
-			s.part(int(i), ws)
+			s.part(i, ws)
 			s.done.Add(1)
 			helped = true
 		}
@@ -81,8 +97,8 @@ func Help() bool {
 	return helped
 }
 
-// A share is a product cut in shareParts parts at cut: the rows [0, cut)
-// and [cut, m) when rows is set, else the columns [0, cut) and [cut, n).
+// A share is a product cut in parts: part i is the rows (when rows is set)
+// or columns [bounds[i], bounds[i+1]) of C.
 type share struct {
 	kern           *kernel
 	transA, transB bool
@@ -95,7 +111,8 @@ type share struct {
 	c              []float64
 	ldc            int
 	rows           bool
-	cut            int
+	parts          int
+	bounds         [maxParts + 1]int
 
 	next  atomic.Int32 // parts taken
 	done  atomic.Int32 // parts finished
@@ -105,38 +122,50 @@ type share struct {
 // part computes part i of s with the packing buffers ws.
 func (s *share) part(i int, ws *workspace) {
 	m, n, a, b, c := s.m, s.n, s.a, s.b, s.c
-	switch {
-	case s.rows && i == 0:
-		m = s.cut
-	case s.rows:
-		m -= s.cut
+	lo, hi := s.bounds[i], s.bounds[i+1]
+	if s.rows {
+		m = hi - lo
 		if s.transA { // A is k×m
-			a = a[s.cut:]
+			a = a[lo:]
 		} else {
-			a = a[s.cut*s.lda:]
+			a = a[lo*s.lda:]
 		}
-		c = c[s.cut*s.ldc:]
-	case i == 0:
-		n = s.cut
-	default:
-		n -= s.cut
+		c = c[lo*s.ldc:]
+	} else {
+		n = hi - lo
 		if s.transB { // B is n×k
-			b = b[s.cut*s.ldb:]
+			b = b[lo*s.ldb:]
 		} else {
-			b = b[s.cut:]
+			b = b[lo:]
 		}
-		c = c[s.cut:]
+		c = c[lo:]
 	}
 	gemmBlocked(ws, s.kern, s.transA, s.transB, s.set, m, n, s.k, a, s.lda, b, s.ldb, c, s.ldc)
 }
 
-// splitShape returns where to cut a blocked product in two: along the rows
-// or the columns, whichever packs fewer extra elements, at a multiple of the
-// register tile so that no part gets more edge tiles than the whole had;
-// cut is 0 when the product is too narrow to cut. Cutting the columns packs
-// A once more (m·k elements) unless the kernel reads A in place; cutting the
-// rows packs B once more (k·n) unless it reads B in place.
-func splitShape(kern *kernel, transA, transB bool, m, n, k int) (rows bool, cut int) {
+// cut sets s.bounds to parts near-equal ranges of size rows or columns
+// that start at multiples of w, and s.parts to their number: fewer than
+// asked when the side is too short.
+func (s *share) cut(parts, size, w int) {
+	s.parts = 0
+	s.bounds[0] = 0
+	for i := 1; i <= parts; i++ {
+		b := min(size, (size*i/parts+w-1)/w*w)
+		if b > s.bounds[s.parts] {
+			s.parts++
+			s.bounds[s.parts] = b
+		}
+	}
+}
+
+// splitShape returns how to cut a blocked product: along the rows or the
+// columns, whichever packs fewer extra elements per cut, and that number.
+// Cutting the columns packs A once more (m·k elements) unless the kernel
+// reads A in place; cutting the rows packs B once more (k·n) unless it
+// reads B in place. (Cutting the rows also rereads B in full for each part,
+// which costs the micro-kernel its reuse of B when the parts are short, so
+// only a column cut counts as free.)
+func splitShape(kern *kernel, transA, transB bool, m, n, k int) (rows bool, extra int) {
 	extraCols := m * k
 	if kern.strided && transA {
 		extraCols = 0
@@ -145,28 +174,29 @@ func splitShape(kern *kernel, transA, transB bool, m, n, k int) (rows bool, cut 
 	if kern.strided && !transB {
 		extraRows = 0
 	}
-	rows = extraRows < extraCols
-	size, w := n, kern.nr
-	if rows {
-		size, w = m, kern.mr
+	if extraRows < extraCols {
+		return true, max(extraRows, 1)
 	}
-	cut = (size/2 + w - 1) / w * w
-	if cut <= 0 || cut >= size {
-		return rows, 0
-	}
-	return rows, cut
+	return false, extraCols
 }
 
-// shared computes the blocked product in two parts, one of them perhaps by a
-// helper, and reports whether it did; it does not when no goroutine is on
-// standby, the product is too small or too narrow, or another product is
-// already offered.
+// shared computes a blocked product in parts, some perhaps by a helper, and
+// reports whether it did; it does not when the product is too small, when
+// nobody stands by and cutting would cost packing, or when every offer
+// slot is taken.
 func (w *Workspace) shared(kern *kernel, transA, transB, set bool, m, n, k int, a []float64, lda int, b []float64, ldb int, c []float64, ldc int) bool {
-	if m*n*k < shareMin || standby.Load() == 0 || offered.Load() != nil {
+	if m*n*k < shareMin {
 		return false
 	}
-	rows, cut := splitShape(kern, transA, transB, m, n, k)
-	if cut == 0 {
+	rows, extra := splitShape(kern, transA, transB, m, n, k)
+	parts := maxParts
+	if standby.Load() > 0 {
+		parts = 2
+	} else if extra > 0 {
+		return false
+	}
+	slot := freeSlot()
+	if slot == nil {
 		return false
 	}
 	s := &w.share
@@ -175,27 +205,45 @@ func (w *Workspace) shared(kern *kernel, transA, transB, set bool, m, n, k int, 
 		// nothing to take, so this is brief.
 		runtime.Gosched()
 	}
+	if rows {
+		s.cut(parts, m, kern.mr)
+	} else {
+		s.cut(parts, n, kern.nr)
+	}
+	if s.parts < 2 {
+		return false
+	}
 	s.kern, s.transA, s.transB, s.set, s.m, s.n, s.k = kern, transA, transB, set, m, n, k
 	s.a, s.lda, s.b, s.ldb, s.c, s.ldc = a, lda, b, ldb, c, ldc
-	s.rows, s.cut = rows, cut
+	s.rows = rows
 	s.next.Store(0)
 	s.done.Store(0)
-	if !offered.CompareAndSwap(nil, s) {
+	if !slot.CompareAndSwap(nil, s) {
 		return false
 	}
 	for {
-		i := s.next.Add(1) - 1
-		if i >= shareParts {
+		i := int(s.next.Add(1) - 1)
+		if i >= s.parts {
 			break
 		}
-		s.part(int(i), &w.ws)
+		s.part(i, &w.ws)
 		s.done.Add(1)
 	}
-	offered.CompareAndSwap(s, nil)
-	for s.done.Load() < shareParts {
-		// The helper is computing the other part.
+	slot.Store(nil)
+	for int(s.done.Load()) < s.parts {
+		// A helper is computing the last parts.
 		runtime.Gosched()
 	}
 	s.a, s.b, s.c = nil, nil, nil
 	return true
+}
+
+// freeSlot returns an offer slot that is free now, or nil.
+func freeSlot() *atomic.Pointer[share] {
+	for i := range offers {
+		if offers[i].Load() == nil {
+			return &offers[i]
+		}
+	}
+	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -82,27 +83,84 @@ func btoi(b bool) int {
 	return 0
 }
 
-// TestShareNoStandby checks that nothing is offered while no goroutine
-// stands by, and that a product leaves no offer behind.
-func TestShareNoStandby(t *testing.T) {
+// TestShareOffer checks when a Workspace cuts a product: a large one in
+// two while a goroutine stands by; one whose columns cut at no cost in four
+// even when none does; a small one never. No offer is left behind.
+func TestShareOffer(t *testing.T) {
 	if active.tile == nil {
 		t.Skip("the reference loops do not share")
 	}
 	rng := rand.New(rand.NewPCG(9, 10))
-	a, b, c := randSlice(rng, 64*784), randSlice(rng, 784*256), make([]float64, 64*256)
+	a, b, c := randSlice(rng, 256*784), randSlice(rng, 784*256), make([]float64, 256*784)
 	var w Workspace
-	if w.shared(active, false, false, false, 64, 256, 784, a, 784, b, 256, c, 256) {
-		t.Fatal("a product was shared with no goroutine on standby")
+	type product struct {
+		transA, transB bool
+		m, n, k        int
 	}
-	Standby(true)
-	defer Standby(false)
-	if !w.shared(active, false, false, false, 64, 256, 784, a, 784, b, 256, c, 256) {
-		t.Fatal("a large product was not shared with a goroutine on standby")
+	nt := product{false, true, 64, 256, 784}  // packs A or B once more per cut
+	tn := product{true, false, 256, 784, 128} // the AVX-512 kernel reads both in place
+	small := product{false, false, 8, 8, 8}
+	free := 0
+	if active.strided {
+		free = maxParts
 	}
-	if offered.Load() != nil || w.share.done.Load() != shareParts {
-		t.Fatalf("after the product: offered %p, %d parts done", offered.Load(), w.share.done.Load())
+	for _, tc := range []struct {
+		standby bool
+		p       product
+		parts   int // 0: not shared
+	}{
+		{false, nt, 0},
+		{false, tn, free},
+		{false, small, 0},
+		{true, nt, 2},
+		{true, tn, 2},
+		{true, small, 0},
+	} {
+		if tc.standby {
+			Standby(true)
+		}
+		w.share.parts = 0
+		p := tc.p
+		shared := w.shared(active, p.transA, p.transB, false, p.m, p.n, p.k, a, max(p.k, p.m), b, max(p.k, p.n), c, p.n)
+		if tc.standby {
+			Standby(false)
+		}
+		parts := 0
+		if shared {
+			parts = w.share.parts
+		}
+		if parts != tc.parts {
+			t.Errorf("standby %v, %+v: %d parts, want %d", tc.standby, p, parts, tc.parts)
+		}
+		if shared && int(w.share.done.Load()) != parts {
+			t.Errorf("standby %v, %+v: %d of %d parts done", tc.standby, p, w.share.done.Load(), parts)
+		}
+		for i := range offers {
+			if offers[i].Load() != nil {
+				t.Fatalf("standby %v, %+v: offer slot %d still taken", tc.standby, p, i)
+			}
+		}
 	}
-	if w.shared(active, false, false, false, 8, 8, 8, a, 8, b, 8, c, 8) {
-		t.Fatal("a small product was shared")
+}
+
+// TestShareCut checks the bounds of the parts: near-equal, at multiples of
+// the tile, fewer parts when the side is short.
+func TestShareCut(t *testing.T) {
+	for _, tc := range []struct {
+		parts, size, w int
+		want           []int
+	}{
+		{4, 784, 16, []int{0, 208, 400, 592, 784}},
+		{2, 64, 8, []int{0, 32, 64}},
+		{2, 70, 6, []int{0, 36, 70}},
+		{4, 20, 16, []int{0, 16, 20}},
+		{3, 16, 16, []int{0, 16}},
+		{4, 5, 1, []int{0, 1, 2, 3, 5}},
+	} {
+		var s share
+		s.cut(tc.parts, tc.size, tc.w)
+		if got := s.bounds[:s.parts+1]; !slices.Equal(got, tc.want) {
+			t.Errorf("cut(%d, %d, %d) = %v, want %v", tc.parts, tc.size, tc.w, got, tc.want)
+		}
 	}
 }
