@@ -111,8 +111,9 @@ func NewPool(chunks int) *Pool {
 const SpinTime = time.Millisecond
 
 func (p *Pool) work() {
+	var ws gemm.Workspace // the packing buffers of the products it helps with
 	for {
-		t, ok := p.next()
+		t, ok := p.next(&ws)
 		if !ok {
 			return
 		}
@@ -123,10 +124,10 @@ func (p *Pool) work() {
 
 // next returns the next task, polling for up to SpinTime before it blocks;
 // ok is false once the pool is closed. While it polls, the worker computes
-// parts of the large matrix products that the other workers start (see
-// gemm.Help): a worker whose chunk ended early takes parts of the
-// products left in the chunks still running.
-func (p *Pool) next() (t [3]int, ok bool) {
+// parts of the large matrix products that the other workers start, with
+// the packing buffers ws (see gemm.Workspace.Help): a worker whose chunk
+// ended early takes parts of the products left in the chunks still running.
+func (p *Pool) next(ws *gemm.Workspace) (t [3]int, ok bool) {
 	select {
 	case t, ok = <-p.tasks:
 		return t, ok
@@ -141,7 +142,7 @@ func (p *Pool) next() (t [3]int, ok bool) {
 			return t, ok
 		default:
 		}
-		if gemm.Help() {
+		if ws.Help() {
 			start = time.Time{}
 			continue
 		}

@@ -59,7 +59,8 @@
 // # Sharing
 //
 // A goroutine that waits for work can offer its core to the products of
-// other goroutines: it calls Standby(true), then Help in its polling loop.
+// other goroutines: it calls Standby(true), then Workspace.Help in its
+// polling loop.
 // While one stands by, a large blocked product started on a Workspace is
 // cut in two parts (rows or columns, at a multiple of the register tile),
 // the owner computes one and the helper the other, and the call returns

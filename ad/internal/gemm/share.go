@@ -10,8 +10,8 @@ import (
 // The chunks of a training step run side by side, one per worker, and end
 // at different times: one core runs slower than the other for a while, or
 // the chunks do different amounts of work. A worker that has finished its
-// chunk waits (see Standby and Help) and takes parts of the products that
-// the other workers compute meanwhile:
+// chunk waits (see Standby and Workspace.Help) and takes parts of the
+// products that the other workers compute meanwhile:
 //
 //   - while a goroutine stands by, a large product that a Workspace starts
 //     is cut in two, along its rows or columns, and the owner and the
@@ -44,8 +44,8 @@ var (
 )
 
 // Standby(true) declares that the calling goroutine is waiting for work and
-// will call Help until it calls Standby(false); products that Workspaces
-// start meanwhile are cut in parts for it to take.
+// will call Workspace.Help until it calls Standby(false); products that
+// Workspaces start meanwhile are cut in parts for it to take.
 func Standby(on bool) {
 	if on {
 		standby.Add(1)
@@ -54,21 +54,22 @@ func Standby(on bool) {
 	}
 }
 
-// Help computes the parts that nobody has taken yet of one offered product,
-// if there is one, and reports whether it computed any. A goroutine that
-// calls Help should be marked with Standby.
-func Help() bool {
+// Help computes, with w's packing buffers, the parts that nobody has taken
+// yet of one offered product, if there is one, and reports whether it
+// computed any. A goroutine that calls Help should be marked with Standby;
+// w must not be nil, and is used by one goroutine at a time as always.
+func (w *Workspace) Help() bool {
 	for i := range offers {
-		if s := offers[i].Load(); s != nil && s.help(&offers[i]) {
+		if s := offers[i].Load(); s != nil && s.help(&offers[i], &w.ws) {
 			return true
 		}
 	}
 	return false
 }
 
-// help takes and computes parts of s, found in slot, and reports whether
-// it computed any.
-func (s *share) help(slot *atomic.Pointer[share]) bool {
+// help takes and computes parts of s, found in slot, with the packing
+// buffers ws, and reports whether it computed any.
+func (s *share) help(slot *atomic.Pointer[share], ws *workspace) bool {
 	s.users.Add(1)
 	helped := false
 	// The owner withdraws its offer before it reuses s for another product
@@ -76,21 +77,14 @@ func (s *share) help(slot *atomic.Pointer[share]) bool {
 	// helper that still finds s offered once it is counted reads the fields
 	// of the product it was offered.
 	if slot.Load() == s {
-		var ws *workspace
 		for {
 			i := int(s.next.Add(1) - 1)
 			if i >= s.parts {
 				break
 			}
-			if ws == nil {
-				ws = getWorkspace()
-			}
 			s.part(i, ws)
 			s.done.Add(1)
 			helped = true
-		}
-		if ws != nil {
-			putWorkspace(ws)
 		}
 	}
 	s.users.Add(-1)

@@ -35,8 +35,9 @@ func TestShareHelp(t *testing.T) {
 	Standby(true)
 	wg.Go(func() {
 		defer Standby(false)
+		var hw Workspace
 		for !stop.Load() {
-			if Help() {
+			if hw.Help() {
 				helped.Add(1)
 			} else {
 				runtime.Gosched()
