@@ -79,7 +79,7 @@ func BenchmarkStep(b *testing.B) {
 // BenchmarkStepChunks times steps whose chunks outnumber two cores: a batch
 // of 192 in three chunks of 64. With two workers the third chunk runs while
 // the other worker has nothing left to do but help with its products
-// (gemm.Help), so the step takes less than three chunks' time over two.
+// (gemm.Workspace.Help), so the step takes less than two chunks' time.
 func BenchmarkStepChunks(b *testing.B) {
 	for _, name := range []string{"grad", "ssm-vr", "sse-vr"} {
 		b.Run(fmt.Sprintf("%s/D=784/chunks=3", name), func(b *testing.B) { benchStepChunks(b, name, 784, 192, 3) })
