@@ -60,11 +60,10 @@
 //
 // A goroutine that waits for work can offer its core to the products of
 // other goroutines: it calls Standby(true), then Workspace.Help in its
-// polling loop.
-// While one stands by, a large blocked product started on a Workspace is
-// cut in two parts (rows or columns, at a multiple of the register tile),
-// the owner computes one and the helper the other, and the call returns
-// when both are done. A large product whose columns can be cut without
+// polling loop. While one stands by, a large blocked product started on a
+// Workspace is cut in two parts (rows or columns, at a multiple of the
+// register tile), the owner computes one and the helper the other, and the
+// call returns when both are done. A large product whose columns can be cut without
 // packing anything twice (TN with the AVX-512 kernel) is cut in four and
 // offered even when nobody stands by, so that a goroutine that goes idle
 // while it runs can take the parts not yet started. The blocked driver
