@@ -16,18 +16,13 @@ import (
 func TestShareHelp(t *testing.T) {
 	rng := rand.New(rand.NewPCG(7, 8))
 	gen := mixedGen(rng)
-	type product struct {
-		o       op
-		set     bool
-		m, n, k int
-	}
-	var products []product
+	var products []shareProduct
 	for i := range 24 {
 		m, n, k := 64+rng.IntN(80), 128+rng.IntN(200), 64+rng.IntN(100)
-		products = append(products, product{ops[i%3], i%4 == 3, m, n, k})
+		products = append(products, shareProduct{ops[i%3], i%4 == 3, m, n, k})
 	}
-	products = append(products, product{ops[1], false, 64, 256, 784}, product{ops[2], true, 256, 784, 64},
-		product{ops[0], false, 64, 784, 256})
+	products = append(products, shareProduct{ops[1], false, 64, 256, 784}, shareProduct{ops[2], true, 256, 784, 64},
+		shareProduct{ops[0], false, 64, 784, 256})
 
 	var stop atomic.Bool
 	var helped atomic.Int64
@@ -45,6 +40,33 @@ func TestShareHelp(t *testing.T) {
 		}
 	})
 	var w Workspace
+	// On a loaded machine the helper may get no processor while a few
+	// products run: repeat them (at most 10 times) until it took a part.
+	for round := 0; round == 0 || round < 10 && helped.Load() == 0 && active.tile != nil; round++ {
+		checkProducts(t, &w, products, gen)
+	}
+	stop.Store(true)
+	wg.Wait()
+	if active.tile == nil {
+		return // the reference loops do not share
+	}
+	if runtime.GOMAXPROCS(0) >= 2 && helped.Load() == 0 {
+		t.Errorf("the helper computed no part of %d products, 10 times over", len(products))
+	}
+	t.Logf("helper took parts in %d products", helped.Load())
+}
+
+// shareProduct is one product of TestShareHelp.
+type shareProduct struct {
+	o       op
+	set     bool
+	m, n, k int
+}
+
+// checkProducts computes each product on w and compares it with the naive
+// loop, bit for bit.
+func checkProducts(t *testing.T, w *Workspace, products []shareProduct, gen func() float64) {
+	t.Helper()
 	for _, p := range products {
 		if p.m*p.n*p.k < shareMin {
 			t.Fatalf("%v: too small to be shared", p)
@@ -66,15 +88,6 @@ func TestShareHelp(t *testing.T) {
 			t.Fatalf("%s: C buf[%d] = %v, want %v", what, i, c.buf[i], want.buf[i])
 		}
 	}
-	stop.Store(true)
-	wg.Wait()
-	if active.tile == nil {
-		return // the reference loops do not share
-	}
-	if runtime.GOMAXPROCS(0) >= 2 && helped.Load() == 0 {
-		t.Errorf("the helper computed no part of %d products", len(products))
-	}
-	t.Logf("helper took parts in %d of %d products", helped.Load(), len(products))
 }
 
 func btoi(b bool) int {
