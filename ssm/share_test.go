@@ -23,7 +23,7 @@ var sharedHashes = map[string]uint64{
 
 // TestSharedProductBits trains with three chunks of 64 rows and hidden
 // layers of 256, so that a worker whose chunk ends early computes parts of
-// the 64×256×256 products of the chunk still running (gemm.Help): the
+// the 64×256×256 products of the chunk still running (Workspace.Help): the
 // weights must have the same bits for GOMAXPROCS 1, 2 and 8, and the
 // recorded ones.
 func TestSharedProductBits(t *testing.T) {
