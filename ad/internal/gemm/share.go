@@ -77,18 +77,25 @@ func (s *share) help(slot *atomic.Pointer[share], ws *workspace) bool {
 	// helper that still finds s offered once it is counted reads the fields
 	// of the product it was offered.
 	if slot.Load() == s {
-		for {
-			i := int(s.next.Add(1) - 1)
-			if i >= s.parts {
-				break
-			}
-			s.part(i, ws)
-			s.done.Add(1)
-			helped = true
-		}
+		helped = s.work(ws)
 	}
 	s.users.Add(-1)
 	return helped
+}
+
+// work takes the parts of s not yet taken, one at a time, and computes them
+// with the packing buffers ws; it reports whether it computed any.
+func (s *share) work(ws *workspace) bool {
+	worked := false
+	for {
+		i := int(s.next.Add(1) - 1)
+		if i >= s.parts {
+			return worked
+		}
+		s.part(i, ws)
+		s.done.Add(1)
+		worked = true
+	}
 }
 
 // A share is a product cut in parts: part i is the rows (when rows is set)
@@ -215,14 +222,7 @@ func (w *Workspace) shared(kern *kernel, transA, transB, set bool, m, n, k int, 
 	if !slot.CompareAndSwap(nil, s) {
 		return false
 	}
-	for {
-		i := int(s.next.Add(1) - 1)
-		if i >= s.parts {
-			break
-		}
-		s.part(i, &w.ws)
-		s.done.Add(1)
-	}
+	s.work(&w.ws)
 	slot.Store(nil)
 	for int(s.done.Load()) < s.parts {
 		// A helper is computing the last parts.
