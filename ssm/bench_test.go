@@ -17,6 +17,32 @@ func benchStep(b *testing.B, name string, d int) { benchStepChunks(b, name, d, 1
 // benchStepChunks is benchStep on a batch of the given size in the given
 // number of chunks (0: the default).
 func benchStepChunks(b *testing.B, name string, d, batch, chunks int) {
+	t := newBenchTrainer(b, name, d, batch, chunks)
+	defer t.pool.Close()
+	step := func(s int) {
+		if _, err := t.trainStep(1, uint64(s)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	step(0) // warm up: size every buffer
+	flops := ad.CountFLOPs(func() { step(1) })
+	b.ReportAllocs()
+	s := 2
+	for b.Loop() {
+		step(s)
+		s++
+	}
+	// The matrix products' rate over the whole step: how much of the step
+	// is GEMM at the GEMM's speed (BenchmarkGEMM gives the ceiling).
+	b.ReportMetric(float64(flops)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GEMM-GFLOP/s")
+}
+
+// newBenchTrainer returns a trainer of objective name on an MLP with two
+// hidden layers of 256 (softplus), a score net for sse and sse-vr, an
+// energy otherwise, with a batch of the given size in the given number of
+// chunks (0: the default) of random data in dimension d, and t.rows set to
+// the whole batch.
+func newBenchTrainer(b *testing.B, name string, d, batch, chunks int) *trainer {
 	rng := rand.New(rand.NewPCG(1, uint64(d)))
 	var m nn.Model
 	var err error
@@ -39,27 +65,11 @@ func benchStepChunks(b *testing.B, name string, d, batch, chunks int) {
 		b.Fatal(err)
 	}
 	t := newTrainer(obj, data, cfg)
-	defer t.pool.Close()
 	t.rows = make([]int, batch)
 	for i := range t.rows {
 		t.rows[i] = i
 	}
-	step := func(s int) {
-		if _, err := t.trainStep(1, uint64(s)); err != nil {
-			b.Fatal(err)
-		}
-	}
-	step(0) // warm up: size every buffer
-	flops := ad.CountFLOPs(func() { step(1) })
-	b.ReportAllocs()
-	s := 2
-	for b.Loop() {
-		step(s)
-		s++
-	}
-	// The matrix products' rate over the whole step: how much of the step
-	// is GEMM at the GEMM's speed (BenchmarkGEMM gives the ceiling).
-	b.ReportMetric(float64(flops)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GEMM-GFLOP/s")
+	return t
 }
 
 // BenchmarkStep times a training step per objective: at D = 64 and 784 for
@@ -83,5 +93,32 @@ func BenchmarkStep(b *testing.B) {
 func BenchmarkStepChunks(b *testing.B) {
 	for _, name := range []string{"grad", "ssm-vr", "sse-vr"} {
 		b.Run(fmt.Sprintf("%s/D=784/chunks=3", name), func(b *testing.B) { benchStepChunks(b, name, 784, 192, 3) })
+	}
+}
+
+// BenchmarkStepUpdate times the part of a training step after the chunks:
+// the reduction of the chunks' gradients and the Adam update, each worker
+// on its range of the parameters, for the models of BenchmarkStep at
+// D = 784 (the energy net of grad, ssm, ssm-vr and dsm: 267k parameters;
+// the score net of sse and sse-vr: 468k).
+func BenchmarkStepUpdate(b *testing.B) {
+	for _, name := range []string{"energy", "score"} {
+		b.Run(name+"/D=784", func(b *testing.B) {
+			obj := "ssm-vr"
+			if name == "score" {
+				obj = "sse-vr"
+			}
+			t := newBenchTrainer(b, obj, 784, 128, 0)
+			defer t.pool.Close()
+			if _, err := t.trainStep(1, 0); err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				t.byRange(phaseReduce)
+				t.cfg.Optimizer.Begin(t.params, t.grads)
+				t.byRange(phaseUpdate)
+			}
+		})
 	}
 }
