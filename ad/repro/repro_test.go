@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 	"unsafe"
+
+	"scorematch/ad/internal/gemm"
 )
 
 func TestChunk(t *testing.T) {
@@ -238,5 +240,38 @@ func TestPoolAfterSleep(t *testing.T) {
 			t.Fatalf("%d goroutines 5 s after Close, want at most %d", runtime.NumGoroutine(), before-3)
 		}
 		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestPoolStandby checks that a worker waiting for its next chunk stands
+// by for parts of the products of the chunks still running when another
+// processor can run it, and not with one processor, where the owner of a
+// product cut for it would compute every part itself.
+func TestPoolStandby(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
+	for _, c := range []struct{ procs, want int }{{1, 0}, {2, 1}} {
+		runtime.GOMAXPROCS(c.procs)
+		// Workers of other tests' pools stop standing by within SpinTime.
+		for deadline := time.Now().Add(time.Second); gemm.Standing() != 0 && time.Now().Before(deadline); {
+			time.Sleep(SpinTime)
+		}
+		p := NewPool(2)
+		var first atomic.Bool
+		got := -1
+		p.Do(2, JobFunc(func(chunk, lo, hi int) {
+			if first.Swap(true) {
+				return // the worker of the first chunk to start is the one measured
+			}
+			// Let the other chunk finish and its worker start waiting.
+			deadline := time.Now().Add(200 * time.Millisecond)
+			for gemm.Standing() != 1 && time.Now().Before(deadline) {
+				runtime.Gosched()
+			}
+			got = gemm.Standing()
+		}))
+		p.Close()
+		if got != c.want {
+			t.Errorf("GOMAXPROCS %d: %d workers stand by while a chunk runs, want %d", c.procs, got, c.want)
+		}
 	}
 }

@@ -69,6 +69,9 @@
 // while it runs can take the parts not yet started. The blocked driver
 // computes each part as it would have computed those outputs in the whole
 // product, so sharing changes no bit. The workers of repro.Pool stand by
-// between chunks: a worker whose chunk of a training step ended early takes
-// parts of the large products of the chunks still running.
+// between chunks when GOMAXPROCS is above one: a worker whose chunk of a
+// training step ended early takes parts of the large products of the
+// chunks still running. A goroutine should stand by only when it can run
+// at the same time as the owners: otherwise the owner computes every part
+// of a product cut for nobody, after packing some operand twice.
 package gemm

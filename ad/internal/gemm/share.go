@@ -54,6 +54,9 @@ func Standby(on bool) {
 	}
 }
 
+// Standing reports how many goroutines stand by (see Standby).
+func Standing() int { return int(standby.Load()) }
+
 // Help computes, with w's packing buffers, the parts that nobody has taken
 // yet of one offered product, if there is one, and reports whether it
 // computed any. A goroutine that calls Help should be marked with Standby;
