@@ -287,7 +287,7 @@ func standingDuringChunk(p *Pool) int {
 			otherDone.Store(true)
 			return
 		}
-		deadline := time.Now().Add(10 * time.Second) // not reached but on a stalled machine
+		deadline := time.Now().Add(10 * time.Second) // a bound for a stalled machine
 		for !otherDone.Load() && time.Now().Before(deadline) {
 			runtime.Gosched()
 		}
