@@ -122,3 +122,36 @@ func BenchmarkStepUpdate(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkStepPhases is BenchmarkStep at D = 784 with the wall time of
+// each phase of the step reported in µs: the chunks (objective and
+// gradient), the reduction of their gradients, and the optimiser's update.
+// The last two run by parameter range on the workers and stream the
+// parameters, gradients and Adam's moments from memory; the chunks are
+// arithmetic.
+func BenchmarkStepPhases(b *testing.B) {
+	for _, name := range []string{"grad", "ssm-vr", "sse-vr"} {
+		b.Run(name+"/D=784", func(b *testing.B) {
+			t := newBenchTrainer(b, name, 784, 128, 0)
+			defer t.pool.Close()
+			if _, err := t.trainStep(1, 0); err != nil {
+				b.Fatal(err)
+			}
+			t.timing = new(stepTiming)
+			b.ReportAllocs()
+			s := 1
+			for b.Loop() {
+				if _, err := t.trainStep(1, uint64(s)); err != nil {
+					b.Fatal(err)
+				}
+				s++
+			}
+			for _, p := range []struct {
+				phase phase
+				unit  string
+			}{{phaseChunks, "chunks-µs"}, {phaseReduce, "reduce-µs"}, {phaseUpdate, "update-µs"}} {
+				b.ReportMetric(float64(t.timing.total[p.phase])/1e3/float64(b.N), p.unit)
+			}
+		})
+	}
+}

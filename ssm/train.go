@@ -3,6 +3,7 @@ package ssm
 import (
 	"fmt"
 	"math"
+	"time"
 
 	"scorematch/ad"
 	"scorematch/ad/repro"
@@ -253,6 +254,8 @@ type trainer struct {
 	offsets []int   // offsets[i]: flat index of parameter i's first element
 	update  phase   // the running phase of the parameter update
 	bad     []error // per range: the first non-finite gradient found
+
+	timing *stepTiming // when set, trainStep times its phases
 }
 
 // chunkJob is the per-chunk state of a step.
@@ -354,12 +357,14 @@ func newTrainer(obj Objective, data ad.Mat, cfg Config) *trainer {
 	return t
 }
 
-// The phases of a training step that run by parameter range.
+// The phases of a training step: the two that run by parameter range
+// (t.update), and the chunks, which only stepTiming names.
 type phase int
 
 const (
 	phaseReduce phase = iota // sum the chunks' gradients, average, check
 	phaseUpdate              // the optimiser's update
+	phaseChunks              // the chunks: the objective and its gradient (not by range)
 )
 
 // trainStep evaluates the loss and gradient on t.rows and takes an
@@ -370,7 +375,9 @@ const (
 // is computed exactly as a serial loop would, so the split changes no bit.
 func (t *trainer) trainStep(seed, step uint64) (float64, error) {
 	n := float64(len(t.rows))
+	t.clock(-1)
 	loss := t.evaluate(seed, repro.Batch, step, true) / n
+	t.clock(phaseChunks)
 	if math.IsNaN(loss) || math.IsInf(loss, 0) {
 		return loss, fmt.Errorf("loss is %v: %w", loss, ErrNonFinite)
 	}
@@ -383,9 +390,32 @@ func (t *trainer) trainStep(seed, step uint64) (float64, error) {
 	if t.cfg.ClipNorm > 0 {
 		nn.ClipGradNorm(t.grads, t.cfg.ClipNorm)
 	}
+	t.clock(phaseReduce)
 	t.cfg.Optimizer.Begin(t.params, t.grads)
 	t.byRange(phaseUpdate)
+	t.clock(phaseUpdate)
 	return loss, nil
+}
+
+// clock adds the time since its previous call to phase p's total in
+// t.timing, when timing is on (BenchmarkStepPhases); p < 0 only starts the
+// clock.
+func (t *trainer) clock(p phase) {
+	if t.timing == nil {
+		return
+	}
+	now := time.Now()
+	if p >= 0 {
+		t.timing.total[p] += now.Sub(t.timing.last)
+	}
+	t.timing.last = now
+}
+
+// stepTiming is the wall time of each phase of the steps taken while it is
+// set.
+type stepTiming struct {
+	total [phaseChunks + 1]time.Duration
+	last  time.Time
 }
 
 // byRange runs phase p on the pool, one range of the flattened parameters
