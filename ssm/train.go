@@ -375,7 +375,7 @@ const (
 // is computed exactly as a serial loop would, so the split changes no bit.
 func (t *trainer) trainStep(seed, step uint64) (float64, error) {
 	n := float64(len(t.rows))
-	t.clock(-1)
+	t.startClock()
 	loss := t.evaluate(seed, repro.Batch, step, true) / n
 	t.clock(phaseChunks)
 	if math.IsNaN(loss) || math.IsInf(loss, 0) {
@@ -397,17 +397,23 @@ func (t *trainer) trainStep(seed, step uint64) (float64, error) {
 	return loss, nil
 }
 
-// clock adds the time since its previous call to phase p's total in
-// t.timing, when timing is on (BenchmarkStepPhases); p < 0 only starts the
-// clock.
+// startClock starts timing a step's phases, when timing is on
+// (BenchmarkStepPhases).
+func (t *trainer) startClock() {
+	if t.timing != nil {
+		t.timing.last = time.Now()
+	}
+}
+
+// clock adds the time since the previous phase ended (or the clock
+// started) to phase p's total, when timing is on. The reduction's time
+// includes gradient clipping.
 func (t *trainer) clock(p phase) {
 	if t.timing == nil {
 		return
 	}
 	now := time.Now()
-	if p >= 0 {
-		t.timing.total[p] += now.Sub(t.timing.last)
-	}
+	t.timing.total[p] += now.Sub(t.timing.last)
 	t.timing.last = now
 }
 
