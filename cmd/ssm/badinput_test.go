@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"scorematch/nn"
@@ -602,41 +603,72 @@ func TestBadInput(t *testing.T) {
 	}
 	fixtures := t.TempDir()
 	p := badInputFixtures(t, fixtures)
-	before := listDir(t, fixtures)
-	for _, c := range badInputCases {
-		args := strings.Fields(c.args)
-		for i, a := range args {
-			args[i] = expandFixture(a, fixtures, p)
-		}
-		want := expandFixture(c.want, fixtures, p)
-		work := t.TempDir()
-		cmd := exec.Command("sh", append([]string{"-c", `ulimit -v 4194304 && exec "$0" "$@"`, os.Args[0]}, args...)...)
-		cmd.Env = append(os.Environ(), "SSM_TEST_MAIN=1")
-		cmd.Dir = work
-		var stdout, stderr bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &stdout, &stderr
-		err := cmd.Run()
-		code := cmd.ProcessState.ExitCode()
-		msg := strings.TrimSpace(stderr.String())
-		switch {
-		case err != nil && code != 2:
-			t.Errorf("%s: exit %d (%v), want 2; stderr:\n%s", c.args, code, err, stderr.String())
-		case code != 2:
-			t.Errorf("%s: exit %d, want 2", c.args, code)
-		case stdout.Len() > 0:
-			t.Errorf("%s: printed %q on stdout", c.args, stdout.String())
-		case strings.Count(msg, "\n") > 0 || msg == "":
-			t.Errorf("%s: want one line on stderr, got %q", c.args, msg)
-		case !strings.Contains(msg, want):
-			t.Errorf("%s: message %q does not name %q", c.args, msg, want)
-		}
-		if files := listDir(t, work); len(files) > 0 {
-			t.Errorf("%s: wrote %v", c.args, files)
-		}
+	before := listDir(fixtures)
+	// The cases run in child processes, GOMAXPROCS at a time; each has its
+	// own working directory (made here: t.TempDir may stop the test, which
+	// only the test's goroutine can do) and only reads the fixtures.
+	work := make([]string, len(badInputCases))
+	for i := range work {
+		work[i] = t.TempDir()
 	}
-	if after := listDir(t, fixtures); !slices.Equal(after, before) {
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range runtime.GOMAXPROCS(0) {
+		wg.Go(func() {
+			for i := range next {
+				c := badInputCases[i]
+				args := strings.Fields(c.args)
+				for j, a := range args {
+					args[j] = expandFixture(a, fixtures, p)
+				}
+				if err := checkBadInput(args, expandFixture(c.want, fixtures, p), work[i]); err != nil {
+					t.Errorf("%s: %v", c.args, err)
+				}
+			}
+		})
+	}
+	for i := range badInputCases {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	if after := listDir(fixtures); !slices.Equal(after, before) {
 		t.Errorf("the fixtures' directory changed: %v, then %v", before, after)
 	}
+}
+
+// checkBadInput runs the command with args in dir, in a child process
+// limited to 4 GiB of address space, and reports how it failed to exit with
+// status 2 and one line on stderr containing want, with nothing on stdout
+// and nothing written.
+func checkBadInput(args []string, want, dir string) error {
+	cmd := exec.Command("sh", append([]string{"-c", `ulimit -v 4194304 && exec "$0" "$@"`, os.Args[0]}, args...)...)
+	cmd.Env = append(os.Environ(), "SSM_TEST_MAIN=1")
+	cmd.Dir = dir
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	if cmd.ProcessState == nil {
+		return err
+	}
+	code := cmd.ProcessState.ExitCode()
+	msg := strings.TrimSpace(stderr.String())
+	switch {
+	case err != nil && code != 2:
+		return fmt.Errorf("exit %d (%v), want 2; stderr:\n%s", code, err, stderr.String())
+	case code != 2:
+		return fmt.Errorf("exit %d, want 2", code)
+	case stdout.Len() > 0:
+		return fmt.Errorf("printed %q on stdout", stdout.String())
+	case strings.Count(msg, "\n") > 0 || msg == "":
+		return fmt.Errorf("want one line on stderr, got %q", msg)
+	case !strings.Contains(msg, want):
+		return fmt.Errorf("message %q does not name %q", msg, want)
+	}
+	if files := listDir(dir); len(files) > 0 {
+		return fmt.Errorf("wrote %v", files)
+	}
+	return nil
 }
 
 // expandFixture replaces {name} by the fixture's path (or a path in dir
@@ -658,8 +690,7 @@ func expandFixture(s, dir string, p map[string]string) string {
 }
 
 // listDir returns the names of every file below dir.
-func listDir(t *testing.T, dir string) []string {
-	t.Helper()
+func listDir(dir string) []string {
 	var names []string
 	filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
 		if err == nil && path != dir {
