@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // TestShareHelp runs large products on a Workspace while another goroutine
@@ -175,6 +176,68 @@ func TestShareCut(t *testing.T) {
 		s.cut(tc.parts, tc.size, tc.w)
 		if got := s.bounds[:s.parts+1]; !slices.Equal(got, tc.want) {
 			t.Errorf("cut(%d, %d, %d) = %v, want %v", tc.parts, tc.size, tc.w, got, tc.want)
+		}
+	}
+}
+
+// BenchmarkShare times the products of one chunk of 64 rows of a gradient
+// step at D = 784 (MLP 784 → 256 → 256, see ssm's BenchmarkStepChunks): the
+// two forward products, the backward product through the second layer and
+// the two weight gradients, each alone and with another goroutine standing
+// by and helping, which is what a worker whose chunk has ended does. Run
+// with GOMAXPROCS 2 or more; helpµs/op is the helper's share of the time.
+func BenchmarkShare(b *testing.B) {
+	shapes := []struct {
+		op      string
+		m, n, k int
+	}{
+		{"NN", 64, 256, 784}, {"NN", 64, 256, 256}, {"NT", 64, 256, 256},
+		{"TN", 256, 256, 64}, {"TN", 784, 256, 64},
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, s := range shapes {
+		a, bm, c := randSlice(rng, s.m*s.k), randSlice(rng, s.k*s.n), randSlice(rng, s.m*s.n)
+		var w Workspace
+		product := func() {
+			switch s.op {
+			case "NN":
+				w.SetNN(s.m, s.n, s.k, a, s.k, bm, s.n, c, s.n)
+			case "NT":
+				w.SetNT(s.m, s.n, s.k, a, s.k, bm, s.k, c, s.n)
+			case "TN":
+				w.SetTN(s.m, s.n, s.k, a, s.m, bm, s.n, c, s.n)
+			}
+		}
+		for _, help := range []bool{false, true} {
+			b.Run(fmt.Sprintf("%s/m=%d/n=%d/k=%d/help=%v", s.op, s.m, s.n, s.k, help), func(b *testing.B) {
+				var stop atomic.Bool
+				var helped atomic.Int64 // ns spent in parts
+				var wg sync.WaitGroup
+				if help {
+					Standby(true)
+					wg.Go(func() {
+						var hw Workspace
+						for !stop.Load() {
+							start := time.Now()
+							if hw.Help() {
+								helped.Add(int64(time.Since(start)))
+							}
+						}
+					})
+				}
+				product()
+				b.ReportAllocs()
+				for b.Loop() {
+					product()
+				}
+				if help {
+					stop.Store(true)
+					wg.Wait()
+					Standby(false)
+					b.ReportMetric(float64(helped.Load())/float64(b.N)/1e3, "helpµs/op")
+				}
+				b.ReportMetric(2*float64(s.m*s.n*s.k)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			})
 		}
 	}
 }
