@@ -19,22 +19,27 @@ func benchStep(b *testing.B, name string, d int) { benchStepChunks(b, name, d, 1
 func benchStepChunks(b *testing.B, name string, d, batch, chunks int) {
 	t := newBenchTrainer(b, name, d, batch, chunks)
 	defer t.pool.Close()
-	step := func(s int) {
-		if _, err := t.trainStep(1, uint64(s)); err != nil {
-			b.Fatal(err)
-		}
-	}
-	step(0) // warm up: size every buffer
-	flops := ad.CountFLOPs(func() { step(1) })
-	b.ReportAllocs()
-	s := 2
-	for b.Loop() {
-		step(s)
-		s++
-	}
+	step(b, t, 0) // warm up: size every buffer
+	flops := ad.CountFLOPs(func() { step(b, t, 1) })
+	loopSteps(b, t, 2)
 	// The matrix products' rate over the whole step: how much of the step
 	// is GEMM at the GEMM's speed (BenchmarkGEMM gives the ceiling).
 	b.ReportMetric(float64(flops)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GEMM-GFLOP/s")
+}
+
+// step takes training step s of t (seed 1).
+func step(b *testing.B, t *trainer, s int) {
+	if _, err := t.trainStep(1, uint64(s)); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// loopSteps times steps first, first+1, … of t, with allocations reported.
+func loopSteps(b *testing.B, t *trainer, first int) {
+	b.ReportAllocs()
+	for s := first; b.Loop(); s++ {
+		step(b, t, s)
+	}
 }
 
 // newBenchTrainer returns a trainer of objective name on an MLP with two
@@ -110,9 +115,7 @@ func BenchmarkStepUpdate(b *testing.B) {
 			}
 			t := newBenchTrainer(b, obj, 784, 128, 0)
 			defer t.pool.Close()
-			if _, err := t.trainStep(1, 0); err != nil {
-				b.Fatal(err)
-			}
+			step(b, t, 0)
 			b.ReportAllocs()
 			for b.Loop() {
 				t.byRange(phaseReduce)
@@ -134,18 +137,9 @@ func BenchmarkStepPhases(b *testing.B) {
 		b.Run(name+"/D=784", func(b *testing.B) {
 			t := newBenchTrainer(b, name, 784, 128, 0)
 			defer t.pool.Close()
-			if _, err := t.trainStep(1, 0); err != nil {
-				b.Fatal(err)
-			}
+			step(b, t, 0)
 			t.timing = new(stepTiming)
-			b.ReportAllocs()
-			s := 1
-			for b.Loop() {
-				if _, err := t.trainStep(1, uint64(s)); err != nil {
-					b.Fatal(err)
-				}
-				s++
-			}
+			loopSteps(b, t, 1)
 			for _, p := range []struct {
 				phase phase
 				unit  string
